@@ -1,0 +1,86 @@
+// The rule model of the spec (after the seed's `File {name, inode, device,
+// owner, defaccess, acls}` class) and the inputs/outputs of `decide()`.
+
+/** Access bits: r = 4, w = 2, x = 1. Always an integer 0..7. */
+export type Access = number;
+
+export const R = 4;
+export const W = 2;
+export const X = 1;
+
+export type AclEntry =
+  | { readonly user: number; readonly access: Access }
+  | { readonly group: number; readonly access: Access };
+
+/** One stored rule. Ids are positive integers assigned by the store. */
+export interface Rule {
+  readonly id: number;
+  /** Normalised absolute path inside the mount, e.g. `/docs/a.txt`. */
+  readonly path: string;
+  /** Identity of the file the rule is bound to; null while unbound. */
+  readonly dev: number | null;
+  readonly ino: number | null;
+  /** uid that always gets rwx through this rule. */
+  readonly owner: number;
+  /** Bits for callers no ACL entry names. */
+  readonly defaccess: Access;
+  readonly acl: readonly AclEntry[];
+  /** For a directory rule: governs everything below without a closer rule. */
+  readonly recursive: boolean;
+}
+
+/** A rule as given by an administrator, before the store assigns an id. */
+export type RuleInput = Omit<Rule, 'id' | 'dev' | 'ino'> & {
+  readonly dev?: number | null;
+  readonly ino?: number | null;
+};
+
+/** The identity of the process asking, as the kernel reported it. */
+export interface Caller {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups (may or may not include the primary gid). */
+  readonly groups: readonly number[];
+  readonly pid: number;
+}
+
+export interface Target {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export type DefaultPolicy = 'deny' | 'allow';
+
+/** How the governing rule was found (spec, decision step 1). */
+export type MatchKind = 'inode' | 'path' | 'ancestor' | 'default';
+
+/** Which part of the governing rule granted the bits (decision step 2). */
+export type GrantSource =
+  | { readonly kind: 'owner' }
+  | { readonly kind: 'user'; readonly uid: number }
+  | { readonly kind: 'groups'; readonly gids: readonly number[] }
+  | { readonly kind: 'defaccess' }
+  | { readonly kind: 'default-policy'; readonly policy: DefaultPolicy };
+
+export interface Decision {
+  readonly allow: boolean;
+  readonly requested: Access;
+  readonly granted: Access;
+  /** The rule that decided, or null when the default policy did. */
+  readonly ruleId: number | null;
+  readonly rulePath: string | null;
+  readonly match: MatchKind;
+  readonly source: GrantSource;
+}
+
+/**
+ * What `decide()` may consult: a read-only view over one rule snapshot
+ * (one generation). Implemented over LMDB by the store and over plain maps
+ * in tests. Lookups are synchronous and do no I/O beyond the in-process
+ * memory map.
+ */
+export interface RuleView {
+  byInode(dev: number, ino: number): Rule | undefined;
+  byPath(path: string): Rule | undefined;
+}
