@@ -1,0 +1,172 @@
+// The decision function of the spec ("Decision" section). Pure and
+// synchronous: everything it knows comes from its arguments, and the only
+// lookups go through the RuleView (LMDB's memory map, or maps in tests).
+// Callers treat a throw as "deny" (fail closed), so every malformed input
+// throws rather than guessing.
+
+import { invalid } from '../errors';
+import { accessLetters, formatAccess, isAccess } from './access';
+import { normalizePath, parentPath } from './path';
+import type {
+  Access,
+  Caller,
+  Decision,
+  DefaultPolicy,
+  GrantSource,
+  MatchKind,
+  Rule,
+  RuleView,
+  Target,
+} from './types';
+
+export { normalizePath } from './path';
+
+const ALL: Access = 7;
+
+export interface GoverningRule {
+  readonly rule: Rule;
+  readonly match: Exclude<MatchKind, 'default'>;
+}
+
+export interface Grant {
+  readonly granted: Access;
+  readonly source: GrantSource;
+}
+
+export function decide(
+  view: RuleView,
+  caller: Caller,
+  target: Target,
+  requested: Access,
+  defaultPolicy: DefaultPolicy,
+): Decision {
+  checkRequested(requested);
+  checkCaller(caller);
+  const path = normalizePath(target.path);
+  const governing = findGoverningRule(view, path === target.path ? target : { ...target, path });
+  if (governing === null) return defaultDecision(requested, defaultPolicy);
+  const { granted, source } = grantedBits(governing.rule, caller);
+  return {
+    allow: (granted & requested) === requested,
+    requested,
+    granted,
+    ruleId: governing.rule.id,
+    rulePath: governing.rule.path,
+    match: governing.match,
+    source,
+  };
+}
+
+/**
+ * Step 1: the rule bound to the target's dev:ino, else the rule for its exact
+ * path, else the nearest recursive ancestor (non-recursive ancestors are
+ * skipped, they govern only themselves). Null means "default policy".
+ * `target.path` must already be canonical.
+ */
+export function findGoverningRule(view: RuleView, target: Target): GoverningRule | null {
+  const byInode = view.byInode(target.dev, target.ino);
+  // The index is only a pointer; the rule's own binding must agree, so a
+  // stale index entry can never hand a file another file's rule.
+  if (byInode !== undefined && byInode.dev === target.dev && byInode.ino === target.ino) {
+    return { rule: byInode, match: 'inode' };
+  }
+  const exact = view.byPath(target.path);
+  if (exact !== undefined) return { rule: exact, match: 'path' };
+  for (let dir = parentPath(target.path); dir !== null; dir = parentPath(dir)) {
+    const rule = view.byPath(dir);
+    if (rule !== undefined && rule.recursive) return { rule, match: 'ancestor' };
+  }
+  return null;
+}
+
+/** Step 2: owner → rwx; else own user entry; else union of group entries; else defaccess. */
+export function grantedBits(rule: Rule, caller: Caller): Grant {
+  if (caller.uid === rule.owner) return { granted: ALL, source: { kind: 'owner' } };
+  for (const entry of rule.acl) {
+    if ('user' in entry && entry.user === caller.uid) {
+      return { granted: entry.access, source: { kind: 'user', uid: entry.user } };
+    }
+  }
+  let union = 0;
+  const gids: number[] = [];
+  for (const entry of rule.acl) {
+    if ('group' in entry && inGroup(caller, entry.group)) {
+      union |= entry.access;
+      gids.push(entry.group);
+    }
+  }
+  if (gids.length > 0) return { granted: union, source: { kind: 'groups', gids } };
+  return { granted: rule.defaccess, source: { kind: 'defaccess' } };
+}
+
+function inGroup(caller: Caller, gid: number): boolean {
+  return caller.gid === gid || caller.groups.includes(gid);
+}
+
+function defaultDecision(requested: Access, policy: DefaultPolicy): Decision {
+  // Anything but an explicit 'allow' is deny: a typo must not open the mount.
+  const effective: DefaultPolicy = policy === 'allow' ? 'allow' : 'deny';
+  const granted = effective === 'allow' ? ALL : 0;
+  return {
+    allow: (granted & requested) === requested,
+    requested,
+    granted,
+    ruleId: null,
+    rulePath: null,
+    match: 'default',
+    source: { kind: 'default-policy', policy: effective },
+  };
+}
+
+function checkRequested(requested: Access): void {
+  // 0 would be allowed by every rule, which hides a caller bug; refuse it.
+  if (!isAccess(requested) || requested === 0) {
+    throw invalid(`requested access must be 1-7, got ${String(requested)}`);
+  }
+}
+
+function checkCaller(caller: Caller): void {
+  if (!isId(caller.uid) || !isId(caller.gid) || !Array.isArray(caller.groups)) {
+    throw invalid('caller identity is missing or malformed');
+  }
+}
+
+function isId(n: unknown): boolean {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0;
+}
+
+const MATCH_WORDS: Record<Exclude<MatchKind, 'default'>, string> = {
+  inode: 'by inode',
+  path: 'by path',
+  ancestor: 'by recursive ancestor',
+};
+
+/**
+ * One line, e.g.
+ * `deny: rule 7 (/docs/secret.txt, by path): defaccess --- lacks r` or
+ * `allow: rule 3 (/docs, by recursive ancestor): groups 100,200 r-x grants r`.
+ */
+export function describeDecision(d: Decision): string {
+  const verdict = d.allow ? 'allow' : 'deny';
+  const governing =
+    d.match === 'default' ? 'no rule' : `rule ${String(d.ruleId)} (${String(d.rulePath)}, ${MATCH_WORDS[d.match]})`;
+  const outcome = d.allow
+    ? `grants ${accessLetters(d.requested)}`
+    : `lacks ${accessLetters(d.requested & ~d.granted)}`;
+  return `${verdict}: ${governing}: ${describeSource(d.source)} ${formatAccess(d.granted)} ${outcome}`;
+}
+
+function describeSource(source: GrantSource): string {
+  switch (source.kind) {
+    case 'owner':
+      return 'owner';
+    case 'user':
+      return `user ${source.uid}`;
+    case 'groups':
+      return `${source.gids.length === 1 ? 'group' : 'groups'} ${source.gids.join(',')}`;
+    case 'defaccess':
+      return 'defaccess';
+    case 'default-policy':
+      return `default policy ${source.policy}`;
+  }
+}
