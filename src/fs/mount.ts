@@ -1,0 +1,135 @@
+// Mount and unmount of the filter, and the checks an administrator expects
+// before a daemon takes over a directory: refuse a layout that would loop
+// the daemon into its own mount, clear a mount left by a crashed daemon.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import Fuse from 'fuse-native';
+import { AclfsError } from '../errors';
+
+const execFileAsync = promisify(execFile);
+
+/** The patch level this code is written against (patches/fuse-native+*.patch). */
+export const REQUIRED_PATCH_LEVEL = 1;
+
+/**
+ * Refuse to run on a binding without our patch: it would serve every request
+ * with no caller identity, and every decision would be made for nobody.
+ */
+export function assertPatchedBinding(): void {
+  if (Fuse.ACLFS_PATCH_LEVEL !== REQUIRED_PATCH_LEVEL) {
+    throw new AclfsError(
+      'unavailable',
+      `fuse-native is not the patched build (patch level ${String(Fuse.ACLFS_PATCH_LEVEL)}, need ${REQUIRED_PATCH_LEVEL}); run npm ci`,
+    );
+  }
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Resolves and checks SRC and MNT; returns their real absolute paths. */
+export function checkLayout(source: string, mountpoint: string): { source: string; mountpoint: string } {
+  const src = fs.realpathSync(source);
+  if (!fs.statSync(src).isDirectory()) throw new AclfsError('invalid', `source ${source} is not a directory`);
+  const mnt = path.resolve(mountpoint);
+  // The daemon reaches the backing tree synchronously; if either path lay
+  // inside the other, a backing call could come back through the mount and
+  // deadlock the daemon on itself.
+  if (isInside(mnt, src) || isInside(src, mnt)) {
+    throw new AclfsError('invalid', `source ${src} and mountpoint ${mnt} must not contain each other`);
+  }
+  return { source: src, mountpoint: mnt };
+}
+
+/**
+ * Lazily unmounts a FUSE mount whose daemon is gone. statfs is asked, not
+ * stat: the kernel answers stat from its attribute cache for a while after
+ * the daemon died, but always forwards statfs, which then fails ENOTCONN.
+ */
+export async function clearStaleMount(mountpoint: string): Promise<boolean> {
+  try {
+    await fs.promises.statfs(mountpoint);
+    return false;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return false;
+  }
+  await execFileAsync('fusermount', ['-uz', mountpoint]);
+  return true;
+}
+
+export async function assertMountpointFree(mountpoint: string): Promise<void> {
+  const [st, parent] = await Promise.all([fs.promises.stat(mountpoint), fs.promises.stat(path.dirname(mountpoint))]);
+  if (!st.isDirectory()) throw new AclfsError('invalid', `mountpoint ${mountpoint} is not a directory`);
+  if (st.dev !== parent.dev && mountpoint !== '/') {
+    throw new AclfsError('conflict', `${mountpoint} is already a mountpoint`);
+  }
+}
+
+export interface MountOptions {
+  readonly mountpoint: string;
+  readonly ops: Fuse.Operations;
+  /** Layered mode: the kernel checks Unix permissions before the rules. */
+  readonly defaultPermissions: boolean;
+}
+
+export class Mount {
+  private constructor(private readonly fuse: Fuse) {}
+
+  static async start(options: MountOptions): Promise<Mount> {
+    assertPatchedBinding();
+    await clearStaleMount(options.mountpoint);
+    await assertMountpointFree(options.mountpoint);
+    const fuse = new Fuse(options.mountpoint, options.ops, {
+      allowOther: true,
+      defaultPermissions: options.defaultPermissions,
+      fsname: 'aclfs',
+      subtype: 'aclfs',
+      // Handlers answer synchronously; a per-request timer only costs.
+      timeout: false,
+      // O_TRUNC reaches open() so it is decided before anything is cut.
+      atomicOTrunc: true,
+    });
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
+    return new Mount(fuse);
+  }
+
+  get mountpoint(): string {
+    return this.fuse.mnt;
+  }
+
+  /** Whether the kernel still has this mount (someone may have unmounted it). */
+  isMounted(): boolean {
+    return isMountpoint(this.fuse.mnt);
+  }
+
+  /**
+   * Unmounts (lazily if busy, so the directory is freed at once). A mount
+   * already taken away by someone else (fusermount -u) counts as stopped.
+   */
+  async stop(): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => this.fuse.unmount((err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      if (this.isMounted()) throw err;
+    }
+  }
+}
+
+/** Whether `mountpoint` is a mountpoint now, from /proc/self/mountinfo. */
+export function isMountpoint(mountpoint: string): boolean {
+  // mountinfo escapes blanks, tabs, newlines and backslashes as octal.
+  const escaped = mountpoint.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === escaped);
+}
+
+/** `aclfs unmount MNT` for a mount served by another process. */
+export async function unmountPath(mountpoint: string): Promise<void> {
+  await execFileAsync('fusermount', ['-u', path.resolve(mountpoint)]);
+}

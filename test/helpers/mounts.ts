@@ -1,0 +1,192 @@
+// Test helpers for real mounts: a daemon started as a child process (never
+// served from the test process itself, which would deadlock on its own
+// mount), commands run as other users through setpriv, and cleanup that ends
+// only what the test started, by pid.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { statfs } from 'node:fs/promises';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const ACLFS = path.join(ROOT, 'bin', 'aclfs');
+
+/** Under CI=true a test that cannot run for lack of root or /dev/fuse fails. */
+export function fuseAvailable(): boolean {
+  return process.getuid?.() === 0 && existsSync('/dev/fuse');
+}
+
+export function requireFuse(): void {
+  if (!fuseAvailable()) {
+    throw new Error('these tests need root and /dev/fuse (run them as root on a machine with FUSE)');
+  }
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function run(cmd: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      cmd,
+      [...args],
+      { timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
+}
+
+export interface Identity {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups?: readonly number[];
+}
+
+/** setpriv arguments that run a command as `who`, with exactly its groups. */
+export function setprivArgs(who: Identity): string[] {
+  const groups = who.groups && who.groups.length > 0 ? ['--groups', who.groups.join(',')] : ['--clear-groups'];
+  return ['--reuid', String(who.uid), '--regid', String(who.gid), ...groups, '--'];
+}
+
+export function runAs(who: Identity, cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
+  return run('setpriv', [...setprivArgs(who), cmd, ...args], opts);
+}
+
+/** Whether `mnt` is a mountpoint right now, from the kernel's own table. */
+export function isMounted(mnt: string): boolean {
+  const table = readFileSync('/proc/self/mountinfo', 'utf8');
+  const escaped = mnt.replace(/ /g, '\\040');
+  return table.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+/** A FUSE mount whose daemon is gone answers statfs with ENOTCONN. */
+export async function isStale(mnt: string): Promise<boolean> {
+  try {
+    await statfs(mnt);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface Workspace {
+  readonly dir: string;
+  readonly src: string;
+  readonly mnt: string;
+  readonly db: string;
+  cleanup(): void;
+}
+
+export function makeWorkspace(prefix = 'aclfs-test-'): Workspace {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  // Other users must be able to reach the mountpoint at all.
+  chmodSync(dir, 0o755);
+  const ws = {
+    dir,
+    src: path.join(dir, 'src'),
+    mnt: path.join(dir, 'mnt'),
+    db: path.join(dir, 'db'),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+  for (const d of [ws.src, ws.mnt]) mkdirSync(d, { mode: 0o755 });
+  return ws;
+}
+
+export class Daemon {
+  private exited: Promise<number | null>;
+  stderr = '';
+  stdout = '';
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly mnt: string,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error('daemon has no pid');
+    return this.child.pid;
+  }
+
+  static async start(args: readonly string[], mnt: string, opts: { taskset?: string } = {}): Promise<Daemon> {
+    const argv = [ACLFS, 'mount', ...args];
+    const child = opts.taskset
+      ? spawn('taskset', ['-c', opts.taskset, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const daemon = new Daemon(child, mnt);
+    let exitCode: number | null | undefined;
+    void daemon.exited.then((c) => (exitCode = c));
+    try {
+      // The mount table alone would also list a stale mount the daemon is
+      // replacing; a live mount also answers statfs.
+      await waitFor(async () => exitCode !== undefined || (isMounted(mnt) && !(await isStale(mnt))), 20_000, `mount at ${mnt}`);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+    if (exitCode !== undefined) throw new Error(`daemon exited ${String(exitCode)} before mounting: ${daemon.stderr}`);
+    return daemon;
+  }
+
+  /** RSS of the daemon process in KiB. */
+  rssKiB(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const m = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (!m?.[1]) throw new Error('no VmRSS');
+    return Number(m[1]);
+  }
+
+  /** SIGTERM, wait for exit; returns the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs));
+    const result = await Promise.race([this.exited, timer]);
+    if (result === 'timeout') {
+      this.child.kill('SIGKILL');
+      await this.exited;
+      if (isMounted(this.mnt)) await run('fusermount', ['-uz', this.mnt]);
+      throw new Error(`daemon did not exit within ${timeoutMs} ms of ${signal}`);
+    }
+    return result;
+  }
+
+  /**
+   * Last-resort cleanup for afterAll/afterEach: never leaves a mount of this
+   * daemon behind, and never touches a live mount another daemon now serves
+   * at the same place.
+   */
+  async ensureStopped(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      try {
+        await this.stop();
+      } catch {
+        /* already forced */
+      }
+    }
+    if (isMounted(this.mnt) && (await isStale(this.mnt))) await run('fusermount', ['-uz', this.mnt]);
+  }
+}
+
+/** `aclfs ARGS...` as a child process. */
+export function aclfs(args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
+  return run(process.execPath, [ACLFS, ...args], opts);
+}

@@ -1,0 +1,233 @@
+// Integration over a real FUSE mount with real (numeric) users switched to by
+// setpriv. Every test here mounts, so under CI (root, /dev/fuse) none may be
+// skipped: requireFuse() fails loudly instead.
+import { spawn } from 'node:child_process';
+import { chmodSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  aclfs,
+  Daemon,
+  isMounted,
+  makeWorkspace,
+  requireFuse,
+  run,
+  runAs,
+  setprivArgs,
+  waitFor,
+  type Identity,
+  type Workspace,
+} from './helpers/mounts';
+
+const ALICE: Identity = { uid: 2001, gid: 2001 };
+const BOB: Identity = { uid: 2002, gid: 2002 };
+const CAROL: Identity = { uid: 2003, gid: 2003 };
+const CAROL_IN_TEAM: Identity = { uid: 2003, gid: 2003, groups: [3001] };
+const CAROL_PRIMARY_TEAM: Identity = { uid: 2003, gid: 3001 };
+const TEAM = 3001;
+
+const RULES = {
+  version: 1,
+  rules: [
+    { path: '/docs', recursive: true, owner: 0, defaccess: 'r--', acl: [{ user: BOB.uid, access: '---' }] },
+    { path: '/docs/secret.txt', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'r--' }] },
+    { path: '/docs/team.txt', owner: 0, defaccess: '---', acl: [{ group: TEAM, access: 'r--' }] },
+    { path: '/pub', recursive: true, owner: 0, defaccess: 'r-x', acl: [] },
+    { path: '/big.bin', owner: 0, defaccess: 'r--', acl: [] },
+    { path: '/trunc.txt', owner: 0, defaccess: 'r--', acl: [{ user: ALICE.uid, access: 'rw-' }] },
+  ],
+};
+
+async function importRules(db: string, rules: unknown): Promise<void> {
+  const res = await aclfs(['import', '-', '--db', db], { input: JSON.stringify(rules) });
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+}
+
+describe('protected mount', () => {
+  let ws: Workspace;
+  let daemon: Daemon;
+  const big = Buffer.alloc(8 * 1024 * 1024);
+
+  beforeAll(async () => {
+    requireFuse();
+    ws = makeWorkspace();
+    mkdirSync(path.join(ws.src, 'docs'), { mode: 0o755 });
+    mkdirSync(path.join(ws.src, 'pub'), { mode: 0o755 });
+    writeFileSync(path.join(ws.src, 'docs', 'a.txt'), 'alpha\n', { mode: 0o644 });
+    writeFileSync(path.join(ws.src, 'docs', 'secret.txt'), 'the secret\n', { mode: 0o644 });
+    writeFileSync(path.join(ws.src, 'docs', 'team.txt'), 'team notes\n', { mode: 0o644 });
+    writeFileSync(path.join(ws.src, 'pub', 'open.txt'), 'open to all\n', { mode: 0o644 });
+    writeFileSync(path.join(ws.src, 'unruled.txt'), 'no rule here\n', { mode: 0o644 });
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + 3) & 0xff;
+    writeFileSync(path.join(ws.src, 'big.bin'), big, { mode: 0o644 });
+    writeFileSync(path.join(ws.src, 'trunc.txt'), 'keep me\n');
+    // World-writable, so Unix permissions let everyone through and only the
+    // rules stand between a caller and the truncation.
+    chmodSync(path.join(ws.src, 'trunc.txt'), 0o666);
+    await importRules(ws.db, RULES);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', path.join(ws.dir, 'sock')], ws.mnt);
+  });
+
+  afterAll(async () => {
+    await daemon?.ensureStopped();
+    ws?.cleanup();
+  });
+
+  const m = (p: string): string => path.join(ws.mnt, p);
+
+  it('serves the exact bytes of an allowed file', async () => {
+    const res = await runAs(ALICE, 'cat', [m('docs/a.txt')]);
+    expect(res).toMatchObject({ code: 0, stdout: 'alpha\n' });
+    const bigRead = await runAs(ALICE, 'sha256sum', [m('big.bin')]);
+    const plain = await run('sha256sum', [path.join(ws.src, 'big.bin')]);
+    expect(bigRead.stdout.split(' ')[0]).toBe(plain.stdout.split(' ')[0]);
+  });
+
+  it('denies an open with EACCES ("Permission denied")', async () => {
+    const res = await runAs(BOB, 'cat', [m('docs/a.txt')]);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('Permission denied');
+    expect(res.stdout).toBe('');
+  });
+
+  it('decides per caller: user entry, defaccess and the default policy', async () => {
+    expect((await runAs(ALICE, 'cat', [m('docs/secret.txt')])).stdout).toBe('the secret\n');
+    expect((await runAs(CAROL, 'cat', [m('docs/secret.txt')])).stderr).toContain('Permission denied');
+    // No rule governs /unruled.txt and the default policy is deny, for root too.
+    expect((await runAs(ALICE, 'cat', [m('unruled.txt')])).stderr).toContain('Permission denied');
+    expect((await run('cat', [m('unruled.txt')])).stderr).toContain('Permission denied');
+    // Owner 0 gets rwx through its rule.
+    expect((await run('cat', [m('docs/secret.txt')])).stdout).toBe('the secret\n');
+  });
+
+  it('honours group entries through the primary and the supplementary groups', async () => {
+    expect((await runAs(CAROL, 'cat', [m('docs/team.txt')])).stderr).toContain('Permission denied');
+    expect((await runAs(CAROL_IN_TEAM, 'cat', [m('docs/team.txt')])).stdout).toBe('team notes\n');
+    expect((await runAs(CAROL_PRIMARY_TEAM, 'cat', [m('docs/team.txt')])).stdout).toBe('team notes\n');
+  });
+
+  it('gates listing a directory on r', async () => {
+    const alice = await runAs(ALICE, 'ls', ['-a', m('docs')]);
+    expect(alice.code).toBe(0);
+    expect(alice.stdout.split('\n').filter(Boolean).sort()).toEqual(['.', '..', 'a.txt', 'secret.txt', 'team.txt']);
+    const bob = await runAs(BOB, 'ls', [m('docs')]);
+    expect(bob.code).not.toBe(0);
+    expect(bob.stderr).toContain('Permission denied');
+  });
+
+  it('decides O_TRUNC before anything is truncated', async () => {
+    const file = m('trunc.txt');
+    const denied = await runAs(CAROL, 'sh', ['-c', `: > "${file}"`]);
+    expect(denied.stderr).toContain('Permission denied');
+    expect(readFileSync(path.join(ws.src, 'trunc.txt'), 'utf8')).toBe('keep me\n');
+    const allowed = await runAs(ALICE, 'sh', ['-c', `: > "${file}"`]);
+    expect(allowed).toMatchObject({ code: 0, stderr: '' });
+    expect(statSync(path.join(ws.src, 'trunc.txt')).size).toBe(0);
+  });
+
+  it('keeps a denied file denied through a hard link made under an allowed directory', async () => {
+    linkSync(path.join(ws.src, 'docs', 'secret.txt'), path.join(ws.src, 'pub', 'link.txt'));
+    expect((await runAs(CAROL, 'cat', [m('pub/open.txt')])).stdout).toBe('open to all\n');
+    expect((await runAs(CAROL, 'cat', [m('pub/link.txt')])).stderr).toContain('Permission denied');
+    expect((await runAs(ALICE, 'cat', [m('pub/link.txt')])).stdout).toBe('the secret\n');
+  });
+
+  it('keeps a denied file denied after it is renamed behind the mount', async () => {
+    renameSync(path.join(ws.src, 'docs', 'team.txt'), path.join(ws.src, 'pub', 'moved.txt'));
+    expect((await runAs(CAROL, 'cat', [m('pub/moved.txt')])).stderr).toContain('Permission denied');
+    expect((await runAs(CAROL_IN_TEAM, 'cat', [m('pub/moved.txt')])).stdout).toBe('team notes\n');
+  });
+
+  it('applies a rule written to the database while mounted at the next open', async () => {
+    expect((await runAs(ALICE, 'cat', [m('docs/a.txt')])).stdout).toBe('alpha\n');
+    await importRules(ws.db, { version: 1, rules: [{ path: '/docs/a.txt', owner: 0, defaccess: '---', acl: [] }] });
+    expect((await runAs(ALICE, 'cat', [m('docs/a.txt')])).stderr).toContain('Permission denied');
+    await importRules(ws.db, {
+      version: 1,
+      rules: [{ path: '/docs/a.txt', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'r--' }] }],
+    });
+    expect((await runAs(ALICE, 'cat', [m('docs/a.txt')])).stdout).toBe('alpha\n');
+  });
+
+  it('re-checks an open file at its next read once the rules changed', async () => {
+    const child = spawn('setpriv', [...setprivArgs(ALICE), process.execPath, path.join(__dirname, 'fixtures', 'hold-reader.js'), m('big.bin')], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const lines = readline.createInterface({ input: child.stdout });
+    const iter = lines[Symbol.asyncIterator]();
+    const next = async (): Promise<{ ok: boolean; bytes?: number; code?: string }> =>
+      JSON.parse(String((await iter.next()).value)) as { ok: boolean; bytes?: number; code?: string };
+    try {
+      expect(await next()).toEqual({ ok: true, bytes: 4096 });
+      child.stdin.write(`${2 * 1024 * 1024}\n`);
+      expect(await next()).toEqual({ ok: true, bytes: 4096 });
+      await importRules(ws.db, { version: 1, rules: [{ path: '/big.bin', owner: 0, defaccess: '---', acl: [] }] });
+      // Far from anything read so far, so not in the page cache: the read
+      // reaches the daemon, which sees the new generation.
+      child.stdin.write(`${6 * 1024 * 1024}\n`);
+      expect(await next()).toEqual({ ok: false, code: 'EACCES' });
+      child.stdin.write('quit\n');
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+describe('mount lifecycle', () => {
+  let ws: Workspace;
+  const daemons: Daemon[] = [];
+
+  beforeAll(() => {
+    requireFuse();
+    ws = makeWorkspace();
+    writeFileSync(path.join(ws.src, 'f.txt'), 'hello\n', { mode: 0o644 });
+  });
+
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.ensureStopped();
+  });
+
+  afterAll(() => ws?.cleanup());
+
+  const start = async (extra: string[] = []): Promise<Daemon> => {
+    const d = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, ...extra], ws.mnt);
+    daemons.push(d);
+    return d;
+  };
+
+  it('unmounts cleanly on SIGTERM and on SIGINT', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const d = await start();
+      expect(isMounted(ws.mnt)).toBe(true);
+      expect(await d.stop(signal)).toBe(0);
+      expect(isMounted(ws.mnt)).toBe(false);
+    }
+  });
+
+  it('serves everything with --default allow when no rule governs', async () => {
+    await start(['--default', 'allow']);
+    expect((await runAs(ALICE, 'cat', [path.join(ws.mnt, 'f.txt')])).stdout).toBe('hello\n');
+  });
+
+  it('clears a stale mount left by a crashed daemon', async () => {
+    const crashed = await start();
+    crashed.child.kill('SIGKILL');
+    await waitFor(() => crashed.child.exitCode !== null || crashed.child.signalCode !== null, 5000, 'daemon to die');
+    // The kernel still lists the mount, but it answers ENOTCONN.
+    expect(isMounted(ws.mnt)).toBe(true);
+    const res = await run('stat', [ws.mnt]);
+    expect(res.stderr).toContain('Transport endpoint is not connected');
+    await start(['--default', 'allow']);
+    expect((await run('cat', [path.join(ws.mnt, 'f.txt')])).stdout).toBe('hello\n');
+  });
+
+  it('refuses a mountpoint inside the source', async () => {
+    mkdirSync(path.join(ws.src, 'inner'), { recursive: true });
+    const res = await aclfs(['mount', ws.src, path.join(ws.src, 'inner'), '--db', ws.db]);
+    expect(res.code).toBe(2);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain('must not contain each other');
+  });
+});
