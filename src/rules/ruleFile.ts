@@ -1,0 +1,222 @@
+// The import/export rule file of the spec:
+//
+//   { "version": 1,
+//     "rules": [ { "path": "/docs", "recursive": true, "owner": 0,
+//                  "defaccess": "r--",
+//                  "acl": [ { "user": 1000, "access": "rw-" },
+//                           { "group": "staff", "access": "r--" } ] } ] }
+//
+// Parsing is all-or-nothing: the first problem is reported as one
+// AclfsError('invalid') naming the rule (its 0-based index in `rules` and its
+// path as written) and the field, e.g.
+//   rule 3 (/docs/x): acl[0].access: "rwz" is not an access like "r-x" or 0-7
+// `recursive` defaults to false and `acl` to []; every other field is
+// required and unknown fields are rejected (a misspelt "recursve" must not
+// silently widen or narrow access).
+
+import { z } from 'zod';
+import { invalid } from '../errors';
+import { formatAccess, tryParseAccess } from './access';
+import { numericId, systemNames, type NameResolver } from './names';
+import { normalizePath } from './path';
+import type { AclEntry, Rule, RuleInput } from './types';
+import { isId, MAX_RULE_PATH_BYTES } from './validate';
+
+/** One rule as written to an export file: numeric ids, "rwx" strings. */
+export interface RuleFileRule {
+  readonly path: string;
+  readonly recursive: boolean;
+  readonly owner: number;
+  readonly defaccess: string;
+  readonly acl: readonly ({ readonly user: number; readonly access: string } | { readonly group: number; readonly access: string })[];
+}
+
+export interface RuleFile {
+  readonly version: 1;
+  readonly rules: readonly RuleFileRule[];
+}
+
+/** Parses the text of a rule file (JSON). */
+export function parseRuleFileText(text: string, names: NameResolver = systemNames): RuleInput[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`rule file is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return parseRuleFile(data, names);
+}
+
+/** Validates an already JSON-decoded rule file and returns its rules. */
+export function parseRuleFile(data: unknown, names: NameResolver = systemNames): RuleInput[] {
+  const result = fileSchema(names).safeParse(data);
+  if (!result.success) throw invalid(describeIssues(result.error.issues, data));
+  const rules: RuleInput[] = result.data.rules;
+  rejectDuplicatePaths(rules, data);
+  return rules;
+}
+
+export function toRuleFileRule(rule: Rule | RuleInput): RuleFileRule {
+  return {
+    path: rule.path,
+    recursive: rule.recursive,
+    owner: rule.owner,
+    defaccess: formatAccess(rule.defaccess),
+    acl: rule.acl.map((e) =>
+      'user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) },
+    ),
+  };
+}
+
+export function toRuleFile(rules: readonly (Rule | RuleInput | RuleFileRule)[]): RuleFile {
+  return { version: 1, rules: rules.map((r) => (typeof r.defaccess === 'string' ? (r as RuleFileRule) : toRuleFileRule(r as RuleInput))) };
+}
+
+/** The export file's text: indented JSON with a trailing newline. */
+export function serializeRuleFile(rules: readonly (Rule | RuleInput | RuleFileRule)[]): string {
+  return `${JSON.stringify(toRuleFile(rules), null, 2)}\n`;
+}
+
+// ---- schema ---------------------------------------------------------------
+
+type Ctx = z.core.$RefinementCtx;
+
+/** A zod transform from unknown whose failures carry our own wording. */
+function field<T>(convert: (value: unknown) => T | string): z.ZodType<T> {
+  // `convert` returns either the value or an error string; a string result
+  // is only an error when the field's type is not itself a string, which
+  // holds for every field below (paths are checked via pathField).
+  return z.unknown().transform((value, ctx: Ctx) => {
+    const out = convert(value);
+    if (typeof out === 'string') {
+      ctx.issues.push({ code: 'custom', message: out, input: value });
+      return z.NEVER;
+    }
+    return out;
+  }) as unknown as z.ZodType<T>;
+}
+
+const accessField = field<number>((v) => {
+  if (v === undefined) return 'is required';
+  return tryParseAccess(v) ?? `${JSON.stringify(v)} is not an access like "r-x" or 0-7`;
+});
+
+function idField(kind: 'user' | 'group', names: NameResolver): z.ZodType<number> {
+  const what = kind === 'user' ? 'uid' : 'gid';
+  return field<number>((v) => {
+    if (v === undefined) return 'is required';
+    if (typeof v === 'number') return isId(v) ? v : `${v} is not a ${what}`;
+    if (typeof v !== 'string' || v === '') return `must be a ${what} or a ${kind} name`;
+    const id = numericId(v) ?? names[kind](v);
+    return id ?? `unknown ${kind} ${JSON.stringify(v)}`;
+  });
+}
+
+const pathField = z.unknown().transform((v, ctx: Ctx) => {
+  const fail = (message: string): never => {
+    ctx.issues.push({ code: 'custom', message, input: v });
+    return z.NEVER;
+  };
+  if (v === undefined) return fail('is required');
+  if (typeof v !== 'string') return fail('must be a string');
+  let path: string;
+  try {
+    path = normalizePath(v);
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+  if (Buffer.byteLength(path) > MAX_RULE_PATH_BYTES) return fail(`longer than ${MAX_RULE_PATH_BYTES} bytes`);
+  return path;
+});
+
+function aclEntrySchema(names: NameResolver): z.ZodType<AclEntry> {
+  return z
+    .strictObject(
+      {
+        user: idField('user', names).optional(),
+        group: idField('group', names).optional(),
+        access: accessField,
+      },
+      { error: 'must be an object like {"user": 1000, "access": "r--"}' },
+    )
+    .transform((e, ctx: Ctx): AclEntry => {
+      if ((e.user === undefined) === (e.group === undefined)) {
+        ctx.issues.push({ code: 'custom', message: 'needs exactly one of "user" or "group"', input: e });
+        return z.NEVER;
+      }
+      return e.user !== undefined ? { user: e.user, access: e.access } : { group: e.group!, access: e.access };
+    });
+}
+
+function ruleSchema(names: NameResolver): z.ZodType<RuleInput> {
+  return z.strictObject(
+    {
+      path: pathField,
+      recursive: z.boolean({ error: 'must be true or false' }).default(false),
+      owner: idField('user', names),
+      defaccess: accessField,
+      acl: z.array(aclEntrySchema(names), { error: 'must be an array' }).default([]),
+    },
+    { error: 'must be an object' },
+  ) as unknown as z.ZodType<RuleInput>;
+}
+
+function fileSchema(names: NameResolver) {
+  return z.strictObject(
+    {
+      version: z.literal(1, { error: 'must be 1' }),
+      rules: z.array(ruleSchema(names), { error: 'must be an array' }),
+    },
+    { error: 'must be an object like {"version": 1, "rules": [...]}' },
+  );
+}
+
+// ---- messages -------------------------------------------------------------
+
+/** "rule 3 (/docs/x): acl[0].access: <message>" for the first issue. */
+function describeIssues(issues: readonly z.core.$ZodIssue[], data: unknown): string {
+  const first = issues[0];
+  if (first === undefined) return 'rule file is invalid';
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
+  return describeIssue(first, data) + more;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
+  const path = issue.path;
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+      : issue.message;
+  if (path[0] === 'rules' && typeof path[1] === 'number') {
+    const where = fieldName(path.slice(2));
+    return `${ruleLabel(data, path[1])}: ${where === '' ? '' : `${where}: `}${message}`;
+  }
+  const where = fieldName(path);
+  return `rule file: ${where === '' ? '' : `${where}: `}${message}`;
+}
+
+/** ["acl", 0, "access"] → "acl[0].access". */
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, key) => {
+    if (typeof key === 'number') return `${out}[${key}]`;
+    return out === '' ? String(key) : `${out}.${String(key)}`;
+  }, '');
+}
+
+/** "rule 3 (/docs/x)" using the path as written, or "rule 3" without one. */
+function ruleLabel(data: unknown, index: number): string {
+  const raw = (data as { rules?: unknown[] } | null)?.rules?.[index] as { path?: unknown } | null | undefined;
+  const path = typeof raw === 'object' && raw !== null ? raw.path : undefined;
+  return typeof path === 'string' ? `rule ${index} (${path})` : `rule ${index}`;
+}
+
+function rejectDuplicatePaths(rules: readonly RuleInput[], data: unknown): void {
+  const firstIndex = new Map<string, number>();
+  rules.forEach((rule, i) => {
+    const first = firstIndex.get(rule.path);
+    if (first !== undefined) {
+      throw invalid(`${ruleLabel(data, i)}: path: ${rule.path} is already the path of rule ${first}`);
+    }
+    firstIndex.set(rule.path, i);
+  });
+}
