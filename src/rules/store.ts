@@ -1,0 +1,504 @@
+// The rule database: LMDB through lmdb-js, read in-process (the spec's
+// "direct API"). One environment, five named databases:
+//
+//   rules    id (uint32)  -> Rule record (msgpack)
+//   byPath   path         -> id      every rule
+//   byInode  "dev:ino"    -> id      rules bound to a file
+//   unbound  path         -> id      rules not bound yet (binding work list)
+//   meta     "generation" -> number  bumped once per committing write txn
+//            "nextId"     -> number  next id to hand out (ids are never reused)
+//
+// Invariant kept by every write: a rule is in `rules` and `byPath`, and in
+// exactly one of `byInode` (dev/ino set) or `unbound` (dev/ino null). A rule
+// and all of its index entries change in one synchronous transaction.
+//
+// Location: `RuleStore.open(dir)` takes a DIRECTORY (e.g. /var/lib/aclfs).
+// It is created with mode 0700 if missing; LMDB keeps `data.mdb` and
+// `lock.mdb` inside it, both chmod 0600. Every process that opens the same
+// directory (daemon, `aclfs import --db`) shares the data safely: LMDB
+// serialises writers across processes and readers never block.
+
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { AclfsError, conflict, invalid, notFound } from '../errors';
+import { isAtOrBelow, normalizePath } from './path';
+import { toRuleFileRule, type RuleFileRule } from './ruleFile';
+import type { Rule, RuleInput, RuleView } from './types';
+import { isFileId, MAX_RULE_PATH_BYTES, validateRuleInput } from './validate';
+
+export const DATA_FILE = 'data.mdb';
+export const LOCK_FILE = 'lock.mdb';
+
+const GENERATION = 'generation';
+const NEXT_ID = 'nextId';
+const DEFAULT_LIST_LIMIT = 1000;
+const MAX_LIST_LIMIT = 10_000;
+
+export interface ListOptions {
+  /** Only this path and everything below it ("/docs" ⊇ "/docs/a", not "/docsx"). */
+  readonly prefix?: string;
+  /** `nextCursor` of the previous page; the page starts after it. */
+  readonly cursor?: string;
+  /** Page size, 1..10000 (default 1000). */
+  readonly limit?: number;
+}
+
+export interface ListPage {
+  /** Ordered by path (byte order of the UTF-8 path). */
+  readonly rules: Rule[];
+  /** Opaque; pass back as `cursor` for the next page. Null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+export interface ImportOptions {
+  /** Delete every rule first (the file becomes the whole rule set). */
+  readonly replace?: boolean;
+}
+
+export interface ImportResult {
+  readonly created: number;
+  readonly updated: number;
+}
+
+type Validated = ReturnType<typeof validateRuleInput>;
+
+export class RuleStore implements RuleView {
+  /** Set by any write inside the current transaction; see write(). */
+  private dirty = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly env: RootDatabase,
+    private readonly rules: Database<Rule, number>,
+    private readonly byPathDb: Database<number, string>,
+    private readonly byInodeDb: Database<number, string>,
+    private readonly unboundDb: Database<number, string>,
+    private readonly meta: Database<number, string>,
+  ) {}
+
+  /** Opens (creating if needed) the store in directory `dir`. */
+  static open(dir: string): RuleStore {
+    prepareDirectory(dir);
+    // noSubdir: false explicitly, because lmdb-js would otherwise treat a
+    // directory name with a dot ("aclfs.d") as a data file name.
+    const env = open({ path: dir, noSubdir: false, maxDbs: 8 });
+    restrictFiles(dir);
+    return new RuleStore(
+      dir,
+      env,
+      env.openDB<Rule, number>({ name: 'rules', keyEncoding: 'uint32' }),
+      env.openDB<number, string>({ name: 'byPath' }),
+      env.openDB<number, string>({ name: 'byInode' }),
+      env.openDB<number, string>({ name: 'unbound' }),
+      env.openDB<number, string>({ name: 'meta' }),
+    );
+  }
+
+  close(): void {
+    // We only ever write synchronously, so nothing is pending and lmdb-js
+    // closes at once; the promise it returns carries no information.
+    void this.env.close();
+  }
+
+  /**
+   * The generation of the latest commit by ANY process, at the cost of one
+   * read-transaction renewal (well under a microsecond, see the report in
+   * test/rules-store.test.ts).
+   *
+   * lmdb-js keeps one read transaction per event-loop turn and renews it on a
+   * timer, so without the reset a FUSE handler would keep seeing a snapshot
+   * that predates another process's commit. Resetting also means: the
+   * RuleView lookups made after this call, in the same synchronous stretch,
+   * read the same snapshot this generation belongs to.
+   */
+  generation(): number {
+    this.env.resetReadTxn();
+    return this.meta.get(GENERATION) ?? 0;
+  }
+
+  // ---- RuleView -----------------------------------------------------------
+
+  byInode(dev: number, ino: number): Rule | undefined {
+    return this.findByInode(dev, ino);
+  }
+
+  byPath(path: string): Rule | undefined {
+    return this.findByPath(path);
+  }
+
+  // ---- reads --------------------------------------------------------------
+
+  get(id: number): Rule | undefined {
+    if (!Number.isInteger(id) || id < 1 || id > 0xffff_ffff) return undefined;
+    return this.rules.get(id);
+  }
+
+  /** Exact (canonical) path. Paths too long to be a key have no rule. */
+  findByPath(path: string): Rule | undefined {
+    if (path.length * 3 > MAX_RULE_PATH_BYTES && Buffer.byteLength(path) > MAX_RULE_PATH_BYTES) return undefined;
+    const id = this.byPathDb.get(path);
+    return id === undefined ? undefined : this.rules.get(id);
+  }
+
+  findByInode(dev: number, ino: number): Rule | undefined {
+    const id = this.byInodeDb.get(inodeKey(dev, ino));
+    if (id === undefined) return undefined;
+    const rule = this.rules.get(id);
+    return rule !== undefined && rule.dev === dev && rule.ino === ino ? rule : undefined;
+  }
+
+  count(): number {
+    return (this.rules.getStats() as { entryCount: number }).entryCount;
+  }
+
+  list(options: ListOptions = {}): ListPage {
+    const prefix = normalizePath(options.prefix ?? '/');
+    const limit = checkLimit(options.limit);
+    const cursor = options.cursor;
+    if (cursor !== undefined && (typeof cursor !== 'string' || !isAtOrBelow(cursor, prefix))) {
+      throw invalid(`cursor ${JSON.stringify(cursor)} does not belong to a listing of ${prefix}`);
+    }
+    const ids: { path: string; id: number }[] = [];
+    for (const entry of this.pathEntries(prefix, cursor, limit + 1)) ids.push(entry);
+    const more = ids.length > limit;
+    const page = more ? ids.slice(0, limit) : ids;
+    return {
+      rules: page.map(({ id }) => this.mustGet(id)),
+      nextCursor: more ? page[page.length - 1]!.path : null,
+    };
+  }
+
+  /** Rules not bound to a dev:ino, in path order (the daemon binds them). */
+  unboundRules(): Rule[] {
+    const out: Rule[] = [];
+    for (const { value } of this.unboundDb.getRange()) out.push(this.mustGet(value));
+    return out;
+  }
+
+  /** Every rule, in path order, in the rule file's shape. */
+  exportRules(): RuleFileRule[] {
+    const out: RuleFileRule[] = [];
+    for (const { value } of this.byPathDb.getRange()) out.push(toRuleFileRule(this.mustGet(value)));
+    return out;
+  }
+
+  /**
+   * Full consistency check of the record/index invariant (a diagnostic for
+   * tests and `status`-style tooling; reads every entry). Empty = healthy.
+   */
+  verifyIndexes(): string[] {
+    const problems: string[] = [];
+    let rules = 0;
+    for (const { key: id, value: rule } of this.rules.getRange()) {
+      rules++;
+      if (rule.id !== id) problems.push(`record ${id} carries id ${rule.id}`);
+      if (this.byPathDb.get(rule.path) !== id) problems.push(`byPath ${rule.path} does not point at rule ${id}`);
+      const bound = rule.dev !== null && rule.ino !== null;
+      if (bound && this.byInodeDb.get(inodeKey(rule.dev!, rule.ino!)) !== id) {
+        problems.push(`byInode ${inodeKey(rule.dev!, rule.ino!)} does not point at rule ${id}`);
+      }
+      if (bound === (this.unboundDb.get(rule.path) === id)) {
+        problems.push(`rule ${id} is ${bound ? 'bound but listed' : 'unbound but not listed'} in unbound`);
+      }
+    }
+    const counts = { byPath: 0, byInode: 0, unbound: 0 };
+    for (const { key, value } of this.byPathDb.getRange()) {
+      counts.byPath++;
+      if (this.rules.get(value)?.path !== key) problems.push(`byPath ${key} -> ${value} has no matching rule`);
+    }
+    for (const { key, value } of this.byInodeDb.getRange()) {
+      counts.byInode++;
+      const r = this.rules.get(value);
+      if (r === undefined || inodeKey(r.dev ?? -1, r.ino ?? -1) !== key) problems.push(`byInode ${key} -> ${value} is stale`);
+    }
+    for (const { key, value } of this.unboundDb.getRange()) {
+      counts.unbound++;
+      const r = this.rules.get(value);
+      if (r === undefined || r.path !== key || r.dev !== null) problems.push(`unbound ${key} -> ${value} is stale`);
+    }
+    if (counts.byPath !== rules) problems.push(`byPath has ${counts.byPath} entries for ${rules} rules`);
+    if (counts.byInode + counts.unbound !== rules) {
+      problems.push(`byInode (${counts.byInode}) + unbound (${counts.unbound}) != ${rules} rules`);
+    }
+    return problems;
+  }
+
+  // ---- writes -------------------------------------------------------------
+
+  /** Creates a rule; AclfsError('conflict') if its path already has one. */
+  add(input: RuleInput): Rule {
+    const v = validateRuleInput(input);
+    return this.write(() => this.addIn(v));
+  }
+
+  /**
+   * Replaces rule `id` entirely. A binding given in `input` (dev/ino, or
+   * null to unbind) is applied; when `input` has none, the existing binding
+   * is kept if the path is unchanged and dropped if the rule moved.
+   */
+  put(id: number, input: RuleInput): Rule {
+    const v = validateRuleInput(input);
+    const keepBinding = input.dev === undefined && input.ino === undefined;
+    return this.write(() => this.putIn(this.mustGetForWrite(id), v, keepBinding));
+  }
+
+  /** put() on the rule holding input.path, or add() when there is none. */
+  upsertByPath(input: RuleInput): Rule {
+    const v = validateRuleInput(input);
+    const keepBinding = input.dev === undefined && input.ino === undefined;
+    return this.write(() => this.upsertIn(v, keepBinding));
+  }
+
+  /** Deletes a rule and its index entries; false if there was none. */
+  remove(id: number): boolean {
+    return this.write(() => {
+      const rule = this.get(id);
+      if (rule === undefined) return false;
+      this.removeIndexes(rule);
+      this.rules.removeSync(id);
+      this.dirty = true;
+      return true;
+    });
+  }
+
+  /**
+   * Binds rule `id` to a file. If that dev:ino already belongs to ANOTHER
+   * rule it is not taken over: this rule is left unbound (its path still
+   * governs) and the result is false.
+   */
+  bind(id: number, dev: number, ino: number): boolean {
+    if (!isFileId(dev) || !isFileId(ino)) throw invalid(`bad dev:ino ${String(dev)}:${String(ino)}`);
+    return this.write(() => {
+      const rule = this.mustGetForWrite(id);
+      if (rule.dev === dev && rule.ino === ino) return true;
+      const holder = this.byInodeDb.get(inodeKey(dev, ino));
+      if (holder !== undefined && holder !== id) {
+        if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null }, rule);
+        return false;
+      }
+      this.store({ ...rule, dev, ino }, rule);
+      return true;
+    });
+  }
+
+  /** Drops the rule's dev:ino binding (e.g. its file was deleted). */
+  unbind(id: number): void {
+    this.write(() => {
+      const rule = this.mustGetForWrite(id);
+      if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null }, rule);
+    });
+  }
+
+  /**
+   * Upserts every input by path in ONE transaction (one generation bump).
+   * Everything is validated first; any error changes nothing.
+   */
+  importRules(inputs: readonly RuleInput[], options: ImportOptions = {}): ImportResult {
+    const validated = validateBatch(inputs);
+    return this.write(() => {
+      if (options.replace === true) this.clearRules();
+      // Ids come from a local counter written back once: at a million rules
+      // the per-rule meta read+write would be a quarter of the cost.
+      let nextId = this.meta.get(NEXT_ID) ?? 1;
+      let updated = 0;
+      for (let i = 0; i < validated.length; i++) {
+        const v = validated[i]!;
+        const existing = this.byPathDb.get(v.path);
+        if (existing === undefined) {
+          this.store({ id: nextId++, ...v }, null);
+        } else {
+          const keepBinding = inputs[i]!.dev === undefined && inputs[i]!.ino === undefined;
+          this.putIn(this.mustGet(existing), v, keepBinding);
+          updated++;
+        }
+      }
+      this.meta.putSync(NEXT_ID, nextId);
+      return { created: validated.length - updated, updated };
+    });
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  /**
+   * Runs `fn` in one synchronous write transaction and bumps the generation
+   * once if `fn` changed anything (store()/remove() set `dirty`). A throw
+   * aborts the transaction, so nothing of a failed operation is kept.
+   */
+  private write<T>(fn: () => T): T {
+    return this.env.transactionSync(() => {
+      this.dirty = false;
+      const result = fn();
+      if (this.dirty) this.meta.putSync(GENERATION, (this.meta.get(GENERATION) ?? 0) + 1);
+      this.dirty = false;
+      return result;
+    });
+  }
+
+  private addIn(v: Validated): Rule {
+    const holder = this.byPathDb.get(v.path);
+    if (holder !== undefined) throw conflict(`rule ${holder} already governs ${v.path}`);
+    const id = this.meta.get(NEXT_ID) ?? 1;
+    this.meta.putSync(NEXT_ID, id + 1);
+    return this.store({ id, ...v }, null);
+  }
+
+  private putIn(previous: Rule, v: Validated, keepBinding: boolean): Rule {
+    const holder = this.byPathDb.get(v.path);
+    if (holder !== undefined && holder !== previous.id) {
+      throw conflict(`cannot move rule ${previous.id} to ${v.path}: rule ${holder} already governs it`);
+    }
+    const keep = keepBinding && previous.path === v.path;
+    const binding = keepBinding ? { dev: keep ? previous.dev : null, ino: keep ? previous.ino : null } : v;
+    return this.store({ ...v, id: previous.id, dev: binding.dev, ino: binding.ino }, previous);
+  }
+
+  private upsertIn(v: Validated, keepBinding: boolean): Rule {
+    const id = this.byPathDb.get(v.path);
+    return id === undefined ? this.addIn(v) : this.putIn(this.mustGet(id), v, keepBinding);
+  }
+
+  /**
+   * Writes `rule` and all its index entries, replacing `previous` (same id).
+   * A dev:ino already held by another rule is not taken: the rule is stored
+   * unbound instead.
+   */
+  private store(rule: Rule, previous: Rule | null): Rule {
+    if (previous !== null) this.removeIndexes(previous);
+    let stored = rule;
+    if (rule.dev !== null && rule.ino !== null) {
+      const holder = this.byInodeDb.get(inodeKey(rule.dev, rule.ino));
+      if (holder !== undefined && holder !== rule.id) stored = { ...rule, dev: null, ino: null };
+    }
+    stored = plainRule(stored);
+    this.rules.putSync(stored.id, stored);
+    this.byPathDb.putSync(stored.path, stored.id);
+    if (stored.dev !== null && stored.ino !== null) this.byInodeDb.putSync(inodeKey(stored.dev, stored.ino), stored.id);
+    else this.unboundDb.putSync(stored.path, stored.id);
+    this.dirty = true;
+    return stored;
+  }
+
+  /** Removes the index entries that point at this rule (and only those). */
+  private removeIndexes(rule: Rule): void {
+    this.removeIfPointsAt(this.byPathDb, rule.path, rule.id);
+    this.removeIfPointsAt(this.unboundDb, rule.path, rule.id);
+    if (rule.dev !== null && rule.ino !== null) {
+      this.removeIfPointsAt(this.byInodeDb, inodeKey(rule.dev, rule.ino), rule.id);
+    }
+  }
+
+  private removeIfPointsAt(db: Database<number, string>, key: string, id: number): void {
+    if (db.get(key) === id) db.removeSync(key);
+  }
+
+  private clearRules(): void {
+    // Inside our transaction lmdb-js runs clearSync in it, not in its own.
+    for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.unboundDb]) db.clearSync();
+    this.dirty = true;
+  }
+
+  /** Keys of byPath at or below `prefix`, after `cursor`, at most `limit`. */
+  private *pathEntries(prefix: string, cursor: string | undefined, limit: number): Generator<{ path: string; id: number }> {
+    let left = limit;
+    if (prefix !== '/' && cursor === undefined) {
+      const id = this.byPathDb.get(prefix);
+      if (id !== undefined) {
+        yield { path: prefix, id };
+        left--;
+      }
+    }
+    if (left === 0) return;
+    // Everything strictly below `prefix` lies in [prefix + "/", prefix + "0"):
+    // '0' is the byte after '/', so "/docs-x" and "/docsx" stay outside.
+    // (For "/" every key qualifies, "/" itself included.)
+    const resume = cursor !== undefined && !(prefix !== '/' && cursor === prefix);
+    const range = this.byPathDb.getRange({
+      start: resume ? cursor : prefix === '/' ? '/' : `${prefix}/`,
+      exclusiveStart: resume,
+      ...(prefix === '/' ? {} : { end: `${prefix}0` }),
+      limit: left,
+    });
+    for (const { key, value } of range) yield { path: key, id: value };
+  }
+
+  private mustGet(id: number): Rule {
+    const rule = this.rules.get(id);
+    // An index entry without its record breaks the store's invariant: this
+    // must surface as an internal error (and a deny), never as "no rule".
+    if (rule === undefined) throw new AclfsError('internal', `index points at missing rule ${id}`);
+    return rule;
+  }
+
+  private mustGetForWrite(id: number): Rule {
+    const rule = this.get(id);
+    if (rule === undefined) throw notFound(`no rule with id ${String(id)}`);
+    return rule;
+  }
+}
+
+export function inodeKey(dev: number, ino: number): string {
+  return `${dev}:${ino}`;
+}
+
+/** A Rule with exactly the model's fields, so no stray property is stored. */
+function plainRule(r: Rule): Rule {
+  return {
+    id: r.id,
+    path: r.path,
+    dev: r.dev,
+    ino: r.ino,
+    owner: r.owner,
+    defaccess: r.defaccess,
+    acl: r.acl,
+    recursive: r.recursive,
+  };
+}
+
+function validateBatch(inputs: readonly RuleInput[]): Validated[] {
+  if (!Array.isArray(inputs)) throw invalid('import expects an array of rules');
+  const firstIndexOfPath = new Map<string, number>();
+  return inputs.map((input, i) => {
+    let v: Validated;
+    try {
+      v = validateRuleInput(input);
+    } catch (err) {
+      throw invalid(`rule ${i}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const first = firstIndexOfPath.get(v.path);
+    if (first !== undefined) throw invalid(`rule ${i} (${v.path}): path: duplicate of rule ${first}`);
+    firstIndexOfPath.set(v.path, i);
+    return v;
+  });
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw invalid(`limit must be an integer 1-${MAX_LIST_LIMIT}, got ${String(limit)}`);
+  }
+  return limit;
+}
+
+function prepareDirectory(dir: string): void {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (stat === undefined) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  else if (!stat.isDirectory()) throw invalid(`database path ${dir} is not a directory (aclfs keeps a directory)`);
+}
+
+function restrictFiles(dir: string): void {
+  for (const name of [DATA_FILE, LOCK_FILE]) {
+    try {
+      fs.chmodSync(nodePath.join(dir, name), 0o600);
+    } catch (err) {
+      // Not our file (another user created the store): leave its mode alone;
+      // the owner's umask and the 0700 directory decide.
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    }
+  }
+}

@@ -1,0 +1,445 @@
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AclfsError } from '../src/errors';
+import { decide } from '../src/rules/decide';
+import { RuleStore } from '../src/rules/store';
+import type { Rule, RuleInput } from '../src/rules/types';
+
+const ROOT = path.resolve(__dirname, '..');
+const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
+const CHILD = path.join(__dirname, 'rules-fixtures/store-child.ts');
+
+function input(p: string, extra: Partial<RuleInput> = {}): RuleInput {
+  return { path: p, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false, ...extra };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof AclfsError ? err.code : 'not-an-AclfsError';
+  }
+  return undefined;
+}
+
+function allRules(store: RuleStore, prefix?: string, limit = 1000): Rule[] {
+  const out: Rule[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = store.list({ prefix, cursor, limit });
+    out.push(...page.rules);
+    if (page.nextCursor === null) return out;
+    cursor = page.nextCursor;
+  }
+}
+
+let dir: string;
+let store: RuleStore;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-store-'));
+  store = RuleStore.open(path.join(dir, 'db'));
+});
+
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('RuleStore basics', () => {
+  it('creates a 0700 directory with 0600 files and starts at generation 0', () => {
+    const mode = (p: string): number => fs.statSync(p).mode & 0o777;
+    expect(mode(path.join(dir, 'db'))).toBe(0o700);
+    expect(mode(path.join(dir, 'db', 'data.mdb'))).toBe(0o600);
+    expect(mode(path.join(dir, 'db', 'lock.mdb'))).toBe(0o600);
+    expect(store.generation()).toBe(0);
+    expect(store.count()).toBe(0);
+  });
+
+  it('refuses a regular file as the database path', () => {
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, '');
+    expect(() => RuleStore.open(file)).toThrow(/not a directory/);
+  });
+
+  it('add stores the rule in every index and bumps the generation once', () => {
+    const r = store.add(input('/docs//a.txt/'));
+    expect(r).toEqual({ id: 1, path: '/docs/a.txt', dev: null, ino: null, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false });
+    expect(store.generation()).toBe(1);
+    expect(store.get(1)).toEqual(r);
+    expect(store.findByPath('/docs/a.txt')).toEqual(r);
+    expect(store.unboundRules()).toEqual([r]);
+    expect(store.count()).toBe(1);
+    expect(store.verifyIndexes()).toEqual([]);
+
+    const bound = store.add(input('/b', { dev: 5, ino: 77 }));
+    expect(bound.id).toBe(2);
+    expect(store.findByInode(5, 77)).toEqual(bound);
+    expect(store.byInode(5, 77)).toEqual(bound);
+    expect(store.unboundRules().map((x) => x.id)).toEqual([1]);
+    expect(store.generation()).toBe(2);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('add of an existing path is a conflict and changes nothing', () => {
+    store.add(input('/a'));
+    expect(codeOf(() => store.add(input('/a/')))).toBe('conflict');
+    expect(store.generation()).toBe(1);
+    expect(store.count()).toBe(1);
+  });
+
+  it('rejects invalid rules with AclfsError invalid', () => {
+    expect(codeOf(() => store.add(input('relative')))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/a', { defaccess: 8 })))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/a', { owner: -1 })))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/a', { acl: [{ user: 1, access: 9 }] })))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/a', { acl: [{ user: 1, access: 4 }, { user: 1, access: 2 }] })))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/a', { dev: 1 })))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/' + 'x'.repeat(2000))))).toBe('invalid');
+    expect(store.generation()).toBe(0);
+  });
+
+  it('a path too long to be a key simply has no rule (no throw in decide)', () => {
+    expect(store.findByPath('/' + 'é'.repeat(3000))).toBeUndefined();
+  });
+
+  it('ids are never reused', () => {
+    const a = store.add(input('/a'));
+    store.remove(a.id);
+    expect(store.add(input('/b')).id).toBe(a.id + 1);
+  });
+});
+
+describe('RuleStore updates', () => {
+  it('put replaces the whole rule and keeps the binding when the path is unchanged', () => {
+    const r = store.add(input('/a', { dev: 1, ino: 10, recursive: true }));
+    const updated = store.put(r.id, input('/a', { owner: 5, defaccess: 7, acl: [] }));
+    expect(updated).toEqual({ id: r.id, path: '/a', dev: 1, ino: 10, owner: 5, defaccess: 7, acl: [], recursive: false });
+    expect(store.findByInode(1, 10)).toEqual(updated);
+    expect(store.generation()).toBe(2);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('put moving a rule to a new path drops the stale binding and frees the old path', () => {
+    const r = store.add(input('/a', { dev: 1, ino: 10 }));
+    const moved = store.put(r.id, input('/b'));
+    expect(moved.dev).toBeNull();
+    expect(store.findByPath('/a')).toBeUndefined();
+    expect(store.findByPath('/b')).toEqual(moved);
+    expect(store.findByInode(1, 10)).toBeUndefined();
+    expect(store.unboundRules()).toEqual([moved]);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('put with an explicit binding applies it', () => {
+    const r = store.add(input('/a', { dev: 1, ino: 10 }));
+    const rebound = store.put(r.id, input('/a', { dev: 2, ino: 20 }));
+    expect(store.findByInode(1, 10)).toBeUndefined();
+    expect(store.findByInode(2, 20)).toEqual(rebound);
+    store.put(r.id, input('/a', { dev: null, ino: null }));
+    expect(store.findByInode(2, 20)).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('put onto another rule\'s path is a conflict; put of a missing id is not_found', () => {
+    store.add(input('/a'));
+    const b = store.add(input('/b'));
+    const gen = store.generation();
+    expect(codeOf(() => store.put(b.id, input('/a')))).toBe('conflict');
+    expect(codeOf(() => store.put(99, input('/c')))).toBe('not_found');
+    expect(store.generation()).toBe(gen);
+    expect(store.findByPath('/b')).toEqual(b);
+  });
+
+  it('upsertByPath creates then updates', () => {
+    const a = store.upsertByPath(input('/a'));
+    const a2 = store.upsertByPath(input('/a', { defaccess: 0 }));
+    expect(a2.id).toBe(a.id);
+    expect(a2.defaccess).toBe(0);
+    expect(store.count()).toBe(1);
+    expect(store.generation()).toBe(2);
+  });
+
+  it('remove deletes every index entry; removing nothing does not commit', () => {
+    const r = store.add(input('/a', { dev: 3, ino: 4 }));
+    expect(store.remove(r.id)).toBe(true);
+    expect(store.generation()).toBe(2);
+    expect(store.get(r.id)).toBeUndefined();
+    expect(store.findByPath('/a')).toBeUndefined();
+    expect(store.findByInode(3, 4)).toBeUndefined();
+    expect(store.count()).toBe(0);
+    expect(store.remove(r.id)).toBe(false);
+    expect(store.generation()).toBe(2);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+});
+
+describe('RuleStore binding', () => {
+  it('bind moves the byInode entry and takes the rule off the unbound list', () => {
+    const r = store.add(input('/a'));
+    expect(store.bind(r.id, 1, 100)).toBe(true);
+    expect(store.findByInode(1, 100)?.id).toBe(r.id);
+    expect(store.unboundRules()).toEqual([]);
+    expect(store.bind(r.id, 1, 200)).toBe(true);
+    expect(store.findByInode(1, 100)).toBeUndefined();
+    expect(store.findByInode(1, 200)?.id).toBe(r.id);
+    expect(store.generation()).toBe(3);
+    expect(store.bind(r.id, 1, 200)).toBe(true); // already so: no commit
+    expect(store.generation()).toBe(3);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('bind never steals a dev:ino bound to another rule', () => {
+    const a = store.add(input('/a', { dev: 1, ino: 100 }));
+    const b = store.add(input('/b', { dev: 1, ino: 100 })); // contested at insert: stored unbound
+    expect(b.dev).toBeNull();
+    expect(store.bind(b.id, 1, 100)).toBe(false);
+    expect(store.findByInode(1, 100)?.id).toBe(a.id);
+    expect(store.get(b.id)?.dev).toBeNull();
+    // A rule bound elsewhere that asks for a taken inode ends up unbound.
+    store.bind(b.id, 1, 300);
+    expect(store.bind(b.id, 1, 100)).toBe(false);
+    expect(store.get(b.id)?.dev).toBeNull();
+    expect(store.findByInode(1, 300)).toBeUndefined();
+    expect(store.unboundRules().map((r) => r.id)).toEqual([b.id]);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('unbind puts the rule back on the unbound list; missing ids are not_found', () => {
+    const r = store.add(input('/a', { dev: 1, ino: 5 }));
+    store.unbind(r.id);
+    expect(store.findByInode(1, 5)).toBeUndefined();
+    expect(store.unboundRules().map((x) => x.id)).toEqual([r.id]);
+    expect(codeOf(() => store.unbind(42))).toBe('not_found');
+    expect(codeOf(() => store.bind(42, 1, 1))).toBe('not_found');
+    expect(codeOf(() => store.bind(r.id, -1, 1))).toBe('invalid');
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('serves decide() as a RuleView', () => {
+    store.add(input('/docs', { recursive: true, defaccess: 0, acl: [{ group: 100, access: 4 }] }));
+    const f = store.add(input('/docs/f', { dev: 7, ino: 8, defaccess: 7 }));
+    const who = { uid: 1, gid: 100, groups: [], pid: 1 };
+    expect(decide(store, who, { path: '/docs/x/y', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ allow: true, match: 'ancestor' });
+    expect(decide(store, who, { path: '/moved', dev: 7, ino: 8 }, 2, 'deny')).toMatchObject({ allow: true, match: 'inode', ruleId: f.id });
+  });
+});
+
+describe('RuleStore import', () => {
+  it('imports N rules in one commit, upserting by path', () => {
+    store.add(input('/keep'));
+    const existing = store.add(input('/a', { dev: 1, ino: 1 }));
+    const result = store.importRules([input('/a', { defaccess: 0 }), ...Array.from({ length: 100 }, (_, i) => input(`/n/${i}`))]);
+    expect(result).toEqual({ created: 100, updated: 1 });
+    expect(store.generation()).toBe(3);
+    expect(store.count()).toBe(102);
+    const a = store.findByPath('/a')!;
+    expect(a.id).toBe(existing.id);
+    expect(a.defaccess).toBe(0);
+    expect(a.dev).toBe(1); // same path, no binding given: kept
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('replace deletes every rule first', () => {
+    store.add(input('/old', { dev: 1, ino: 1 }));
+    store.add(input('/a'));
+    expect(store.importRules([input('/a'), input('/b')], { replace: true })).toEqual({ created: 2, updated: 0 });
+    expect(store.generation()).toBe(3);
+    expect(allRules(store).map((r) => r.path)).toEqual(['/a', '/b']);
+    expect(store.findByInode(1, 1)).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('one bad rule in the middle changes nothing', () => {
+    store.importRules([input('/a'), input('/b')]);
+    const before = { gen: store.generation(), rules: store.exportRules(), count: store.count() };
+    const batch = [input('/c'), input('/a', { defaccess: 0 }), input('/bad', { defaccess: 9 }), input('/d')];
+    expect(() => store.importRules(batch, { replace: true })).toThrow(/rule 2: rule \/bad: defaccess/);
+    expect({ gen: store.generation(), rules: store.exportRules(), count: store.count() }).toEqual(before);
+    expect(store.findByPath('/c')).toBeUndefined();
+  });
+
+  it('duplicate paths in one import are rejected', () => {
+    expect(() => store.importRules([input('/a'), input('/b'), input('/a/')])).toThrow(/rule 2 \(\/a\): path: duplicate of rule 0/);
+    expect(store.generation()).toBe(0);
+  });
+
+  it('a failure inside the transaction rolls everything back', () => {
+    store.add(input('/a'));
+    const gen = store.generation();
+    // Validation runs before the transaction, so to fail *inside* it we use
+    // an input whose `dev` getter throws on its second read (the first read
+    // is validation's, the second is the import loop's, after '/y' was
+    // already written in the transaction).
+    const evil = input('/x');
+    let reads = 0;
+    const trap = new Proxy(evil, {
+      get(target, prop, receiver) {
+        if (prop === 'dev' && ++reads > 1) throw new Error('boom');
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    expect(() => store.importRules([input('/y'), trap])).toThrow('boom');
+    expect(store.generation()).toBe(gen);
+    expect(store.findByPath('/y')).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('exportRules gives the rule-file shape in path order', () => {
+    store.importRules([input('/b', { acl: [{ group: 5, access: 1 }] }), input('/a', { recursive: true })]);
+    expect(store.exportRules()).toEqual([
+      { path: '/a', recursive: true, owner: 0, defaccess: 'r--', acl: [{ user: 1000, access: 'rw-' }] },
+      { path: '/b', recursive: false, owner: 0, defaccess: 'r--', acl: [{ group: 5, access: '--x' }] },
+    ]);
+  });
+});
+
+describe('RuleStore list', () => {
+  const paths = [
+    '/',
+    '/docs',
+    '/docs!',
+    '/docs-x/a',
+    '/docs.txt',
+    '/docs/a',
+    '/docs/a/b',
+    '/docs/b',
+    '/docs/z/deep/file',
+    '/docs0',
+    '/docsx',
+    '/e',
+    '/ä',
+    ...Array.from({ length: 500 }, (_, i) => `/docs/many/${String(i).padStart(4, '0')}`),
+    ...Array.from({ length: 300 }, (_, i) => `/other/${i}`),
+  ];
+
+  beforeEach(() => {
+    store.importRules(paths.map((p) => input(p)));
+  });
+
+  it.each([1, 7, 100, 10_000])('pages of %i return every rule exactly once, in order', (limit) => {
+    const listed = allRules(store, undefined, limit).map((r) => r.path);
+    expect(listed).toHaveLength(paths.length);
+    expect(new Set(listed).size).toBe(paths.length);
+    expect(listed).toEqual([...paths].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+  });
+
+  it.each([1, 3, 50])('prefix /docs (pages of %i) is /docs and below only', (limit) => {
+    const listed = allRules(store, '/docs', limit).map((r) => r.path);
+    const expected = paths.filter((p) => p === '/docs' || p.startsWith('/docs/')).sort();
+    expect(listed).toEqual(expected);
+  });
+
+  it('prefix of a path without its own rule, and prefix /', () => {
+    expect(allRules(store, '/docs/z').map((r) => r.path)).toEqual(['/docs/z/deep/file']);
+    expect(allRules(store, '/nothing')).toEqual([]);
+    expect(allRules(store, '/')).toHaveLength(paths.length);
+    expect(allRules(store, '/docs/a/').map((r) => r.path)).toEqual(['/docs/a', '/docs/a/b']);
+  });
+
+  it('first page and cursor shape', () => {
+    const page = store.list({ prefix: '/docs', limit: 2 });
+    expect(page.rules.map((r) => r.path)).toEqual(['/docs', '/docs/a']);
+    expect(page.nextCursor).toBe('/docs/a');
+    expect(store.list({ prefix: '/e' })).toMatchObject({ nextCursor: null });
+  });
+
+  it('rejects bad limits and foreign cursors', () => {
+    expect(codeOf(() => store.list({ limit: 0 }))).toBe('invalid');
+    expect(codeOf(() => store.list({ limit: 10_001 }))).toBe('invalid');
+    expect(codeOf(() => store.list({ prefix: '/docs', cursor: '/other/1' }))).toBe('invalid');
+  });
+});
+
+describe('RuleStore across processes', () => {
+  function runChild(args: string[]): { generation: number; count: number } {
+    const res = spawnSync(process.execPath, [VITE_NODE, CHILD, path.join(dir, 'db'), ...args], { cwd: ROOT, encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`child failed: ${res.stderr}`);
+    return JSON.parse(res.stdout) as { generation: number; count: number };
+  }
+
+  it('sees a commit by another process at the next generation() call, within the same event-loop turn', () => {
+    store.add(input('/mine'));
+    // Everything below runs synchronously: lmdb-js would keep serving the
+    // read snapshot it opened for this turn unless generation() renews it.
+    expect(store.generation()).toBe(1);
+    expect(store.findByPath('/theirs')).toBeUndefined();
+    const child = runChild(['add', '/theirs']);
+    expect(child.generation).toBe(2);
+    expect(store.generation()).toBe(2);
+    expect(store.findByPath('/theirs')).toMatchObject({ path: '/theirs', acl: [{ user: 1000, access: 6 }] });
+    expect(decide(store, { uid: 1000, gid: 1, groups: [], pid: 1 }, { path: '/theirs', dev: 0, ino: 0 }, 6, 'deny').allow).toBe(true);
+  });
+
+  it('sees a large import by another process (the map grows under the reader)', async () => {
+    expect(store.generation()).toBe(0);
+    const child = spawn(process.execPath, [VITE_NODE, CHILD, path.join(dir, 'db'), 'import', '50000', '/bulk'], { cwd: ROOT });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    // Keep reading while the child writes: the reader must never fail.
+    const seen = new Set<number>();
+    const poll = setInterval(() => seen.add(store.generation()), 1);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearInterval(poll);
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ generation: 1, count: 50_000 });
+    expect(store.generation()).toBe(1);
+    expect([...seen].every((g) => g === 0 || g === 1)).toBe(true);
+    expect(store.count()).toBe(50_000);
+    expect(store.findByPath('/bulk/f49999')?.path).toBe('/bulk/f49999');
+    expect(allRules(store, '/bulk', 10_000)).toHaveLength(50_000);
+  });
+});
+
+describe('RuleStore costs', () => {
+  it('generation() and lookups stay around a microsecond', () => {
+    const n = 20_000;
+    store.importRules(Array.from({ length: n }, (_, i) => input(`/d${i % 100}/f${i}`, { dev: 1, ino: i + 1 })));
+    const time = (iterations: number, fn: (i: number) => unknown): number => {
+      const start = process.hrtime.bigint();
+      for (let i = 0; i < iterations; i++) fn(i);
+      return Number(process.hrtime.bigint() - start) / iterations / 1000;
+    };
+    time(10_000, () => store.generation()); // warm up
+    const gen = time(200_000, () => store.generation());
+    const byPath = time(200_000, (i) => store.byPath(`/d${i % 100}/f${i % n}`));
+    const byPathMiss = time(200_000, (i) => store.byPath(`/d${i % 100}/missing${i}`));
+    const byInode = time(200_000, (i) => store.byInode(1, (i % n) + 1));
+    const who = { uid: 5, gid: 5, groups: [], pid: 1 };
+    const decision = time(100_000, (i) => decide(store, who, { path: `/d${i % 100}/f${i % n}`, dev: 2, ino: i }, 4, 'deny'));
+    console.log(
+      `µs per call: generation ${gen.toFixed(2)}, byPath hit ${byPath.toFixed(2)}, byPath miss ${byPathMiss.toFixed(2)}, ` +
+        `byInode hit ${byInode.toFixed(2)}, decide (inode miss + path hit) ${decision.toFixed(2)}`,
+    );
+    // Generous bounds: this is a regression guard, not a benchmark.
+    expect(gen).toBeLessThan(10);
+    expect(byPath).toBeLessThan(20);
+    expect(byInode).toBeLessThan(20);
+  });
+
+  it.skipIf(process.env.ACLFS_TEST_1M !== '1')('imports and pages through 1,000,000 rules', () => {
+    const n = 1_000_000;
+    const rules = Array.from({ length: n }, (_, i) => input(`/big/${i % 1000}/f${i}`, { acl: [{ user: i % 5000, access: 4 }] }));
+    let t = Date.now();
+    expect(store.importRules(rules)).toEqual({ created: n, updated: 0 });
+    const importMs = Date.now() - t;
+    t = Date.now();
+    let seen = 0;
+    let cursor: string | undefined;
+    for (;;) {
+      const page = store.list({ cursor, limit: 10_000 });
+      seen += page.rules.length;
+      if (page.nextCursor === null) break;
+      cursor = page.nextCursor;
+    }
+    const listMs = Date.now() - t;
+    t = Date.now();
+    expect(store.importRules(rules.slice(0, 1000), { replace: true })).toEqual({ created: 1000, updated: 0 });
+    const replaceMs = Date.now() - t;
+    console.log(`1M rules: import ${importMs} ms, list all ${listMs} ms, replace with 1000 ${replaceMs} ms, db ${fs.statSync(path.join(dir, 'db', 'data.mdb')).size >> 20} MiB`);
+    expect(seen).toBe(n);
+  }, 600_000);
+});
