@@ -33,7 +33,7 @@ describe('parseAccess / formatAccess', () => {
     ['5', 'numeric string'],
     [null, 'null'],
     [true, 'boolean'],
-  ])('rejects %j (%s)', (value) => {
+  ] as [unknown, string][])('rejects %j (%s)', (value) => {
     expect(tryParseAccess(value)).toBeUndefined();
     expect(() => parseAccess(value)).toThrow(AclfsError);
   });

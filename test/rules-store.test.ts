@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AclfsError } from '../src/errors';
 import { decide } from '../src/rules/decide';
 import { RuleStore } from '../src/rules/store';
@@ -219,6 +219,27 @@ describe('RuleStore binding', () => {
     expect(store.verifyIndexes()).toEqual([]);
   });
 
+  it('bindMany binds in one commit, skipping missing ids and taken inodes', () => {
+    const a = store.add(input('/a'));
+    const b = store.add(input('/b'));
+    const c = store.add(input('/c', { dev: 9, ino: 9 }));
+    const gen = store.generation();
+    const bound = store.bindMany([
+      { id: a.id, dev: 1, ino: 1 },
+      { id: b.id, dev: 9, ino: 9 }, // taken by /c
+      { id: 999, dev: 1, ino: 2 }, // gone
+    ]);
+    expect(bound).toBe(1);
+    expect(store.generation()).toBe(gen + 1);
+    expect(store.findByInode(1, 1)?.id).toBe(a.id);
+    expect(store.findByInode(9, 9)?.id).toBe(c.id);
+    expect(store.unboundRules().map((r) => r.id)).toEqual([b.id]);
+    expect(store.bindMany([])).toBe(0);
+    expect(store.generation()).toBe(gen + 1);
+    expect(codeOf(() => store.bindMany([{ id: a.id, dev: 1, ino: -1 }]))).toBe('invalid');
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
   it('serves decide() as a RuleView', () => {
     store.add(input('/docs', { recursive: true, defaccess: 0, acl: [{ group: 100, access: 4 }] }));
     const f = store.add(input('/docs/f', { dev: 7, ino: 8, defaccess: 7 }));
@@ -270,22 +291,25 @@ describe('RuleStore import', () => {
   it('a failure inside the transaction rolls everything back', () => {
     store.add(input('/a'));
     const gen = store.generation();
-    // Validation runs before the transaction, so to fail *inside* it we use
-    // an input whose `dev` getter throws on its second read (the first read
-    // is validation's, the second is the import loop's, after '/y' was
-    // already written in the transaction).
-    const evil = input('/x');
-    let reads = 0;
-    const trap = new Proxy(evil, {
-      get(target, prop, receiver) {
-        if (prop === 'dev' && ++reads > 1) throw new Error('boom');
-        return Reflect.get(target, prop, receiver);
-      },
+    // Fault injection: validation passes, then the second index write of the
+    // import fails, after '/y' was already written inside the transaction.
+    const unbound = (store as unknown as { unboundDb: { putSync: (...args: unknown[]) => boolean } }).unboundDb;
+    const realPut = unbound.putSync.bind(unbound);
+    let calls = 0;
+    const spy = vi.spyOn(unbound, 'putSync').mockImplementation((...args: unknown[]) => {
+      if (++calls === 2) throw new Error('disk on fire');
+      return realPut(...args);
     });
-    expect(() => store.importRules([input('/y'), trap])).toThrow('boom');
+    try {
+      expect(() => store.importRules([input('/y'), input('/z')])).toThrow('disk on fire');
+    } finally {
+      spy.mockRestore();
+    }
     expect(store.generation()).toBe(gen);
     expect(store.findByPath('/y')).toBeUndefined();
+    expect(store.count()).toBe(1);
     expect(store.verifyIndexes()).toEqual([]);
+    expect(store.add(input('/y')).id).toBe(2); // the id counter rolled back too
   });
 
   it('exportRules gives the rule-file shape in path order', () => {
