@@ -8,7 +8,7 @@ import { runCli, type CliBackend, type MountCommand } from './admin/cli';
 import { AclfsError } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter } from './fs/filter';
-import { checkLayout, Mount, unmountPath } from './fs/mount';
+import { assertPatchedBinding, checkLayout, Mount, unmountPath } from './fs/mount';
 import { bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -38,57 +38,65 @@ function identityUnder(source: string): (rulePath: string) => { dev: number; ino
 }
 
 async function serve(cmd: MountCommand): Promise<void> {
+  assertPatchedBinding();
   const log = makeLogger(cmd.logLevel);
   const layout = checkLayout(cmd.source, cmd.mountpoint);
   const store = RuleStore.open(cmd.db);
-  const engine = new PolicyEngine(store, new DecisionCache(), cmd.defaultPolicy);
-  const identity = identityUnder(layout.source);
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    const engine = new PolicyEngine(store, new DecisionCache(), cmd.defaultPolicy);
+    const identity = identityUnder(layout.source);
 
-  // Bind every path rule whose file exists now, then keep binding rules as
-  // they are committed (by this daemon or by `aclfs import --db` elsewhere).
-  const bound = bindPendingRules(store, identity);
-  let seenGeneration = store.generation();
-  const binder = setInterval(() => {
-    try {
-      const generation = store.generation();
-      if (generation === seenGeneration) return;
-      const n = bindPendingRules(store, identity);
-      if (n > 0) log.info({ bound: n }, 'bound rules to files');
-      seenGeneration = store.generation();
-    } catch (err) {
-      log.error({ err: String(err) }, 'binding rules failed');
-    }
-  }, BIND_POLL_MS);
+    // Bind every path rule whose file exists now, then keep binding rules as
+    // they are committed (by this daemon or by `aclfs import --db` elsewhere).
+    const bound = bindPendingRules(store, identity);
+    let seenGeneration = store.generation();
+    timers.push(
+      setInterval(() => {
+        try {
+          const generation = store.generation();
+          if (generation === seenGeneration) return;
+          const n = bindPendingRules(store, identity);
+          if (n > 0) log.info({ bound: n }, 'bound rules to files');
+          seenGeneration = store.generation();
+        } catch (err) {
+          log.error({ err: String(err) }, 'binding rules failed');
+        }
+      }, BIND_POLL_MS),
+    );
 
-  const filter = new Filter({ source: layout.source, gatekeeper: engine, callers: new CallerResolver(), log });
-  let watchdog: NodeJS.Timeout | undefined;
-  const mount = await Mount.start({ mountpoint: layout.mountpoint, ops: filter.ops, defaultPermissions: true });
-  log.info(
-    { source: layout.source, mountpoint: layout.mountpoint, db: cmd.db, default: cmd.defaultPolicy, bound, generation: store.generation() },
-    'mounted',
-  );
+    const filter = new Filter({ source: layout.source, gatekeeper: engine, callers: new CallerResolver(), log });
+    const mount = await Mount.start({ mountpoint: layout.mountpoint, ops: filter.ops, defaultPermissions: true });
+    log.info(
+      { source: layout.source, mountpoint: layout.mountpoint, db: cmd.db, default: cmd.defaultPolicy, bound, generation: store.generation() },
+      'mounted',
+    );
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'unmounting');
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    // A FUSE daemon ends with its mount: if an administrator unmounted it
-    // (aclfs unmount, fusermount -u), there is nothing left to serve.
-    watchdog = setInterval(() => {
-      if (!mount.isMounted()) {
-        log.warn('mount was removed from outside');
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals): void => {
+        log.info({ signal }, 'unmounting');
         resolve();
-      }
-    }, MOUNT_CHECK_MS);
-  });
-  clearInterval(binder);
-  clearInterval(watchdog);
-  await mount.stop();
-  store.close();
-  log.info('unmounted');
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      // A FUSE daemon ends with its mount: if an administrator unmounted it
+      // (aclfs unmount, fusermount -u), there is nothing left to serve.
+      timers.push(
+        setInterval(() => {
+          if (!mount.isMounted()) {
+            log.warn('mount was removed from outside');
+            resolve();
+          }
+        }, MOUNT_CHECK_MS),
+      );
+    });
+    timers.forEach(clearInterval);
+    await mount.stop();
+    log.info('unmounted');
+  } finally {
+    timers.forEach(clearInterval);
+    store.close();
+  }
   // The binding's worker thread and handles must not keep a daemon whose
   // mount is gone alive; everything is closed, so end here.
   log.flush(() => process.exit(0));

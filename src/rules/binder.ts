@@ -6,13 +6,16 @@ import type { RuleStore } from './store';
 
 export type IdentityLookup = (rulePath: string) => { dev: number; ino: number } | null;
 
-/** Binds every unbound rule whose file exists; returns how many were bound. */
+/**
+ * Binds every unbound rule whose file exists, in one commit (one generation
+ * bump however many rules, which matters at mount start with a large
+ * database); returns how many were bound.
+ */
 export function bindPendingRules(store: RuleStore, lookup: IdentityLookup): number {
-  let bound = 0;
+  const bindings: { id: number; dev: number; ino: number }[] = [];
   for (const rule of store.unboundRules()) {
-    const id = lookup(rule.path);
-    if (id === null) continue;
-    if (store.bind(rule.id, id.dev, id.ino)) bound++;
+    const found = lookup(rule.path);
+    if (found !== null) bindings.push({ id: rule.id, ...found });
   }
-  return bound;
+  return bindings.length === 0 ? 0 : store.bindMany(bindings);
 }

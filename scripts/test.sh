@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command: install what is needed, build, and run the whole test suite
+# (unit tests and integration tests over real FUSE mounts; needs root and
+# /dev/fuse). Extra arguments go to vitest, e.g. a reporter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+exec npx vitest run "$@"
