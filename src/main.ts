@@ -7,8 +7,8 @@ import pino, { type Logger } from 'pino';
 import { runCli, type CliBackend, type MountCommand } from './admin/cli';
 import { AclfsError } from './errors';
 import { CallerResolver } from './fs/callers';
-import { Filter } from './fs/filter';
-import { assertPatchedBinding, checkLayout, Mount, unmountPath } from './fs/mount';
+import { Filter, identityLookup, type RuleIndex } from './fs/filter';
+import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, unmountPath } from './fs/mount';
 import { bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -25,27 +25,51 @@ function makeLogger(level: string): Logger {
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: false }));
 }
 
-/** dev:ino of a path under the source, or null when it does not exist. */
-function identityUnder(source: string): (rulePath: string) => { dev: number; ino: number } | null {
-  return (rulePath) => {
-    try {
-      const st = fs.lstatSync(rulePath === '/' ? source : source + rulePath);
-      return { dev: st.dev, ino: st.ino };
-    } catch {
-      return null;
-    }
+/** The rule indexes kept in step with changes made through the mount. */
+function storeIndex(store: RuleStore, log: Logger): RuleIndex {
+  return {
+    created: (path, file) => {
+      if (store.bindWaiting(path, file)) log.info({ path }, 'bound waiting rule to new file');
+    },
+    renamed: (from, to) => {
+      const { moved, kept } = store.movePaths(from, to);
+      if (moved > 0) log.info({ from, to, moved }, 'rules moved with renamed files');
+      // The new path already has a rule: the moved one stays, bound to its
+      // file by inode; an administrator should look at both.
+      if (kept.length > 0) log.warn({ from, to, rules: kept }, 'rules kept at their old path: new path already has a rule');
+    },
+    removed: (file) => {
+      const id = store.unbindFile(file);
+      if (id !== null) log.info({ rule: id, dev: file.dev, ino: file.ino }, 'file gone: rule released its inode');
+    },
   };
+}
+
+/**
+ * The backing tree's root. Normally SRC itself; with --in-place the mount
+ * covers SRC, so the tree is reached through a descriptor opened before
+ * mounting (/proc/self/fd/N resolves to the directory under the mount).
+ */
+function openBackingRoot(source: string, inPlace: boolean): { root: string; close: () => void } {
+  if (!inPlace) return { root: source, close: () => undefined };
+  const fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  return { root: `/proc/self/fd/${fd}`, close: () => fs.closeSync(fd) };
 }
 
 async function serve(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
   const log = makeLogger(cmd.logLevel);
-  const layout = checkLayout(cmd.source, cmd.mountpoint);
+  const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
+  // Modes of new files come from the kernel with the caller's umask already
+  // applied; ours must not strip more.
+  process.umask(0);
+  await clearStaleMount(layout.mountpoint);
+  const backing = openBackingRoot(layout.source, cmd.inPlace);
   const store = RuleStore.open(cmd.db);
   const timers: NodeJS.Timeout[] = [];
   try {
     const engine = new PolicyEngine(store, new DecisionCache(), cmd.defaultPolicy);
-    const identity = identityUnder(layout.source);
+    const identity = identityLookup(backing.root);
 
     // Bind every path rule whose file exists now, then keep binding rules as
     // they are committed (by this daemon or by `aclfs import --db` elsewhere).
@@ -65,10 +89,33 @@ async function serve(cmd: MountCommand): Promise<void> {
       }, BIND_POLL_MS),
     );
 
-    const filter = new Filter({ source: layout.source, gatekeeper: engine, callers: new CallerResolver(), log });
-    const mount = await Mount.start({ mountpoint: layout.mountpoint, ops: filter.ops, defaultPermissions: true });
+    const filter = new Filter({
+      backingRoot: backing.root,
+      gatekeeper: engine,
+      index: storeIndex(store, log),
+      callers: new CallerResolver(),
+      log,
+      rulesOnly: cmd.rulesOnly,
+      directIo: cmd.revoke === 'immediate',
+    });
+    const mount = await Mount.start({
+      mountpoint: layout.mountpoint,
+      ops: filter.ops,
+      defaultPermissions: !cmd.rulesOnly,
+      overMount: cmd.inPlace,
+    });
     log.info(
-      { source: layout.source, mountpoint: layout.mountpoint, db: cmd.db, default: cmd.defaultPolicy, bound, generation: store.generation() },
+      {
+        source: layout.source,
+        mountpoint: layout.mountpoint,
+        db: cmd.db,
+        default: cmd.defaultPolicy,
+        rulesOnly: cmd.rulesOnly,
+        revoke: cmd.revoke,
+        inPlace: cmd.inPlace,
+        bound,
+        generation: store.generation(),
+      },
       'mounted',
     );
 
@@ -96,6 +143,7 @@ async function serve(cmd: MountCommand): Promise<void> {
   } finally {
     timers.forEach(clearInterval);
     store.close();
+    backing.close();
   }
   // The binding's worker thread and handles must not keep a daemon whose
   // mount is gone alive; everything is closed, so end here.

@@ -13,6 +13,12 @@ export interface MountCommand {
   readonly db: string;
   readonly socket: string;
   readonly defaultPolicy: 'deny' | 'allow';
+  /** The rules are the only authority (no kernel Unix-permission check). */
+  readonly rulesOnly: boolean;
+  /** 'immediate': no page cache for data, a revoke stops open files at once. */
+  readonly revoke: 'page-cache' | 'immediate';
+  /** Mount over SRC itself, leaving no path that bypasses the filter. */
+  readonly inPlace: boolean;
   readonly logLevel: string;
 }
 
@@ -80,17 +86,40 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
     .option('--db <path>', 'rule database', DEFAULT_DB)
     .option('--socket <path>', 'admin socket', DEFAULT_SOCKET)
     .addOption(new Option('--default <policy>', 'decision when no rule governs a file').choices(['deny', 'allow']).default('deny'))
+    .option('--rules-only', 'make the rules the sole authority (Unix permissions are not consulted)', false)
+    .addOption(
+      new Option('--revoke <when>', 'immediate: no page cache for file data, so a revoke stops open files at their next read')
+        .choices(['immediate']),
+    )
+    .option('--in-place', 'mount over SRC itself (give SRC as MNT too): no path is left that bypasses the filter', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
-    .action(async (src: string, mnt: string, opts: { db: string; socket: string; default: 'deny' | 'allow'; logLevel: string }) => {
-      await backend.mount({
-        source: src,
-        mountpoint: mnt,
-        db: opts.db,
-        socket: opts.socket,
-        defaultPolicy: opts.default,
-        logLevel: opts.logLevel,
-      });
-    });
+    .action(
+      async (
+        src: string,
+        mnt: string,
+        opts: {
+          db: string;
+          socket: string;
+          default: 'deny' | 'allow';
+          rulesOnly: boolean;
+          revoke?: 'immediate';
+          inPlace: boolean;
+          logLevel: string;
+        },
+      ) => {
+        await backend.mount({
+          source: src,
+          mountpoint: mnt,
+          db: opts.db,
+          socket: opts.socket,
+          defaultPolicy: opts.default,
+          rulesOnly: opts.rulesOnly,
+          revoke: opts.revoke ?? 'page-cache',
+          inPlace: opts.inPlace,
+          logLevel: opts.logLevel,
+        });
+      },
+    );
 
   program
     .command('unmount')

@@ -8,6 +8,7 @@ const errno = constants.errno;
 export const OK = 0;
 export const EACCES = -errno.EACCES;
 export const EBADF = -errno.EBADF;
+export const EEXIST = -errno.EEXIST;
 export const EIO = -errno.EIO;
 export const ENOENT = -errno.ENOENT;
 export const EINVAL = -errno.EINVAL;

@@ -1,21 +1,26 @@
-// The FUSE passthrough filter: one small handler per FUSE op over the source
-// directory. Each handler turns a request into a decision (through the
+// The FUSE passthrough filter: one small handler per FUSE op over the backing
+// tree. Each handler turns a request into a decision (through the
 // Gatekeeper) and a syscall on the backing tree; errno from the backing
 // filesystem passes through untouched. Backing calls are synchronous on
-// purpose: they never touch the mount (the source is checked not to lie
-// under it), and a synchronous call answers the request without another
-// thread hop.
+// purpose: they never touch the mount (the backing root is checked not to
+// lie under it, or is reached through a descriptor opened before mounting),
+// and a synchronous call answers the request without another thread hop.
 import * as fs from 'node:fs';
-import type Fuse from 'fuse-native';
+import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { describeDecision } from '../rules/decide';
-import { R, W, type Access, type Caller, type Decision, type Target } from '../rules/types';
+import { R, W, type Access, type Caller, type Decision, type FileIdentity, type Target } from '../rules/types';
 import type { CallerResolver } from './callers';
-import { EACCES, EBADF, OK, toErrno } from './errno';
+import { EACCES, EBADF, EEXIST, OK, toErrno } from './errno';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } =
+  fs.constants;
+const { S_IFMT, S_IFDIR, S_IFREG } = fs.constants;
+// Set-group-ID bit of a mode; Node does not export it.
+const S_ISGID = 0o2000;
 // Linux's mask of the access mode bits; Node does not export it.
 const O_ACCMODE = 3;
+const native = Fuse.native;
 
 /** What the filter needs from the rules side. */
 export interface Gatekeeper {
@@ -25,12 +30,31 @@ export interface Gatekeeper {
   check(caller: Caller, target: Target, requested: Access): Decision;
 }
 
+/** Keeps the rule indexes in step with changes made through the mount. */
+export interface RuleIndex {
+  /** A file now exists at `path`: a rule waiting on that path binds to it. */
+  created(path: string, file: FileIdentity): void;
+  /** `from` was renamed to `to`: rules at and below it move along. */
+  renamed(from: string, to: string): void;
+  /** The last link of `file` is gone: its rule lets go of the inode. */
+  removed(file: FileIdentity): void;
+}
+
 export interface FilterOptions {
-  /** Absolute path of the directory served (the backing tree). */
-  readonly source: string;
+  /** Path of the backing tree's root (the source, or /proc/self/fd/N). */
+  readonly backingRoot: string;
   readonly gatekeeper: Gatekeeper;
+  readonly index: RuleIndex;
   readonly callers: CallerResolver;
   readonly log: Logger;
+  /**
+   * Rules-only mode: the rules are the sole authority; the daemon acts with
+   * its own rights and new files stay owned by it. Otherwise (layered) new
+   * files are owned by the caller, as on a local filesystem.
+   */
+  readonly rulesOnly: boolean;
+  /** --revoke immediate: no page cache for data, every read reaches us. */
+  readonly directIo: boolean;
 }
 
 /** An open file: its backing descriptor is the FUSE file handle. */
@@ -38,9 +62,13 @@ interface OpenFile {
   readonly fd: number;
   readonly target: Target;
   readonly caller: Caller;
-  readonly requested: Access;
   /** Rule generation the last allow was decided at. */
   generation: number;
+}
+
+/** Thrown inside a handler to answer with this errno. */
+class Refusal {
+  constructor(readonly errno: number) {}
 }
 
 /** Bits an open with these flags needs (spec: read r, write w, O_TRUNC w). */
@@ -51,36 +79,67 @@ export function accessForOpenFlags(flags: number): Access {
   return bits;
 }
 
-function toStatLike(st: fs.Stats): Fuse.StatLike {
+/** The parent directory of a mount path ("/a/b" -> "/a", "/a" -> "/"). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/** Reads the fields the rules need out of the binding's stat layout. */
+export function identityOf(st: Uint32Array): FileIdentity {
+  const u64 = (i: number): number => st[i]! + st[i + 1]! * 0x1_0000_0000;
+  const birthSec = u64(24);
+  const birthNsec = st[26]!;
   return {
-    mode: st.mode,
-    uid: st.uid,
-    gid: st.gid,
-    size: st.size,
-    dev: st.dev,
-    nlink: st.nlink,
-    ino: st.ino,
-    rdev: st.rdev,
-    blksize: st.blksize,
-    blocks: st.blocks,
-    atime: Math.floor(st.atimeMs),
-    mtime: Math.floor(st.mtimeMs),
-    ctime: Math.floor(st.ctimeMs),
+    dev: u64(5),
+    ino: u64(8),
+    // 0.0 means the filesystem reports no birth time.
+    birth: birthSec === 0 && birthNsec === 0 ? null : `${birthSec}.${String(birthNsec).padStart(9, '0')}`,
+  };
+}
+
+function modeOf(st: Uint32Array): number {
+  return st[0]!;
+}
+
+function nlinkOf(st: Uint32Array): number {
+  return st[7]!;
+}
+
+/** stat through the binding: 0 or a negative errno. */
+function lstatInto(path: string, out: Uint32Array): number {
+  return native.lstat(path, out);
+}
+
+/**
+ * Identity lookups under a backing root, for binding rules to files (the
+ * same dev/ino/birth the filter decides with), or null when absent.
+ */
+export function identityLookup(backingRoot: string): (path: string) => FileIdentity | null {
+  return (path) => {
+    const st = new Uint32Array(Fuse.STAT_INTS);
+    return lstatInto(path === '/' ? backingRoot : backingRoot + path, st) === 0 ? identityOf(st) : null;
   };
 }
 
 export class Filter {
   private readonly files = new Map<number, OpenFile>();
-  private readonly source: string;
+  private readonly root: string;
   private readonly gatekeeper: Gatekeeper;
+  private readonly index: RuleIndex;
   private readonly callers: CallerResolver;
   private readonly log: Logger;
+  private readonly rulesOnly: boolean;
+  private readonly openFlags: number;
 
   constructor(options: FilterOptions) {
-    this.source = options.source;
+    this.root = options.backingRoot;
     this.gatekeeper = options.gatekeeper;
+    this.index = options.index;
     this.callers = options.callers;
     this.log = options.log;
+    this.rulesOnly = options.rulesOnly;
+    this.openFlags = options.directIo ? Fuse.OPEN_DIRECT_IO : 0;
   }
 
   /** Number of files currently open through the mount. */
@@ -89,24 +148,39 @@ export class Filter {
   }
 
   private backing(path: string): string {
-    return path === '/' ? this.source : this.source + path;
+    return path === '/' ? this.root : this.root + path;
+  }
+
+  private stat(path: string): Uint32Array {
+    const st = new Uint32Array(Fuse.STAT_INTS);
+    const rc = lstatInto(this.backing(path), st);
+    if (rc !== 0) throw new Refusal(rc);
+    return st;
+  }
+
+  private fstat(fd: number): Uint32Array {
+    const st = new Uint32Array(Fuse.STAT_INTS);
+    const rc = native.fstat(fd, st);
+    if (rc !== 0) throw new Refusal(rc);
+    return st;
+  }
+
+  // ---- deciding ------------------------------------------------------------
+
+  /** The full caller, or a Refusal(EACCES) when it cannot be established. */
+  private caller(req: Fuse.RequestCaller, op: string, path: string): Caller {
+    try {
+      return this.callers.resolve(req);
+    } catch (err) {
+      this.log.error({ op, path, caller: req, err: String(err) }, 'denied: caller identity unavailable');
+      throw new Refusal(EACCES);
+    }
   }
 
   /**
-   * Allow or deny; never throws. Any failure while deciding (caller identity
-   * missing, store unreadable, bad record) denies and is logged: fail closed.
+   * Allow or deny; never throws. Any failure while deciding (store
+   * unreadable, bad record) denies and is logged: fail closed.
    */
-  private allowed(req: Fuse.RequestCaller, op: string, target: Target, requested: Access): Caller | null {
-    let caller: Caller;
-    try {
-      caller = this.callers.resolve(req);
-    } catch (err) {
-      this.log.error({ op, path: target.path, caller: req, err: String(err) }, 'denied: caller identity unavailable');
-      return null;
-    }
-    return this.decide(caller, op, target, requested) ? caller : null;
-  }
-
   private decide(caller: Caller, op: string, target: Target, requested: Access): boolean {
     let decision: Decision;
     try {
@@ -124,29 +198,118 @@ export class Filter {
     return decision.allow;
   }
 
+  /** Requires `requested` on the existing file at `path`; returns the caller. */
+  private require(req: Fuse.RequestCaller, op: string, path: string, requested: Access, st?: Uint32Array): Caller {
+    const caller = this.caller(req, op, path);
+    const file = identityOf(st ?? this.stat(path));
+    if (!this.decide(caller, op, { path, ...file }, requested)) throw new Refusal(EACCES);
+    return caller;
+  }
+
+  /** Requires w on the directory that holds `path` (create, unlink, ...). */
+  private requireParent(req: Fuse.RequestCaller, op: string, path: string): Caller {
+    return this.require(req, op, parentOf(path), W);
+  }
+
+  /**
+   * Requires `requested` on a file about to be created at `path`: no file,
+   * so no inode rule, only its path and ancestors can govern it.
+   */
+  private requireNew(caller: Caller, op: string, path: string, requested: Access): void {
+    if (!this.decide(caller, op, { path, dev: 0, ino: 0, birth: null }, requested)) throw new Refusal(EACCES);
+  }
+
+  /**
+   * Revocation: an open file is re-decided, for the identity that opened
+   * it, whenever the rule generation moved since its last allow.
+   */
+  private stillAllowed(file: OpenFile, requested: Access, op: string): boolean {
+    let generation: number;
+    try {
+      generation = this.gatekeeper.generation();
+    } catch (err) {
+      this.log.error({ op, path: file.target.path, err: String(err) }, 'denied: rule generation unreadable');
+      return false;
+    }
+    if (generation === file.generation) return true;
+    if (!this.decide(file.caller, op, file.target, requested)) return false;
+    file.generation = generation;
+    return true;
+  }
+
+  // ---- creating ------------------------------------------------------------
+
+  /**
+   * Ownership of a new file in layered mode: the caller's uid, and its gid
+   * unless the parent directory is set-group-ID (then the parent's group),
+   * exactly as a local filesystem would do it.
+   */
+  private ownerFor(caller: Caller, path: string): { uid: number; gid: number } | null {
+    if (this.rulesOnly) return null;
+    const parent = this.stat(parentOf(path));
+    const gid = modeOf(parent) & S_ISGID ? parent[2]! : caller.gid;
+    return { uid: caller.uid, gid };
+  }
+
+  /** After a create: give the file to its owner and bind a waiting rule. */
+  private adopt(path: string, owner: { uid: number; gid: number } | null, undo: () => void): FileIdentity {
+    const backing = this.backing(path);
+    try {
+      if (owner !== null) fs.lchownSync(backing, owner.uid, owner.gid);
+    } catch (err) {
+      // A file the caller does not own would mislead the kernel's checks.
+      undo();
+      throw err;
+    }
+    const file = identityOf(this.stat(path));
+    this.upkeep('created', () => this.index.created(path, file));
+    return file;
+  }
+
+  /** Index upkeep must not fail the operation that already happened. */
+  private upkeep(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ what, err: String(err) }, 'rule index upkeep failed');
+    }
+  }
+
+  /** Runs a handler body, turning any throw into its errno. */
+  private answer(cb: (errno: number) => void, body: () => void): void {
+    try {
+      body();
+      cb(OK);
+    } catch (err) {
+      cb(err instanceof Refusal ? err.errno : toErrno(err));
+    }
+  }
+
+  private registerOpen(fd: number, path: string, st: Uint32Array, caller: Caller, generation: number): void {
+    this.files.set(fd, { fd, target: { path, ...identityOf(st) }, caller, generation });
+  }
+
   readonly ops: Fuse.Operations = {
     init: (_req, cb) => cb(OK),
 
+    // ---- not gated: metadata ------------------------------------------------
+
     getattr: (_req, path, cb) => {
-      try {
-        cb(OK, toStatLike(fs.lstatSync(this.backing(path))));
-      } catch (err) {
-        cb(toErrno(err));
-      }
+      const st = new Uint32Array(Fuse.STAT_INTS);
+      const rc = lstatInto(this.backing(path), st);
+      return rc === 0 ? cb(OK, st) : cb(rc);
     },
 
     fgetattr: (_req, path, fd, cb) => {
-      try {
-        const file = this.files.get(fd);
-        cb(OK, toStatLike(file ? fs.fstatSync(file.fd) : fs.lstatSync(this.backing(path))));
-      } catch (err) {
-        cb(toErrno(err));
-      }
+      const st = new Uint32Array(Fuse.STAT_INTS);
+      const file = this.files.get(fd);
+      const rc = file ? native.fstat(file.fd, st) : lstatInto(this.backing(path), st);
+      return rc === 0 ? cb(OK, st) : cb(rc);
     },
 
     statfs: (_req, _path, cb) => {
       try {
-        const s = fs.statfsSync(this.source);
+        const s = fs.statfsSync(this.root);
         cb(OK, {
           bsize: s.bsize,
           frsize: s.bsize,
@@ -173,75 +336,81 @@ export class Filter {
       }
     },
 
-    access: (req, path, mode, cb) => {
-      try {
-        const st = fs.lstatSync(this.backing(path));
-        const requested = mode & 7;
+    getxattr: (_req, path, name, buf, _position, cb) => cb(native.lgetxattr(this.backing(path), name, buf)),
+
+    listxattr: (_req, path, buf, cb) => cb(native.llistxattr(this.backing(path), buf)),
+
+    // ---- gated: r ---------------------------------------------------------------
+
+    access: (req, path, mode, cb) =>
+      this.answer(cb, () => {
+        const st = this.stat(path);
         // F_OK asks only whether the file exists.
-        if (requested === 0) return cb(OK);
-        const ok = this.allowed(req, 'access', { path, dev: st.dev, ino: st.ino }, requested);
-        cb(ok ? OK : EACCES);
-      } catch (err) {
-        cb(toErrno(err));
-      }
-    },
+        if ((mode & 7) !== 0) this.require(req, 'access', path, mode & 7, st);
+      }),
 
     opendir: (req, path, _flags, cb) => {
       try {
-        const st = fs.statSync(this.backing(path));
-        cb(this.allowed(req, 'opendir', { path, dev: st.dev, ino: st.ino }, R) ? OK : EACCES, 0);
+        this.require(req, 'opendir', path, R);
+        cb(OK, 0);
       } catch (err) {
-        cb(toErrno(err));
+        cb(err instanceof Refusal ? err.errno : toErrno(err));
       }
     },
 
     readdir: (req, path, cb) => {
       try {
-        const dir = this.backing(path);
-        const st = fs.statSync(dir);
-        if (!this.allowed(req, 'readdir', { path, dev: st.dev, ino: st.ino }, R)) return cb(EACCES);
-        cb(OK, ['.', '..', ...fs.readdirSync(dir)]);
+        this.require(req, 'readdir', path, R);
+        cb(OK, ['.', '..', ...fs.readdirSync(this.backing(path))]);
       } catch (err) {
-        cb(toErrno(err));
+        cb(err instanceof Refusal ? err.errno : toErrno(err));
       }
     },
 
     releasedir: (_req, _path, _fd, cb) => cb(OK),
 
     open: (req, path, flags, cb) => {
-      const requested = accessForOpenFlags(flags);
-      let fd: number;
+      let fd = -1;
       try {
-        // O_TRUNC waits for the decision; O_NOFOLLOW and O_NONBLOCK keep a
-        // backing path swapped for a symlink or FIFO from redirecting or
-        // blocking us. O_CREAT/O_EXCL belong to create, never to open.
-        const backingFlags = (flags & ~(O_TRUNC | O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
-        fd = fs.openSync(this.backing(path), backingFlags);
-      } catch (err) {
-        return cb(toErrno(err));
-      }
-      try {
-        // Decide on the file actually opened, so a path swapped between a
-        // check and the open cannot hand out a denied file.
-        const st = fs.fstatSync(fd);
-        if (!st.isFile()) {
-          this.log.warn({ op: 'open', path }, 'denied: backing file is not a regular file (tree changed under us)');
-          fs.closeSync(fd);
-          return cb(EACCES);
-        }
-        const target: Target = { path, dev: st.dev, ino: st.ino };
-        const generation = this.gatekeeper.generation();
-        const caller = this.allowed(req, 'open', target, requested);
-        if (caller === null) {
-          fs.closeSync(fd);
-          return cb(EACCES);
-        }
+        const caller = this.caller(req, 'open', path);
+        fd = this.openBacking(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL));
+        const generation = this.allowOpen(caller, 'open', path, fd, flags);
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
-        this.files.set(fd, { fd, target, caller, requested, generation });
-        cb(OK, fd);
+        this.registerOpen(fd, path, this.fstat(fd), caller, generation);
+        cb(OK, fd, this.openFlags);
       } catch (err) {
-        fs.closeSync(fd);
-        cb(toErrno(err));
+        if (fd >= 0) fs.closeSync(fd);
+        cb(err instanceof Refusal ? err.errno : toErrno(err));
+      }
+    },
+
+    create: (req, path, mode, flags, cb) => {
+      let fd = -1;
+      try {
+        const caller = this.requireParent(req, 'create', path);
+        // The new file must also be openable as asked: a rule waiting on
+        // its path (or an ancestor's) decides, before anything is created.
+        this.requireNew(caller, 'create', path, accessForOpenFlags(flags));
+        const owner = this.ownerFor(caller, path);
+        try {
+          // O_EXCL always: if a file appeared behind the mount's back, it is
+          // opened as an existing file and decided on its own identity.
+          fd = this.openBacking(path, (flags & ~O_TRUNC) | O_CREAT | O_EXCL, mode & 0o7777);
+        } catch (err) {
+          if (toErrno(err) !== EEXIST || flags & O_EXCL) throw err;
+          return this.ops.open?.(req, path, flags & ~O_CREAT, cb);
+        }
+        const generation = this.gatekeeper.generation();
+        const openedFd = fd;
+        this.adopt(path, owner, () => {
+          fs.closeSync(openedFd);
+          fs.unlinkSync(this.backing(path));
+        });
+        this.registerOpen(fd, path, this.fstat(fd), caller, generation);
+        cb(OK, fd, this.openFlags);
+      } catch (err) {
+        if (fd >= 0) closeQuietly(fd);
+        cb(err instanceof Refusal ? err.errno : toErrno(err));
       }
     },
 
@@ -256,34 +425,214 @@ export class Filter {
       }
     },
 
-    release: (_req, _path, fd, cb) => {
+    // ---- gated: w on the file -----------------------------------------------------
+
+    write: (_req, _path, fd, buf, len, pos, cb) => {
       const file = this.files.get(fd);
       if (file === undefined) return cb(EBADF);
-      this.files.delete(fd);
+      if (!this.stillAllowed(file, W, 'write')) return cb(EACCES);
       try {
-        fs.closeSync(fd);
-        cb(OK);
+        cb(fs.writeSync(fd, buf, 0, len, pos));
       } catch (err) {
         cb(toErrno(err));
       }
     },
+
+    truncate: (req, path, size, cb) => {
+      let fd = -1;
+      try {
+        const caller = this.caller(req, 'truncate', path);
+        // Decide on the file actually opened, as open() does.
+        fd = this.openBacking(path, O_WRONLY);
+        this.allowOpen(caller, 'truncate', path, fd, O_WRONLY);
+        fs.ftruncateSync(fd, size);
+        fs.closeSync(fd);
+        cb(OK);
+      } catch (err) {
+        if (fd >= 0) closeQuietly(fd);
+        cb(err instanceof Refusal ? err.errno : toErrno(err));
+      }
+    },
+
+    ftruncate: (_req, _path, fd, size, cb) => {
+      const file = this.files.get(fd);
+      if (file === undefined) return cb(EBADF);
+      if (!this.stillAllowed(file, W, 'ftruncate')) return cb(EACCES);
+      this.answer(cb, () => fs.ftruncateSync(fd, size));
+    },
+
+    chmod: (req, path, mode, cb) =>
+      this.answer(cb, () => {
+        this.require(req, 'chmod', path, W);
+        fs.chmodSync(this.backing(path), mode & 0o7777);
+      }),
+
+    chown: (req, path, uid, gid, cb) =>
+      this.answer(cb, () => {
+        this.require(req, 'chown', path, W);
+        fs.lchownSync(this.backing(path), uid, gid);
+      }),
+
+    utimens: (req, path, atime, mtime, cb) =>
+      this.answer(cb, () => {
+        this.require(req, 'utimens', path, W);
+        const rc = native.utimensat(this.backing(path), atime.sec, atime.nsec, mtime.sec, mtime.nsec);
+        if (rc !== 0) throw new Refusal(rc);
+      }),
+
+    setxattr: (req, path, name, value, _position, flags, cb) =>
+      this.answer(cb, () => {
+        this.require(req, 'setxattr', path, W);
+        const rc = native.lsetxattr(this.backing(path), name, value, flags);
+        if (rc !== 0) throw new Refusal(rc);
+      }),
+
+    removexattr: (req, path, name, cb) =>
+      this.answer(cb, () => {
+        this.require(req, 'removexattr', path, W);
+        const rc = native.lremovexattr(this.backing(path), name);
+        if (rc !== 0) throw new Refusal(rc);
+      }),
+
+    // ---- handles ------------------------------------------------------------------
+
+    flush: (_req, _path, fd, cb) => cb(this.files.has(fd) ? OK : EBADF),
+
+    fsync: (_req, _path, datasync, fd, cb) => {
+      if (!this.files.has(fd)) return cb(EBADF);
+      this.answer(cb, () => (datasync ? fs.fdatasyncSync(fd) : fs.fsyncSync(fd)));
+    },
+
+    fsyncdir: (_req, path, datasync, _fd, cb) =>
+      this.answer(cb, () => {
+        const fd = fs.openSync(this.backing(path), O_RDONLY | O_DIRECTORY);
+        try {
+          if (datasync) fs.fdatasyncSync(fd);
+          else fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }),
+
+    release: (_req, _path, fd, cb) => {
+      const file = this.files.get(fd);
+      if (file === undefined) return cb(EBADF);
+      this.files.delete(fd);
+      this.answer(cb, () => fs.closeSync(fd));
+    },
+
+    // ---- gated: w on the parent directory ---------------------------------------
+
+    mkdir: (req, path, mode, cb) =>
+      this.answer(cb, () => {
+        const caller = this.requireParent(req, 'mkdir', path);
+        this.requireNew(caller, 'mkdir', path, W);
+        const owner = this.ownerFor(caller, path);
+        fs.mkdirSync(this.backing(path), mode & 0o7777);
+        this.adopt(path, owner, () => fs.rmdirSync(this.backing(path)));
+      }),
+
+    mknod: (req, path, mode, dev, cb) =>
+      this.answer(cb, () => {
+        const caller = this.requireParent(req, 'mknod', path);
+        this.requireNew(caller, 'mknod', path, W);
+        const owner = this.ownerFor(caller, path);
+        const rc = native.mknod(this.backing(path), mode, dev);
+        if (rc !== 0) throw new Refusal(rc);
+        this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
+      }),
+
+    symlink: (req, target, path, cb) =>
+      this.answer(cb, () => {
+        const caller = this.requireParent(req, 'symlink', path);
+        this.requireNew(caller, 'symlink', path, W);
+        const owner = this.ownerFor(caller, path);
+        fs.symlinkSync(target, this.backing(path));
+        this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
+      }),
+
+    link: (req, existing, path, cb) =>
+      this.answer(cb, () => {
+        this.requireParent(req, 'link', path);
+        fs.linkSync(this.backing(existing), this.backing(path));
+        // A new name for an old file: its ownership stays, its rule (bound
+        // to the inode) comes along; a rule waiting on the new path may bind.
+        const file = identityOf(this.stat(path));
+        this.upkeep('link', () => this.index.created(path, file));
+      }),
+
+    unlink: (req, path, cb) =>
+      this.answer(cb, () => {
+        this.requireParent(req, 'unlink', path);
+        const st = this.stat(path);
+        fs.unlinkSync(this.backing(path));
+        if (nlinkOf(st) <= 1) this.upkeep('unlink', () => this.index.removed(identityOf(st)));
+      }),
+
+    rmdir: (req, path, cb) =>
+      this.answer(cb, () => {
+        this.requireParent(req, 'rmdir', path);
+        const st = this.stat(path);
+        fs.rmdirSync(this.backing(path));
+        this.upkeep('rmdir', () => this.index.removed(identityOf(st)));
+      }),
+
+    rename: (req, from, to, cb) =>
+      this.answer(cb, () => {
+        this.requireParent(req, 'rename', from);
+        if (parentOf(to) !== parentOf(from)) this.requireParent(req, 'rename', to);
+        const moved = this.stat(from);
+        const replaced = this.statIfExists(to);
+        fs.renameSync(this.backing(from), this.backing(to));
+        const movedId = identityOf(moved);
+        this.upkeep('rename', () => {
+          this.index.renamed(from, to);
+          if (replaced !== null) {
+            const gone = identityOf(replaced);
+            const sameFile = gone.dev === movedId.dev && gone.ino === movedId.ino;
+            const lastLink = (modeOf(replaced) & S_IFMT) === S_IFDIR || nlinkOf(replaced) <= 1;
+            if (!sameFile && lastLink) this.index.removed(gone);
+          }
+          this.index.created(to, movedId);
+        });
+      }),
   };
 
+  private statIfExists(path: string): Uint32Array | null {
+    const st = new Uint32Array(Fuse.STAT_INTS);
+    return lstatInto(this.backing(path), st) === 0 ? st : null;
+  }
+
   /**
-   * Revocation: an open file is re-decided, for the identity that opened it,
-   * whenever the rule generation moved since its last allow.
+   * Opens the backing file. O_NOFOLLOW and O_NONBLOCK keep a backing path
+   * swapped for a symlink or a FIFO behind our back from redirecting or
+   * blocking the daemon.
    */
-  private stillAllowed(file: OpenFile, requested: Access, op: string): boolean {
-    let generation: number;
-    try {
-      generation = this.gatekeeper.generation();
-    } catch (err) {
-      this.log.error({ op, path: file.target.path, err: String(err) }, 'denied: rule generation unreadable');
-      return false;
+  private openBacking(path: string, flags: number, mode?: number): number {
+    return fs.openSync(this.backing(path), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
+  }
+
+  /**
+   * Decides an open on the file actually opened (fstat of the descriptor),
+   * so a path swapped between a check and the open cannot hand out a denied
+   * file. Returns the generation the allow was decided at.
+   */
+  private allowOpen(caller: Caller, op: string, path: string, fd: number, flags: number): number {
+    const st = this.fstat(fd);
+    if ((modeOf(st) & S_IFMT) !== S_IFREG) {
+      this.log.warn({ op, path }, 'denied: backing file is not a regular file (tree changed under us)');
+      throw new Refusal(EACCES);
     }
-    if (generation === file.generation) return true;
-    if (!this.decide(file.caller, op, file.target, requested)) return false;
-    file.generation = generation;
-    return true;
+    const generation = this.gatekeeper.generation();
+    if (!this.decide(caller, op, { path, ...identityOf(st) }, accessForOpenFlags(flags))) throw new Refusal(EACCES);
+    return generation;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* already closed */
   }
 }

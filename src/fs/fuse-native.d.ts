@@ -26,6 +26,13 @@ declare module 'fuse-native' {
       ctime: number;
     }
 
+    /**
+     * A stat in the patched binding's own layout (Fuse.STAT_INTS words, see
+     * populate_stat in the patch): filled by Fuse.native.lstat/fstat and
+     * handed to the kernel as is, at full (ns, 64-bit) precision.
+     */
+    type StatArray = Uint32Array;
+
     interface StatfsLike {
       bsize: number;
       frsize: number;
@@ -40,31 +47,69 @@ declare module 'fuse-native' {
       namemax: number;
     }
 
+    /** nsec may be Fuse.UTIME_NOW or Fuse.UTIME_OMIT. */
+    interface TimeSpec {
+      readonly sec: number;
+      readonly nsec: number;
+    }
+
     /** Negative errno, or 0 for success. */
     type Errno = number;
     type DoneCb = (err: Errno) => void;
+    /** A size (>= 0) or a negative errno. */
+    type SizeCb = (sizeOrErrno: number) => void;
+    type StatCb = (err: Errno, stat?: StatLike | StatArray) => void;
+    type OpenCb = (err: Errno, fd?: number, openFlags?: number) => void;
 
     interface Operations {
       init?(caller: RequestCaller, cb: DoneCb): void;
-      getattr?(caller: RequestCaller, path: string, cb: (err: Errno, stat?: StatLike) => void): void;
-      fgetattr?(caller: RequestCaller, path: string, fd: number, cb: (err: Errno, stat?: StatLike) => void): void;
+      getattr?(caller: RequestCaller, path: string, cb: StatCb): void;
+      fgetattr?(caller: RequestCaller, path: string, fd: number, cb: StatCb): void;
       access?(caller: RequestCaller, path: string, mode: number, cb: DoneCb): void;
       statfs?(caller: RequestCaller, path: string, cb: (err: Errno, statfs?: StatfsLike) => void): void;
       readdir?(caller: RequestCaller, path: string, cb: (err: Errno, names?: string[], stats?: StatLike[]) => void): void;
       readlink?(caller: RequestCaller, path: string, cb: (err: Errno, target?: string) => void): void;
-      open?(caller: RequestCaller, path: string, flags: number, cb: (err: Errno, fd?: number, openFlags?: number) => void): void;
-      opendir?(caller: RequestCaller, path: string, flags: number, cb: (err: Errno, fd?: number, openFlags?: number) => void): void;
-      read?(
-        caller: RequestCaller,
-        path: string,
-        fd: number,
-        buf: Buffer,
-        len: number,
-        pos: number,
-        cb: (bytesOrErr: number) => void,
-      ): void;
+      open?(caller: RequestCaller, path: string, flags: number, cb: OpenCb): void;
+      opendir?(caller: RequestCaller, path: string, flags: number, cb: OpenCb): void;
+      create?(caller: RequestCaller, path: string, mode: number, flags: number, cb: OpenCb): void;
+      read?(caller: RequestCaller, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: SizeCb): void;
+      write?(caller: RequestCaller, path: string, fd: number, buf: Buffer, len: number, pos: number, cb: SizeCb): void;
+      flush?(caller: RequestCaller, path: string, fd: number, cb: DoneCb): void;
+      fsync?(caller: RequestCaller, path: string, datasync: number, fd: number, cb: DoneCb): void;
+      fsyncdir?(caller: RequestCaller, path: string, datasync: number, fd: number, cb: DoneCb): void;
       release?(caller: RequestCaller, path: string, fd: number, cb: DoneCb): void;
       releasedir?(caller: RequestCaller, path: string, fd: number, cb: DoneCb): void;
+      truncate?(caller: RequestCaller, path: string, size: number, cb: DoneCb): void;
+      ftruncate?(caller: RequestCaller, path: string, fd: number, size: number, cb: DoneCb): void;
+      chmod?(caller: RequestCaller, path: string, mode: number, cb: DoneCb): void;
+      chown?(caller: RequestCaller, path: string, uid: number, gid: number, cb: DoneCb): void;
+      utimens?(caller: RequestCaller, path: string, atime: TimeSpec, mtime: TimeSpec, cb: DoneCb): void;
+      mknod?(caller: RequestCaller, path: string, mode: number, dev: number, cb: DoneCb): void;
+      mkdir?(caller: RequestCaller, path: string, mode: number, cb: DoneCb): void;
+      rmdir?(caller: RequestCaller, path: string, cb: DoneCb): void;
+      unlink?(caller: RequestCaller, path: string, cb: DoneCb): void;
+      /** `target` is the link's contents, `path` the new link. */
+      symlink?(caller: RequestCaller, target: string, path: string, cb: DoneCb): void;
+      /** `existing` gets the new name `path`. */
+      link?(caller: RequestCaller, existing: string, path: string, cb: DoneCb): void;
+      rename?(caller: RequestCaller, from: string, to: string, cb: DoneCb): void;
+      setxattr?(caller: RequestCaller, path: string, name: string, value: Buffer, position: number, flags: number, cb: DoneCb): void;
+      /** Fills `buf` (empty: a size query); answers the size or -errno. */
+      getxattr?(caller: RequestCaller, path: string, name: string, buf: Buffer, position: number, cb: SizeCb): void;
+      listxattr?(caller: RequestCaller, path: string, buf: Buffer, cb: SizeCb): void;
+      removexattr?(caller: RequestCaller, path: string, name: string, cb: DoneCb): void;
+    }
+
+    /** Synchronous syscalls of the patched binding: 0 (or a size) or -errno. */
+    interface NativeCalls {
+      lstat(path: string, out: StatArray): number;
+      fstat(fd: number, out: StatArray): number;
+      utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
+      mknod(path: string, mode: number, dev: number): number;
+      lgetxattr(path: string, name: string, buf: Buffer): number;
+      lsetxattr(path: string, name: string, value: Buffer, flags: number): number;
+      llistxattr(path: string, buf: Buffer): number;
+      lremovexattr(path: string, name: string): number;
     }
 
     interface Options {
@@ -84,6 +129,9 @@ declare module 'fuse-native' {
       kernelCache?: boolean;
       atomicOTrunc?: boolean;
       useIno?: boolean;
+      readdirIno?: boolean;
+      /** Mount even where something is mounted already (--in-place). */
+      allowMountOver?: boolean;
       extraOptions?: string[];
     }
   }
@@ -98,6 +146,10 @@ declare module 'fuse-native' {
     static readonly ACLFS_PATCH_LEVEL: number | undefined;
     static readonly OPEN_DIRECT_IO: number;
     static readonly OPEN_KEEP_CACHE: number;
+    static readonly STAT_INTS: number;
+    static readonly UTIME_NOW: number;
+    static readonly UTIME_OMIT: number;
+    static readonly native: Fuse.NativeCalls;
   }
 
   export = Fuse;

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 1;
+export const REQUIRED_PATCH_LEVEL = 2;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -31,11 +31,18 @@ function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-/** Resolves and checks SRC and MNT; returns their real absolute paths. */
-export function checkLayout(source: string, mountpoint: string): { source: string; mountpoint: string } {
+/**
+ * Resolves and checks SRC and MNT; returns their real absolute paths. With
+ * `inPlace` they must be the same directory (the mount covers SRC itself).
+ */
+export function checkLayout(source: string, mountpoint: string, inPlace = false): { source: string; mountpoint: string } {
   const src = fs.realpathSync(source);
   if (!fs.statSync(src).isDirectory()) throw new AclfsError('invalid', `source ${source} is not a directory`);
   const mnt = path.resolve(mountpoint);
+  if (inPlace) {
+    if (mnt !== src) throw new AclfsError('invalid', `--in-place mounts over the source itself: give ${src} twice`);
+    return { source: src, mountpoint: mnt };
+  }
   // The daemon reaches the backing tree synchronously; if either path lay
   // inside the other, a backing call could come back through the mount and
   // deadlock the daemon on itself.
@@ -61,12 +68,40 @@ export async function clearStaleMount(mountpoint: string): Promise<boolean> {
   return true;
 }
 
-export async function assertMountpointFree(mountpoint: string): Promise<void> {
+/**
+ * Refuses a mountpoint that is already mounted on. Over another filesystem
+ * that is the rule; with `overMount` (--in-place, where SRC may well be a
+ * volume) only a FUSE mount there is refused.
+ */
+export async function assertMountpointFree(mountpoint: string, overMount = false): Promise<void> {
   const [st, parent] = await Promise.all([fs.promises.stat(mountpoint), fs.promises.stat(path.dirname(mountpoint))]);
   if (!st.isDirectory()) throw new AclfsError('invalid', `mountpoint ${mountpoint} is not a directory`);
-  if (st.dev !== parent.dev && mountpoint !== '/') {
+  const fsType = mountTypeAt(mountpoint);
+  if (fsType !== null && (!overMount || fsType.startsWith('fuse'))) {
+    throw new AclfsError('conflict', `${mountpoint} is already a mountpoint (${fsType})`);
+  }
+  if (!overMount && st.dev !== parent.dev && mountpoint !== '/') {
     throw new AclfsError('conflict', `${mountpoint} is already a mountpoint`);
   }
+}
+
+/** Filesystem type of the topmost mount exactly at `mountpoint`, or null. */
+export function mountTypeAt(mountpoint: string): string | null {
+  const escaped = escapeMountPath(mountpoint);
+  let type: string | null = null;
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] !== escaped) continue;
+    // Optional fields end at "-"; the filesystem type follows it.
+    const dash = fields.indexOf('-', 6);
+    if (dash > 0) type = fields[dash + 1] ?? null;
+  }
+  return type;
+}
+
+function escapeMountPath(p: string): string {
+  // mountinfo escapes blanks, tabs, newlines and backslashes as octal.
+  return p.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
 export interface MountOptions {
@@ -74,15 +109,17 @@ export interface MountOptions {
   readonly ops: Fuse.Operations;
   /** Layered mode: the kernel checks Unix permissions before the rules. */
   readonly defaultPermissions: boolean;
+  /** --in-place: the mountpoint is the source, possibly itself a mount. */
+  readonly overMount: boolean;
 }
 
 export class Mount {
   private constructor(private readonly fuse: Fuse) {}
 
+  /** Mounts; clear a stale mount first (clearStaleMount) where one may be. */
   static async start(options: MountOptions): Promise<Mount> {
     assertPatchedBinding();
-    await clearStaleMount(options.mountpoint);
-    await assertMountpointFree(options.mountpoint);
+    await assertMountpointFree(options.mountpoint, options.overMount);
     const fuse = new Fuse(options.mountpoint, options.ops, {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -92,6 +129,15 @@ export class Mount {
       timeout: false,
       // O_TRUNC reaches open() so it is decided before anything is cut.
       atomicOTrunc: true,
+      // libfuse 2 gives every name its own node and attribute cache, so a
+      // change made through one hard link would not show through another
+      // while attributes are cached: attributes are not cached.
+      attrTimeout: 0,
+      // Inode numbers of the backing files, so hard links look like hard
+      // links (cp -a, tar, rsync -H preserve them).
+      useIno: true,
+      readdirIno: true,
+      allowMountOver: options.overMount,
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     return new Mount(fuse);
@@ -121,12 +167,7 @@ export class Mount {
 
 /** Whether `mountpoint` is a mountpoint now, from /proc/self/mountinfo. */
 export function isMountpoint(mountpoint: string): boolean {
-  // mountinfo escapes blanks, tabs, newlines and backslashes as octal.
-  const escaped = mountpoint.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line.split(' ')[4] === escaped);
+  return mountTypeAt(mountpoint) !== null;
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */

@@ -3,8 +3,9 @@
 // file through renames and hard links. The file lookup is injected: the
 // rules area does no filesystem I/O of its own.
 import type { RuleStore } from './store';
+import type { FileIdentity } from './types';
 
-export type IdentityLookup = (rulePath: string) => { dev: number; ino: number } | null;
+export type IdentityLookup = (rulePath: string) => FileIdentity | null;
 
 /**
  * Binds every unbound rule whose file exists, in one commit (one generation
@@ -12,7 +13,7 @@ export type IdentityLookup = (rulePath: string) => { dev: number; ino: number } 
  * database); returns how many were bound.
  */
 export function bindPendingRules(store: RuleStore, lookup: IdentityLookup): number {
-  const bindings: { id: number; dev: number; ino: number }[] = [];
+  const bindings: { id: number; dev: number; ino: number; birth: string | null }[] = [];
   for (const rule of store.unboundRules()) {
     const found = lookup(rule.path);
     if (found !== null) bindings.push({ id: rule.id, ...found });

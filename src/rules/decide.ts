@@ -67,7 +67,7 @@ export function findGoverningRule(view: RuleView, target: Target): GoverningRule
   const byInode = view.byInode(target.dev, target.ino);
   // The index is only a pointer; the rule's own binding must agree, so a
   // stale index entry can never hand a file another file's rule.
-  if (byInode !== undefined && byInode.dev === target.dev && byInode.ino === target.ino) {
+  if (byInode !== undefined && byInode.dev === target.dev && byInode.ino === target.ino && sameBirth(byInode, target)) {
     return { rule: byInode, match: 'inode' };
   }
   const exact = view.byPath(target.path);
@@ -77,6 +77,17 @@ export function findGoverningRule(view: RuleView, target: Target): GoverningRule
     if (rule !== undefined && rule.recursive) return { rule, match: 'ancestor' };
   }
   return null;
+}
+
+/**
+ * A rule bound to a dev:ino applies only to the file it was bound to: when
+ * both birth times are known they must agree, or the inode number has been
+ * reused by another file.
+ */
+function sameBirth(rule: Rule, target: Target): boolean {
+  const a = rule.birth ?? null;
+  const b = target.birth ?? null;
+  return a === null || b === null || a === b;
 }
 
 /** Step 2: owner → rwx; else own user entry; else union of group entries; else defaccess. */

@@ -24,8 +24,8 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { AclfsError, conflict, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from './path';
 import { toRuleFileRule, type RuleFileRule } from './ruleFile';
-import type { Rule, RuleInput, RuleView } from './types';
-import { isFileId, MAX_RULE_PATH_BYTES, validateRuleInput } from './validate';
+import type { FileIdentity, Rule, RuleInput, RuleView } from './types';
+import { isBirth, isFileId, MAX_RULE_PATH_BYTES, validateRuleInput } from './validate';
 
 export const DATA_FILE = 'data.mdb';
 export const LOCK_FILE = 'lock.mdb';
@@ -33,6 +33,8 @@ export const LOCK_FILE = 'lock.mdb';
 const GENERATION = 'generation';
 const NEXT_ID = 'nextId';
 const DEFAULT_LIST_LIMIT = 1000;
+/** Rule ids are uint32 keys. */
+export const MAX_RULE_ID = 0xffff_ffff;
 const MAX_LIST_LIMIT = 10_000;
 
 export interface ListOptions {
@@ -247,6 +249,56 @@ export class RuleStore implements RuleView {
     return this.write(() => this.putIn(this.mustGetForWrite(id), v, keepBinding));
   }
 
+  /**
+   * PUT semantics for an id: replaces rule `id` like put() when it exists,
+   * else creates the rule with exactly that id. Ids are never reused, so an
+   * id below the next id to hand out that has no rule (it belonged to a
+   * deleted rule) is a conflict; creating a higher id moves the counter past
+   * it. One transaction either way.
+   */
+  putOrCreate(id: number, input: RuleInput): { rule: Rule; created: boolean } {
+    if (!Number.isInteger(id) || id < 1 || id > MAX_RULE_ID) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
+    const v = validateRuleInput(input);
+    const keepBinding = input.dev === undefined && input.ino === undefined;
+    return this.write(() => {
+      const existing = this.get(id);
+      if (existing !== undefined) return { rule: this.putIn(existing, v, keepBinding), created: false };
+      const nextId = this.meta.get(NEXT_ID) ?? 1;
+      if (id < nextId) throw conflict(`rule id ${id} belonged to a deleted rule; ids are never reused`);
+      const holder = this.byPathDb.get(v.path);
+      if (holder !== undefined) throw conflict(`rule ${holder} already governs ${v.path}`);
+      this.meta.putSync(NEXT_ID, id + 1);
+      return { rule: this.store({ id, ...v }, null), created: true };
+    });
+  }
+
+  /**
+   * Like upsertByPath(), also telling whether the rule was created (true)
+   * or an existing rule for that path was replaced (false).
+   */
+  setByPath(input: RuleInput): { rule: Rule; created: boolean } {
+    const v = validateRuleInput(input);
+    const keepBinding = input.dev === undefined && input.ino === undefined;
+    return this.write(() => {
+      const id = this.byPathDb.get(v.path);
+      return id === undefined
+        ? { rule: this.addIn(v), created: true }
+        : { rule: this.putIn(this.mustGet(id), v, keepBinding), created: false };
+    });
+  }
+
+  /** Deletes rule `id` and returns it; undefined if there was none. One transaction. */
+  take(id: number): Rule | undefined {
+    return this.write(() => {
+      const rule = this.get(id);
+      if (rule === undefined) return undefined;
+      this.removeIndexes(rule);
+      this.rules.removeSync(id);
+      this.dirty = true;
+      return rule;
+    });
+  }
+
   /** put() on the rule holding input.path, or add() when there is none. */
   upsertByPath(input: RuleInput): Rule {
     const v = validateRuleInput(input);
@@ -271,9 +323,9 @@ export class RuleStore implements RuleView {
    * rule it is not taken over: this rule is left unbound (its path still
    * governs) and the result is false.
    */
-  bind(id: number, dev: number, ino: number): boolean {
-    checkFileId(dev, ino);
-    return this.write(() => this.bindIn(this.mustGetForWrite(id), dev, ino));
+  bind(id: number, dev: number, ino: number, birth: string | null = null): boolean {
+    checkFileId(dev, ino, birth);
+    return this.write(() => this.bindIn(this.mustGetForWrite(id), dev, ino, birth));
   }
 
   /**
@@ -282,15 +334,79 @@ export class RuleStore implements RuleView {
    * exist are skipped (the rule was removed meanwhile). Returns how many
    * rules ended up bound to the requested dev:ino.
    */
-  bindMany(bindings: readonly { readonly id: number; readonly dev: number; readonly ino: number }[]): number {
-    for (const b of bindings) checkFileId(b.dev, b.ino);
+  bindMany(
+    bindings: readonly { readonly id: number; readonly dev: number; readonly ino: number; readonly birth?: string | null }[],
+  ): number {
+    for (const b of bindings) checkFileId(b.dev, b.ino, b.birth ?? null);
     return this.write(() => {
       let bound = 0;
-      for (const { id, dev, ino } of bindings) {
+      for (const { id, dev, ino, birth } of bindings) {
         const rule = this.get(id);
-        if (rule !== undefined && this.bindIn(rule, dev, ino)) bound++;
+        if (rule !== undefined && this.bindIn(rule, dev, ino, birth ?? null)) bound++;
       }
       return bound;
+    });
+  }
+
+  // ---- index upkeep for changes made through the mount ----------------------
+
+  /**
+   * A file now exists at `path` (created, linked or renamed there): a rule
+   * waiting on exactly that path binds to it. No commit when nothing waits.
+   */
+  bindWaiting(path: string, file: FileIdentity): boolean {
+    checkFileId(file.dev, file.ino, file.birth);
+    const id = this.unboundDb.get(path);
+    if (id === undefined) return false;
+    return this.write(() => {
+      const rule = this.get(id);
+      return rule !== undefined && rule.dev === null && this.bindIn(rule, file.dev, file.ino, file.birth);
+    });
+  }
+
+  /**
+   * The last link of a file is gone: the rule bound to it (if any) lets go,
+   * so a later file that gets the same inode number does not inherit it.
+   * The rule itself stays, waiting on its path. Returns the rule's id.
+   */
+  unbindFile(file: FileIdentity): number | null {
+    const id = this.byInodeDb.get(inodeKey(file.dev, file.ino));
+    if (id === undefined) return null;
+    return this.write(() => {
+      const rule = this.get(id);
+      if (rule === undefined || rule.dev !== file.dev || rule.ino !== file.ino) return null;
+      this.store({ ...rule, dev: null, ino: null, birth: null }, rule);
+      return id;
+    });
+  }
+
+  /**
+   * `from` was renamed to `to`: the rules of `from` and of everything below
+   * it move with the files, in one commit. A rule whose new path already
+   * has a rule stays where it was (no rule is ever dropped implicitly; a
+   * bound rule still follows its file by inode) and is reported.
+   */
+  movePaths(from: string, to: string): { moved: number; kept: number[] } {
+    const src = normalizePath(from);
+    const dst = normalizePath(to);
+    if (src === '/' || isAtOrBelow(dst, src)) throw invalid(`cannot move ${src} into itself (${dst})`);
+    const ids: number[] = [];
+    for (const { id } of this.pathEntries(src, undefined, Number.MAX_SAFE_INTEGER)) ids.push(id);
+    if (ids.length === 0) return { moved: 0, kept: [] };
+    return this.write(() => {
+      let moved = 0;
+      const kept: number[] = [];
+      for (const id of ids) {
+        const rule = this.mustGet(id);
+        const path = dst + rule.path.slice(src.length);
+        if (Buffer.byteLength(path) > MAX_RULE_PATH_BYTES || this.byPathDb.get(path) !== undefined) {
+          kept.push(id);
+          continue;
+        }
+        this.store({ ...rule, path }, rule);
+        moved++;
+      }
+      return { moved, kept };
     });
   }
 
@@ -298,7 +414,7 @@ export class RuleStore implements RuleView {
   unbind(id: number): void {
     this.write(() => {
       const rule = this.mustGetForWrite(id);
-      if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null }, rule);
+      if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null, birth: null }, rule);
     });
   }
 
@@ -318,6 +434,8 @@ export class RuleStore implements RuleView {
         const v = validated[i]!;
         const existing = this.byPathDb.get(v.path);
         if (existing === undefined) {
+          // A throw aborts the whole transaction: nothing is imported.
+          if (nextId > MAX_RULE_ID) throw conflict(`rule ids are exhausted (the next id would be ${nextId})`);
           this.store({ id: nextId++, ...v }, null);
         } else {
           const keepBinding = inputs[i]!.dev === undefined && inputs[i]!.ino === undefined;
@@ -351,6 +469,7 @@ export class RuleStore implements RuleView {
     const holder = this.byPathDb.get(v.path);
     if (holder !== undefined) throw conflict(`rule ${holder} already governs ${v.path}`);
     const id = this.meta.get(NEXT_ID) ?? 1;
+    if (id > MAX_RULE_ID) throw conflict(`rule ids are exhausted (the next id would be ${id})`);
     this.meta.putSync(NEXT_ID, id + 1);
     return this.store({ id, ...v }, null);
   }
@@ -361,8 +480,10 @@ export class RuleStore implements RuleView {
       throw conflict(`cannot move rule ${previous.id} to ${v.path}: rule ${holder} already governs it`);
     }
     const keep = keepBinding && previous.path === v.path;
-    const binding = keepBinding ? { dev: keep ? previous.dev : null, ino: keep ? previous.ino : null } : v;
-    return this.store({ ...v, id: previous.id, dev: binding.dev, ino: binding.ino }, previous);
+    const binding = keepBinding
+      ? { dev: keep ? previous.dev : null, ino: keep ? previous.ino : null, birth: keep ? (previous.birth ?? null) : null }
+      : v;
+    return this.store({ ...v, id: previous.id, dev: binding.dev, ino: binding.ino, birth: binding.birth }, previous);
   }
 
   private upsertIn(v: Validated, keepBinding: boolean): Rule {
@@ -370,14 +491,21 @@ export class RuleStore implements RuleView {
     return id === undefined ? this.addIn(v) : this.putIn(this.mustGet(id), v, keepBinding);
   }
 
-  private bindIn(rule: Rule, dev: number, ino: number): boolean {
-    if (rule.dev === dev && rule.ino === ino) return true;
+  private bindIn(rule: Rule, dev: number, ino: number, birth: string | null): boolean {
+    if (rule.dev === dev && rule.ino === ino && (rule.birth ?? null) === birth) return true;
     const holder = this.byInodeDb.get(inodeKey(dev, ino));
     if (holder !== undefined && holder !== rule.id) {
-      if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null }, rule);
-      return false;
+      const other = this.rules.get(holder);
+      // The holder was bound to an earlier file that had this inode number
+      // (its birth time differs): that binding is stale, release it.
+      if (other !== undefined && other.birth != null && birth !== null && other.birth !== birth) {
+        this.store({ ...other, dev: null, ino: null, birth: null }, other);
+      } else {
+        if (rule.dev !== null) this.store({ ...rule, dev: null, ino: null, birth: null }, rule);
+        return false;
+      }
     }
-    this.store({ ...rule, dev, ino }, rule);
+    this.store({ ...rule, dev, ino, birth }, rule);
     return true;
   }
 
@@ -391,7 +519,7 @@ export class RuleStore implements RuleView {
     let stored = rule;
     if (rule.dev !== null && rule.ino !== null) {
       const holder = this.byInodeDb.get(inodeKey(rule.dev, rule.ino));
-      if (holder !== undefined && holder !== rule.id) stored = { ...rule, dev: null, ino: null };
+      if (holder !== undefined && holder !== rule.id) stored = { ...rule, dev: null, ino: null, birth: null };
     }
     stored = plainRule(stored);
     this.rules.putSync(stored.id, stored);
@@ -460,8 +588,9 @@ export class RuleStore implements RuleView {
   }
 }
 
-function checkFileId(dev: number, ino: number): void {
+function checkFileId(dev: number, ino: number, birth: string | null = null): void {
   if (!isFileId(dev) || !isFileId(ino)) throw invalid(`bad dev:ino ${String(dev)}:${String(ino)}`);
+  if (birth !== null && !isBirth(birth)) throw invalid(`bad birth time ${String(birth)}`);
 }
 
 export function inodeKey(dev: number, ino: number): string {
@@ -475,6 +604,7 @@ function plainRule(r: Rule): Rule {
     path: r.path,
     dev: r.dev,
     ino: r.ino,
+    birth: r.dev === null ? null : (r.birth ?? null),
     owner: r.owner,
     defaccess: r.defaccess,
     acl: r.acl,

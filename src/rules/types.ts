@@ -20,6 +20,13 @@ export interface Rule {
   /** Identity of the file the rule is bound to; null while unbound. */
   readonly dev: number | null;
   readonly ino: number | null;
+  /**
+   * Birth time ("sec.nsec") of the bound file when the filesystem reports
+   * one. An inode number can be reused by a new file once the old one is
+   * gone (even behind the mount's back); a differing birth time tells the
+   * two apart, so the new file does not inherit the rule.
+   */
+  readonly birth?: string | null;
   /** uid that always gets rwx through this rule. */
   readonly owner: number;
   /** Bits for callers no ACL entry names. */
@@ -30,9 +37,10 @@ export interface Rule {
 }
 
 /** A rule as given by an administrator, before the store assigns an id. */
-export type RuleInput = Omit<Rule, 'id' | 'dev' | 'ino'> & {
+export type RuleInput = Omit<Rule, 'id' | 'dev' | 'ino' | 'birth'> & {
   readonly dev?: number | null;
   readonly ino?: number | null;
+  readonly birth?: string | null;
 };
 
 /** The identity of the process asking, as the kernel reported it. */
@@ -48,6 +56,15 @@ export interface Target {
   readonly path: string;
   readonly dev: number;
   readonly ino: number;
+  /** Birth time "sec.nsec" of the file, when known (see Rule.birth). */
+  readonly birth?: string | null;
+}
+
+/** A file's identity as the filesystem reports it. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly birth: string | null;
 }
 
 export type DefaultPolicy = 'deny' | 'allow';

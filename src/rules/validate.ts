@@ -32,7 +32,9 @@ export function isFileId(value: unknown): value is number {
  * dev/ino both set or both null) or throws AclfsError('invalid') naming the
  * rule and the field.
  */
-export function validateRuleInput(input: RuleInput): RuleInput & { dev: number | null; ino: number | null } {
+export function validateRuleInput(
+  input: RuleInput,
+): RuleInput & { dev: number | null; ino: number | null; birth: string | null } {
   if (typeof input !== 'object' || input === null) throw invalid('rule must be an object');
   const path = normalizePath(input.path);
   const fail = (field: string, message: string): never => {
@@ -45,8 +47,8 @@ export function validateRuleInput(input: RuleInput): RuleInput & { dev: number |
   if (!Array.isArray(input.acl)) fail('acl', 'must be an array');
   const acl = input.acl.map((entry, i) => validateEntry(entry, (m) => fail(`acl[${i}]`, m)));
   checkDuplicateEntries(acl, (i, m) => fail(`acl[${i}]`, m));
-  const { dev, ino } = validateBinding(input, fail);
-  return { path, owner: input.owner, defaccess: input.defaccess, acl, recursive: input.recursive, dev, ino };
+  const { dev, ino, birth } = validateBinding(input, fail);
+  return { path, owner: input.owner, defaccess: input.defaccess, acl, recursive: input.recursive, dev, ino, birth };
 }
 
 function validateEntry(entry: AclEntry, fail: (message: string) => never): AclEntry {
@@ -78,11 +80,18 @@ function checkDuplicateEntries(acl: readonly AclEntry[], fail: (index: number, m
 function validateBinding(
   input: RuleInput,
   fail: (field: string, message: string) => never,
-): { dev: number | null; ino: number | null } {
+): { dev: number | null; ino: number | null; birth: string | null } {
   const dev = input.dev ?? null;
   const ino = input.ino ?? null;
   if ((dev === null) !== (ino === null)) fail('dev/ino', 'must both be set or both be null');
   if (dev !== null && !isFileId(dev)) fail('dev', `${String(dev)} is not a device number`);
   if (ino !== null && !isFileId(ino)) fail('ino', `${String(ino)} is not an inode number`);
-  return { dev, ino };
+  const birth = dev === null ? null : (input.birth ?? null);
+  if (birth !== null && !isBirth(birth)) fail('birth', `${String(birth)} is not a birth time like "1700000000.123456789"`);
+  return { dev, ino, birth };
+}
+
+/** A birth time as "seconds.nanoseconds" (see Rule.birth). */
+export function isBirth(value: unknown): value is string {
+  return typeof value === 'string' && /^-?\d{1,20}\.\d{1,9}$/.test(value);
 }
