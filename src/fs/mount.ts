@@ -138,6 +138,8 @@ export class Mount {
       useIno: true,
       readdirIno: true,
       allowMountOver: options.overMount,
+      // --in-place covers a directory with files in it, on purpose.
+      extraOptions: options.overMount ? ['nonempty'] : [],
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     return new Mount(fuse);

@@ -7,6 +7,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { statfs } from 'node:fs/promises';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const ACLFS = path.join(ROOT, 'bin', 'aclfs');
@@ -50,11 +52,17 @@ export interface Identity {
   readonly groups?: readonly number[];
 }
 
-/** setpriv arguments that run a command as `who`, with exactly its groups. */
+/**
+ * setpriv arguments that run a command as `who`, with exactly its groups,
+ * and a PATH of system directories only (root's PATH may name directories
+ * other users cannot search, which makes every lookup fail with EACCES).
+ */
 export function setprivArgs(who: Identity): string[] {
   const groups = who.groups && who.groups.length > 0 ? ['--groups', who.groups.join(',')] : ['--clear-groups'];
-  return ['--reuid', String(who.uid), '--regid', String(who.gid), ...groups, '--'];
+  return ['--reuid', String(who.uid), '--regid', String(who.gid), ...groups, '--', 'env', `PATH=${SYSTEM_PATH}`];
 }
+
+export const SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
 export function runAs(who: Identity, cmd: string, args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
   return run('setpriv', [...setprivArgs(who), cmd, ...args], opts);
@@ -189,4 +197,47 @@ export class Daemon {
 /** `aclfs ARGS...` as a child process. */
 export function aclfs(args: readonly string[], opts: { input?: string } = {}): Promise<RunResult> {
   return run(process.execPath, [ACLFS, ...args], opts);
+}
+
+export interface HolderReply {
+  readonly ok: boolean;
+  readonly bytes?: number;
+  readonly code?: string;
+}
+
+/**
+ * A process of `who` holding `file` open (fixtures/hold-reader.js): its
+ * first reply is for a read at 0; `send("<pos>")` reads, `send("w<pos>")`
+ * writes, each answering with the outcome.
+ */
+export class FileHolder {
+  private readonly replies: AsyncIterator<string>;
+
+  private constructor(private readonly child: ChildProcess & { stdin: Writable; stdout: Readable }) {
+    this.replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async open(who: Identity, file: string, mode: 'r' | 'w'): Promise<{ holder: FileHolder; first: HolderReply }> {
+    const child = spawn('setpriv', [...setprivArgs(who), process.execPath, path.join(__dirname, '..', 'fixtures', 'hold-reader.js'), file, mode], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const holder = new FileHolder(child as ChildProcess & { stdin: Writable; stdout: Readable });
+    return { holder, first: await holder.next() };
+  }
+
+  private async next(): Promise<HolderReply> {
+    const { value, done } = await this.replies.next();
+    if (done) throw new Error('holder process ended');
+    return JSON.parse(String(value)) as HolderReply;
+  }
+
+  async send(command: string): Promise<HolderReply> {
+    this.child.stdin.write(`${command}\n`);
+    return this.next();
+  }
+
+  close(): void {
+    this.child.stdin.end('quit\n');
+    this.child.kill();
+  }
 }
