@@ -112,13 +112,22 @@ function lstatInto(path: string, out: Uint32Array): number {
 }
 
 /**
+ * Where a mount path lives in the backing tree. The root is named with a
+ * trailing "/." so that a root given as /proc/self/fd/N (--in-place) is
+ * followed to the directory, not looked at as the magic link it is.
+ */
+export function backingPath(root: string, path: string): string {
+  return path === '/' ? `${root}/.` : root + path;
+}
+
+/**
  * Identity lookups under a backing root, for binding rules to files (the
  * same dev/ino/birth the filter decides with), or null when absent.
  */
 export function identityLookup(backingRoot: string): (path: string) => FileIdentity | null {
   return (path) => {
     const st = new Uint32Array(Fuse.STAT_INTS);
-    return lstatInto(path === '/' ? backingRoot : backingRoot + path, st) === 0 ? identityOf(st) : null;
+    return lstatInto(backingPath(backingRoot, path), st) === 0 ? identityOf(st) : null;
   };
 }
 
@@ -148,7 +157,7 @@ export class Filter {
   }
 
   private backing(path: string): string {
-    return path === '/' ? this.root : this.root + path;
+    return backingPath(this.root, path);
   }
 
   private stat(path: string): Uint32Array {
