@@ -8,6 +8,10 @@ export const ERROR_CLASSES = [
   'forbidden',
   'unavailable',
   'internal',
+  // A request body over its endpoint's limit (HTTP 413).
+  'too_large',
+  // A known route asked with a method it does not serve (HTTP 405).
+  'method_not_allowed',
 ] as const;
 
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
@@ -25,6 +29,12 @@ export class AclfsError extends Error {
 export const invalid = (message: string): AclfsError => new AclfsError('invalid', message);
 export const notFound = (message: string): AclfsError => new AclfsError('not_found', message);
 export const conflict = (message: string): AclfsError => new AclfsError('conflict', message);
+export const forbidden = (message: string): AclfsError => new AclfsError('forbidden', message);
+export const unavailable = (message: string): AclfsError => new AclfsError('unavailable', message);
+
+export function isErrorClass(value: unknown): value is ErrorClass {
+  return typeof value === 'string' && (ERROR_CLASSES as readonly string[]).includes(value);
+}
 
 /** Any thrown value as an AclfsError; unknown failures are `internal`. */
 export function asAclfsError(err: unknown): AclfsError {
