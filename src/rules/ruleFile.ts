@@ -47,11 +47,69 @@ export function parseRuleFileText(text: string, names: NameResolver = systemName
   return parseRuleFile(data, names);
 }
 
+export interface ParseOptions {
+  /**
+   * Called as rules are validated (done, total). When given, the rules are
+   * validated in chunks so a caller can show progress on a large file; the
+   * result and the first error reported are the same either way.
+   */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+const PROGRESS_CHUNK = 5000;
+
 /** Validates an already JSON-decoded rule file and returns its rules. */
-export function parseRuleFile(data: unknown, names: NameResolver = systemNames): RuleInput[] {
+export function parseRuleFile(data: unknown, names: NameResolver = systemNames, options: ParseOptions = {}): RuleInput[] {
+  if (options.onProgress !== undefined) return parseInChunks(data, names, options.onProgress);
   const result = fileSchema(names).safeParse(data);
   if (!result.success) throw invalid(describeIssues(result.error.issues, data));
   const rules: RuleInput[] = result.data.rules;
+  rejectDuplicatePaths(rules, data);
+  return rules;
+}
+
+/**
+ * One rule in the rule file's shape (the admin API's request body for a
+ * rule): names resolved, access parsed, path normalised. Errors name the
+ * field, e.g. `rule /docs/x: acl[0].access: "rwz" is not an access like "r-x" or 0-7`.
+ */
+export function parseRuleBody(data: unknown, names: NameResolver = systemNames): RuleInput {
+  const result = ruleSchema(names).safeParse(data);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (issue === undefined) throw invalid('rule is invalid');
+  const raw = typeof data === 'object' && data !== null ? (data as { path?: unknown }).path : undefined;
+  const label = typeof raw === 'string' ? `rule ${raw}` : 'rule';
+  const where = fieldName(issue.path);
+  const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem${result.error.issues.length > 2 ? 's' : ''})` : '';
+  return fail(`${label}: ${where === '' ? '' : `${where}: `}${issueMessage(issue)}${more}`);
+}
+
+function fail(message: string): never {
+  throw invalid(message);
+}
+
+function parseInChunks(data: unknown, names: NameResolver, onProgress: (done: number, total: number) => void): RuleInput[] {
+  const envelope = envelopeSchema.safeParse(data);
+  if (!envelope.success) throw invalid(describeIssues(envelope.error.issues, data));
+  const raw = envelope.data.rules;
+  const chunkSchema = z.array(ruleSchema(names));
+  const rules: RuleInput[] = [];
+  onProgress(0, raw.length);
+  for (let start = 0; start < raw.length; start += PROGRESS_CHUNK) {
+    const chunk = raw.slice(start, start + PROGRESS_CHUNK);
+    const result = chunkSchema.safeParse(chunk);
+    if (!result.success) {
+      // Re-root the issue paths at the file ("rules", absolute index).
+      const issues = result.error.issues.map((issue) => ({
+        ...issue,
+        path: ['rules', start + (issue.path[0] as number), ...issue.path.slice(1)],
+      })) as z.core.$ZodIssue[];
+      throw invalid(describeIssues(issues, data));
+    }
+    for (const rule of result.data) rules.push(rule);
+    onProgress(rules.length, raw.length);
+  }
   rejectDuplicatePaths(rules, data);
   return rules;
 }
@@ -171,6 +229,14 @@ function fileSchema(names: NameResolver) {
   );
 }
 
+const envelopeSchema = z.strictObject(
+  {
+    version: z.literal(1, { error: 'must be 1' }),
+    rules: z.array(z.unknown(), { error: 'must be an array' }),
+  },
+  { error: 'must be an object like {"version": 1, "rules": [...]}' },
+);
+
 // ---- messages -------------------------------------------------------------
 
 /** "rule 3 (/docs/x): acl[0].access: <message>" for the first issue. */
@@ -183,16 +249,19 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], data: unknown): str
 
 function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
   const path = issue.path;
-  const message =
-    issue.code === 'unrecognized_keys'
-      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-      : issue.message;
+  const message = issueMessage(issue);
   if (path[0] === 'rules' && typeof path[1] === 'number') {
     const where = fieldName(path.slice(2));
     return `${ruleLabel(data, path[1])}: ${where === '' ? '' : `${where}: `}${message}`;
   }
   const where = fieldName(path);
   return `rule file: ${where === '' ? '' : `${where}: `}${message}`;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  return issue.code === 'unrecognized_keys'
+    ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+    : issue.message;
 }
 
 /** ["acl", 0, "access"] → "acl[0].access". */
