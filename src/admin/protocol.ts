@@ -1,0 +1,316 @@
+// The admin API's wire protocol: HTTP/1.1 + JSON over a Unix socket, under
+// versioned paths (/v1/...). Shared by the server (src/admin/server.ts), the
+// client (src/admin/client.ts) and the CLI; imports nothing of src/rules, so
+// the CLI stays on its side of the line (spec: "protocol + client").
+//
+// Rule bodies are one rule in the rule file's shape (see README, "Rule
+// file"): names or ids for owner/user/group, "rwx" or 0-7 for access. They
+// are validated by the rule file's own schema on the serving side (one
+// definition for files and API bodies, so the two cannot drift); the other
+// request inputs (check bodies, query strings) are validated here.
+
+import { z } from 'zod';
+import { isErrorClass, type ErrorClass } from '../errors';
+
+export const API_VERSION = 'v1';
+
+export const ROUTES = {
+  status: '/v1/status',
+  rules: '/v1/rules',
+  rule: (id: number): string => `/v1/rules/${id}`,
+  byPath: '/v1/rules/by-path',
+  byInode: '/v1/rules/by-inode',
+  import: '/v1/rules/import',
+  export: '/v1/rules/export',
+  check: '/v1/check',
+} as const;
+
+/** Request bodies above this many bytes get 413 (every endpoint but import). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** The import endpoint's own limit (default; the daemon can be given another). */
+export const DEFAULT_IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
+/** Page size bounds of GET /v1/rules. */
+export const MAX_LIST_LIMIT = 10_000;
+export const DEFAULT_LIST_LIMIT = 1000;
+/** Largest rule id (ids are uint32 keys). */
+export const MAX_RULE_ID = 0xffff_ffff;
+/** Most supplementary groups a check may name (Linux NGROUPS_MAX). */
+export const MAX_GROUPS = 65_536;
+
+// ---- errors -------------------------------------------------------------------
+
+/**
+ * The one place error classes become HTTP status codes (and back). The body
+ * of every error is `{"error": {"code": <class>, "message": <one line>}}`.
+ */
+const HTTP_STATUS: Readonly<Record<ErrorClass, number>> = {
+  invalid: 400,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  too_large: 413,
+  internal: 500,
+  unavailable: 503,
+};
+
+export function httpStatusFor(code: ErrorClass): number {
+  return HTTP_STATUS[code];
+}
+
+/** For an error reply whose body carries no known code (e.g. from a proxy). */
+export function errorClassForStatus(status: number): ErrorClass {
+  for (const [code, s] of Object.entries(HTTP_STATUS)) if (s === status && isErrorClass(code)) return code;
+  return status >= 500 ? 'internal' : 'invalid';
+}
+
+// ---- shapes on the wire -----------------------------------------------------
+
+/** A uid/gid, or a user/group name resolved by the daemon. */
+export type IdOrName = number | string;
+/** "r-x"-style string or an integer 0-7. */
+export type AccessSpec = string | number;
+
+/** One rule as a client sends it (the rule file's shape). */
+export interface RuleBody {
+  readonly path: string;
+  readonly recursive?: boolean;
+  readonly owner: IdOrName;
+  readonly defaccess: AccessSpec;
+  readonly acl?: readonly ({ readonly user: IdOrName; readonly access: AccessSpec } | { readonly group: IdOrName; readonly access: AccessSpec })[];
+}
+
+export type AclEntryView = { readonly user: number; readonly access: string } | { readonly group: number; readonly access: string };
+
+/** One rule as the API returns it: ids resolved, access as "rwx" strings. */
+export interface RuleView {
+  readonly id: number;
+  readonly path: string;
+  /** Identity of the file the rule is bound to; null while unbound. */
+  readonly dev: number | null;
+  readonly ino: number | null;
+  /** Birth time ("sec.nsec") of the bound file when known: a reused inode number is told apart by it. */
+  readonly birth: string | null;
+  readonly owner: number;
+  readonly defaccess: string;
+  readonly acl: readonly AclEntryView[];
+  readonly recursive: boolean;
+}
+
+export interface RuleListResponse {
+  readonly rules: RuleView[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+/** PUT results: the rule as stored, and whether it was created (201) or replaced (200). */
+export interface PutResult {
+  readonly rule: RuleView;
+  readonly created: boolean;
+}
+
+export interface ImportResponse {
+  readonly created: number;
+  readonly updated: number;
+  /** Rules in the database after the import. */
+  readonly rules: number;
+  readonly generation: number;
+}
+
+export interface DecisionCountersView {
+  readonly allowed: number;
+  readonly denied: number;
+  readonly errors: number;
+}
+
+export interface CacheStatsView {
+  readonly size: number;
+  readonly maxSize: number;
+  readonly hits: number;
+  readonly misses: number;
+  /** hits / (hits + misses); 0 before the first lookup. */
+  readonly hitRate: number;
+  readonly evictions: number;
+  readonly invalidations: number;
+}
+
+export interface StatusResponse {
+  readonly version: string;
+  readonly pid: number;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  /** Null when not served by a mount daemon (the CLI's --db mode). */
+  readonly source: string | null;
+  readonly mountpoint: string | null;
+  readonly mounted: boolean;
+  readonly db: string;
+  readonly socket: string | null;
+  readonly defaultPolicy: 'deny' | 'allow';
+  /** Mount options in force (e.g. defaultPermissions); keys may grow. */
+  readonly options: Readonly<Record<string, string | number | boolean>>;
+  readonly generation: number;
+  readonly rules: number;
+  readonly decisions: DecisionCountersView;
+  readonly cache: CacheStatsView | null;
+}
+
+export interface CheckRequest {
+  readonly uid: IdOrName;
+  /** Default: the user's primary group from /etc/passwd. */
+  readonly gid?: IdOrName;
+  /** Default: the user's groups from /etc/group (as initgroups(3) would set them). */
+  readonly groups?: readonly IdOrName[];
+  readonly path: string;
+  /** Requested bits: "r", "rw", "r-x" or an integer 1-7. */
+  readonly access: AccessSpec;
+}
+
+export type GrantSourceView =
+  | { readonly kind: 'owner' }
+  | { readonly kind: 'user'; readonly uid: number }
+  | { readonly kind: 'groups'; readonly gids: readonly number[] }
+  | { readonly kind: 'defaccess' }
+  | { readonly kind: 'default-policy'; readonly policy: 'deny' | 'allow' };
+
+export interface CheckResponse {
+  readonly allow: boolean;
+  readonly decision: 'allow' | 'deny';
+  /** One line, e.g. `deny: rule 2 (/docs/secret.txt, by inode): defaccess --- lacks r`. */
+  readonly reason: string;
+  /** The identity decided for (ids resolved, defaults filled in). */
+  readonly caller: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
+  /** Normalised path. */
+  readonly path: string;
+  /** dev:ino of the file under the source, when it exists and was consulted; null = decided by path only. */
+  readonly file: { readonly dev: number; readonly ino: number } | null;
+  readonly requested: string;
+  readonly granted: string;
+  /** The governing rule; null when the default policy decided. */
+  readonly rule: { readonly id: number; readonly path: string } | null;
+  readonly match: 'inode' | 'path' | 'ancestor' | 'default';
+  readonly source: GrantSourceView;
+  readonly defaultPolicy: 'deny' | 'allow';
+  readonly generation: number;
+}
+
+export interface ErrorBody {
+  readonly error: { readonly code: string; readonly message: string };
+}
+
+// ---- the API, as both the client and the in-process service offer it --------
+
+export interface ListQuery {
+  readonly prefix?: string;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+export interface ImportProgress {
+  /** upload: bytes sent to the daemon; validate: rules validated (--db mode). */
+  readonly phase: 'upload' | 'validate';
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface ImportOptions {
+  /** Delete every rule first: the file becomes the whole rule set. */
+  readonly replace?: boolean;
+  readonly onProgress?: (progress: ImportProgress) => void;
+}
+
+/** Every operation of the admin API; errors are AclfsErrors of the closed set. */
+export interface AdminApi {
+  status(): Promise<StatusResponse>;
+  listRules(query?: ListQuery): Promise<RuleListResponse>;
+  /** conflict if the path already has a rule. */
+  createRule(body: RuleBody): Promise<RuleView>;
+  /** Replaces rule `id`, or creates it with that id (ids are never reused). */
+  putRule(id: number, body: RuleBody): Promise<PutResult>;
+  /** Replaces the rule governing `path` exactly, or creates it. `body.path` must name the same path. */
+  setRuleByPath(path: string, body: RuleBody): Promise<PutResult>;
+  getRule(id: number): Promise<RuleView>;
+  /** Returns the rule deleted. */
+  deleteRule(id: number): Promise<RuleView>;
+  deleteRuleByPath(path: string): Promise<RuleView>;
+  findByPath(path: string): Promise<RuleView>;
+  findByInode(dev: number, ino: number): Promise<RuleView>;
+  /** Atomic: one bad rule and nothing changes. `text` is a rule file (JSON). */
+  importRules(text: string, options?: ImportOptions): Promise<ImportResponse>;
+  /** The rule file (JSON text) of every rule. */
+  exportRules(): Promise<string>;
+  check(request: CheckRequest): Promise<CheckResponse>;
+}
+
+/** An AdminApi holding a resource (a socket agent, a database handle). */
+export interface ClosableAdminApi extends AdminApi {
+  close(): Promise<void>;
+}
+
+// ---- schemas for request inputs (query strings, check bodies) ----------------
+
+const idOrName = z.union(
+  [z.number().int().min(0).max(0xffff_ffff), z.string().min(1).max(256)],
+  { error: 'must be a numeric id (0-4294967295) or a name' },
+);
+
+const accessSpec = z.union([z.number().int().min(0).max(7), z.string().min(1).max(8)], {
+  error: 'must be an access like "r", "rw", "r-x" or 1-7',
+});
+
+export const checkRequestSchema = z.strictObject(
+  {
+    uid: idOrName,
+    gid: idOrName.optional(),
+    groups: z.array(idOrName, { error: 'must be an array of group ids or names' }).max(MAX_GROUPS, 'too many groups').optional(),
+    path: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
+    access: accessSpec,
+  },
+  { error: 'must be an object like {"uid": 1000, "path": "/docs/a.txt", "access": "r"}' },
+);
+
+/** Decimal digits only, as a query value: "42" → 42 (safe integers). */
+const decimal = (min: number, max: number, range: string) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, `must be a decimal integer ${range}`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, `must be a decimal integer ${range}`);
+
+export const listQuerySchema = z.strictObject({
+  prefix: z.string().optional(),
+  cursor: z.string().optional(),
+  limit: decimal(1, MAX_LIST_LIMIT, `1-${MAX_LIST_LIMIT}`).optional(),
+});
+
+export const pathQuerySchema = z.strictObject({ path: z.string({ error: 'is required' }) });
+
+export const inodeQuerySchema = z.strictObject({
+  dev: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0'),
+  ino: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0'),
+});
+
+export const importQuerySchema = z.strictObject({
+  replace: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional(),
+});
+
+export const emptyQuerySchema = z.strictObject({});
+
+/** "/v1/rules/42" → 42; anything else that is not a valid id → undefined. */
+export function parseRuleId(text: string): number | undefined {
+  if (!/^[1-9]\d{0,9}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= MAX_RULE_ID ? n : undefined;
+}
+
+/** The first problem of a zod error, as "field: message". */
+export function describeZodError(error: z.ZodError, what: string): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return `${what} is invalid`;
+  const where = issue.path.map(String).join('.');
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown ${what === 'query' ? 'parameter' : 'field'}${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
+      : issue.message;
+  return `${what}${where === '' ? '' : ` ${where}`}: ${message}`;
+}

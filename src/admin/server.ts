@@ -1,0 +1,396 @@
+// The admin socket server: HTTP/1.1 + JSON on a Unix socket (node:http),
+// served by the mount daemon. It only routes, reads bodies within their
+// limits and maps errors; the operations are an AdminApi (service.ts).
+//
+// Robustness: every request runs inside its own try/catch, so nothing a
+// client sends (bad JSON, huge bodies, unknown routes, broken HTTP) can throw
+// out of a handler; request bodies are bounded (1 MiB; the import endpoint
+// reads incrementally up to its own limit) and the error is answered with
+// 413 as soon as the limit is passed, without buffering the rest.
+
+import http from 'node:http';
+import { AclfsError, asAclfsError, invalid } from '../errors';
+import {
+  DEFAULT_IMPORT_LIMIT_BYTES,
+  describeZodError,
+  emptyQuerySchema,
+  httpStatusFor,
+  importQuerySchema,
+  inodeQuerySchema,
+  listQuerySchema,
+  MAX_BODY_BYTES,
+  parseRuleId,
+  pathQuerySchema,
+  type AdminApi,
+  type ErrorBody,
+  type RuleBody,
+} from './protocol';
+import { clearStaleSocket, listenRestricted, prepareRuntimeDir, removeSocket } from './socketFile';
+import type { z } from 'zod';
+
+export interface AdminLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+const silentLog: AdminLog = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+
+export interface AdminServerOptions {
+  readonly socketPath: string;
+  /** The admin group: owner group of the socket (0660) and its directory (0750). */
+  readonly gid: number;
+  readonly api: AdminApi;
+  readonly log?: AdminLog;
+  /** Body limit of every endpoint but import (default 1 MiB). */
+  readonly bodyLimitBytes?: number;
+  /** Body limit of POST /v1/rules/import (default 256 MiB). */
+  readonly importLimitBytes?: number;
+}
+
+interface Reply {
+  readonly status: number;
+  /** Serialised as JSON unless `raw` is set. */
+  readonly body?: unknown;
+  /** Already JSON text (the export). */
+  readonly raw?: string;
+  readonly headers?: Record<string, string>;
+}
+
+interface Ctx {
+  readonly req: http.IncomingMessage;
+  readonly query: URLSearchParams;
+  readonly id: number;
+  /** The request body as JSON (bounded by the normal limit). */
+  json(): Promise<unknown>;
+  /** The request body as text, bounded by `limit`. */
+  text(limit: number): Promise<string>;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Handler = (ctx: Ctx) => Promise<Reply>;
+
+interface Route {
+  /** Exact path, or a pattern with one {id} segment. */
+  readonly match: (path: string) => { id: number } | null;
+  readonly methods: Partial<Record<Method, Handler>>;
+}
+
+export class AdminServer {
+  private closing = false;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  private constructor(
+    readonly socketPath: string,
+    private readonly server: http.Server,
+    private readonly ino: number,
+    private readonly log: AdminLog,
+  ) {}
+
+  /** Prepares the runtime directory, replaces a stale socket, listens. */
+  static async start(options: AdminServerOptions): Promise<AdminServer> {
+    const log = options.log ?? silentLog;
+    const socketPath = options.socketPath;
+    if (!socketPath.startsWith('/')) throw invalid(`admin socket path ${socketPath} must be absolute`);
+    prepareRuntimeDir(socketPath, options.gid);
+    if (await clearStaleSocket(socketPath)) log.warn({ socket: socketPath }, 'replaced a stale admin socket');
+    const routes = buildRoutes(options.api, options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES);
+    const bodyLimit = options.bodyLimitBytes ?? MAX_BODY_BYTES;
+    let self: AdminServer | undefined;
+    const server = http.createServer((req, res) => {
+      const done = handle(req, res, routes, bodyLimit, log, () => self?.closing ?? false);
+      self?.inFlight.add(done);
+      void done.finally(() => self?.inFlight.delete(done));
+    });
+    // Malformed HTTP never reaches the handler: answer 400 and close.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (socket.writable && err.code !== 'ECONNRESET') {
+        const body = JSON.stringify({ error: { code: 'invalid', message: `malformed HTTP request: ${err.code ?? err.message}` } });
+        socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      } else {
+        socket.destroy();
+      }
+    });
+    const ino = await listenRestricted(server, socketPath, options.gid);
+    self = new AdminServer(socketPath, server, ino, log);
+    log.info({ socket: socketPath, gid: options.gid }, 'admin socket listening');
+    return self;
+  }
+
+  /**
+   * Stops accepting connections, answers requests arriving on open
+   * connections with 503, waits (up to `graceMs`) for requests in flight,
+   * then closes every connection and removes the socket file.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.allSettled([...this.inFlight]), timer]);
+    this.server.closeAllConnections();
+    await closed;
+    removeSocket(this.socketPath, this.ino);
+    this.log.info({ socket: this.socketPath }, 'admin socket closed');
+  }
+}
+
+// ---- request handling -------------------------------------------------------
+
+async function handle(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  routes: readonly Route[],
+  bodyLimit: number,
+  log: AdminLog,
+  closing: () => boolean,
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  let reply: Reply;
+  try {
+    if (closing()) throw new AclfsError('unavailable', 'the aclfs daemon is shutting down');
+    reply = await route(req, routes, bodyLimit);
+  } catch (err) {
+    const e = asAclfsError(err);
+    if (e.code === 'internal') log.error({ method: req.method, url: req.url, err: err instanceof Error ? err.stack : String(err) }, 'admin request failed');
+    reply = errorReply(e);
+  }
+  try {
+    send(req, res, reply);
+  } catch (err) {
+    // Writing failed (the client went away): nothing left to tell it.
+    log.debug({ err: String(err) }, 'admin reply not sent');
+    res.destroy();
+  }
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const entry = { method: req.method, url: req.url, status: reply.status, ms: Math.round(ms * 100) / 100 };
+  if (req.method !== 'GET' && req.method !== 'HEAD' && reply.status < 300) log.info(entry, 'admin change');
+  else log.debug(entry, 'admin request');
+}
+
+function errorReply(e: AclfsError): Reply {
+  const body: ErrorBody = { error: { code: e.code, message: e.message } };
+  return { status: httpStatusFor(e.code), body };
+}
+
+function send(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply): void {
+  const text = reply.raw ?? (reply.body === undefined ? '' : `${JSON.stringify(reply.body)}\n`);
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...reply.headers,
+  };
+  res.writeHead(reply.status, headers);
+  res.end(req.method === 'HEAD' ? undefined : text);
+  // A body the handler did not read (an error before reading, a GET with a
+  // body) is drained and discarded by node:http; nothing is buffered.
+  req.resume();
+}
+
+async function route(req: http.IncomingMessage, routes: readonly Route[], bodyLimit: number): Promise<Reply> {
+  let url: URL;
+  try {
+    // The base only makes relative request targets parseable; dot segments
+    // ("/v1/rules/../status", "%2e%2e") are resolved by the URL parser.
+    url = new URL(req.url ?? '/', 'http://aclfs');
+  } catch {
+    throw invalid(`malformed request target ${JSON.stringify(req.url)}`);
+  }
+  const path = url.pathname.length > 1 && url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+  for (const r of routes) {
+    const m = r.match(path);
+    if (m === null) continue;
+    const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
+    const handler = r.methods[method];
+    if (handler === undefined) {
+      const allow = Object.keys(r.methods).join(', ');
+      const e = new AclfsError('method_not_allowed', `${req.method ?? '?'} is not allowed on ${path} (allowed: ${allow})`);
+      return { ...errorReply(e), headers: { Allow: allow } };
+    }
+    let bodyRead: Promise<Buffer> | undefined;
+    const readOnce = (limit: number): Promise<Buffer> => (bodyRead ??= readBody(req, limit));
+    return handler({
+      req,
+      query: url.searchParams,
+      id: m.id,
+      json: async () => parseJson(await readOnce(bodyLimit)),
+      text: async (limit) => (await readOnce(limit)).toString('utf8'),
+    });
+  }
+  throw new AclfsError('not_found', `no such endpoint: ${path} (the API lives under /v1, see the README)`);
+}
+
+/** Reads the body incrementally; 413 as soon as it passes `limit`. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    return Promise.reject(tooLarge(limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    const onData = (chunk: Buffer): void => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        chunks.length = 0;
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks, size));
+    });
+    req.once('error', (err) => {
+      if (!failed) {
+        failed = true;
+        reject(invalid(`request body could not be read: ${err.message}`));
+      }
+    });
+    req.once('aborted', () => {
+      if (!failed) {
+        failed = true;
+        reject(invalid('request body was cut short'));
+      }
+    });
+  });
+}
+
+function tooLarge(limit: number): AclfsError {
+  return new AclfsError('too_large', `request body is larger than ${formatBytes(limit)}`);
+}
+
+function formatBytes(n: number): string {
+  if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) throw invalid('request body is empty; expected JSON');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw invalid(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** Query parameters through a strict schema: unknown or repeated names are 400. */
+function query<S extends z.ZodType>(params: URLSearchParams, schema: S): z.output<S> {
+  const obj: Record<string, string> = {};
+  for (const [k, v] of params) {
+    if (Object.prototype.hasOwnProperty.call(obj, k)) throw invalid(`query parameter ${JSON.stringify(k)} is given twice`);
+    obj[k] = v;
+  }
+  const parsed = schema.safeParse(obj);
+  if (!parsed.success) throw invalid(describeZodError(parsed.error, 'query'));
+  return parsed.data;
+}
+
+function exact(p: string): Route['match'] {
+  return (path) => (path === p ? { id: 0 } : null);
+}
+
+function withId(prefix: string): Route['match'] {
+  return (path) => {
+    if (!path.startsWith(prefix)) return null;
+    const rest = path.slice(prefix.length);
+    if (rest === '' || rest.includes('/')) return null;
+    const id = parseRuleId(rest);
+    if (id === undefined) throw invalid(`${JSON.stringify(decodeURIComponentSafe(rest))} is not a rule id (a positive integer)`);
+    return { id };
+  };
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function buildRoutes(api: AdminApi, importLimit: number): Route[] {
+  const ok = (body: unknown): Reply => ({ status: 200, body });
+  return [
+    {
+      match: exact('/v1/status'),
+      methods: {
+        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.status())),
+      },
+    },
+    {
+      match: exact('/v1/rules'),
+      methods: {
+        GET: async (c) => ok(await api.listRules(query(c.query, listQuerySchema))),
+        POST: async (c) => {
+          query(c.query, emptyQuerySchema);
+          const rule = await api.createRule((await c.json()) as RuleBody);
+          return { status: 201, body: rule, headers: { Location: `/v1/rules/${rule.id}` } };
+        },
+      },
+    },
+    {
+      match: exact('/v1/rules/by-path'),
+      methods: {
+        GET: async (c) => ok(await api.findByPath(query(c.query, pathQuerySchema).path)),
+        PUT: async (c) => {
+          const { path } = query(c.query, pathQuerySchema);
+          const r = await api.setRuleByPath(path, (await c.json()) as RuleBody);
+          return { status: r.created ? 201 : 200, body: r.rule, headers: { Location: `/v1/rules/${r.rule.id}` } };
+        },
+        DELETE: async (c) => ok(await api.deleteRuleByPath(query(c.query, pathQuerySchema).path)),
+      },
+    },
+    {
+      match: exact('/v1/rules/by-inode'),
+      methods: {
+        GET: async (c) => {
+          const { dev, ino } = query(c.query, inodeQuerySchema);
+          return ok(await api.findByInode(dev, ino));
+        },
+      },
+    },
+    {
+      match: exact('/v1/rules/import'),
+      methods: {
+        POST: async (c) => {
+          const { replace } = query(c.query, importQuerySchema);
+          const text = await c.text(importLimit);
+          return ok(await api.importRules(text, { replace: replace === 'true' || replace === '1' }));
+        },
+      },
+    },
+    {
+      match: exact('/v1/rules/export'),
+      methods: {
+        GET: async (c) => (query(c.query, emptyQuerySchema), { status: 200, raw: await api.exportRules() }),
+      },
+    },
+    {
+      match: withId('/v1/rules/'),
+      methods: {
+        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.getRule(c.id))),
+        PUT: async (c) => {
+          query(c.query, emptyQuerySchema);
+          const r = await api.putRule(c.id, (await c.json()) as RuleBody);
+          return { status: r.created ? 201 : 200, body: r.rule, headers: { Location: `/v1/rules/${r.rule.id}` } };
+        },
+        DELETE: async (c) => (query(c.query, emptyQuerySchema), ok(await api.deleteRule(c.id))),
+      },
+    },
+    {
+      match: exact('/v1/check'),
+      methods: {
+        POST: async (c) => (query(c.query, emptyQuerySchema), ok(await api.check((await c.json()) as never))),
+      },
+    },
+  ];
+}

@@ -1,0 +1,298 @@
+// The admin API implemented over a RuleStore. The daemon serves it on its
+// socket (server.ts); the CLI's --db mode calls it in-process (wired in
+// main.ts). Every write goes through the store, so it commits in one LMDB
+// transaction and bumps the generation: the decision cache, keyed on the
+// generation, makes the next open through the mount follow it at once.
+
+import { AclfsError, invalid, notFound } from '../errors';
+import { formatAccess, isAccess, parseRequested } from '../rules/access';
+import { decide, describeDecision } from '../rules/decide';
+import { normalizePath } from '../rules/path';
+import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
+import type { RuleStore } from '../rules/store';
+import type { Access, Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import { SystemAccounts, type Accounts } from './accounts';
+import {
+  checkRequestSchema,
+  describeZodError,
+  MAX_RULE_ID,
+  type CacheStatsView,
+  type CheckRequest,
+  type CheckResponse,
+  type ClosableAdminApi,
+  type DecisionCountersView,
+  type IdOrName,
+  type ImportOptions,
+  type ImportResponse,
+  type ListQuery,
+  type PutResult,
+  type RuleBody,
+  type RuleListResponse,
+  type RuleView,
+  type StatusResponse,
+} from './protocol';
+
+/** What only a running daemon knows, for `status`. */
+export interface RuntimeInfo {
+  readonly version: string;
+  readonly pid: number;
+  readonly startedAt: Date;
+  readonly source: string | null;
+  readonly mountpoint: string | null;
+  readonly mounted: boolean;
+  readonly socket: string | null;
+  readonly options: Readonly<Record<string, string | number | boolean>>;
+  readonly decisions: DecisionCountersView;
+  readonly cache: CacheStatsView | null;
+}
+
+export interface AdminServiceOptions {
+  readonly store: RuleStore;
+  /**
+   * The identity (dev, ino, birth) of the file at a rule path under the
+   * source, looked up as the filter does, so `check` can count a rule bound
+   * to the file's inode; null (the CLI's --db mode) = decide by path only.
+   */
+  readonly identity: ((path: string) => FileIdentity | null) | null;
+  readonly defaultPolicy: DefaultPolicy;
+  readonly accounts?: Accounts;
+  /** Daemon facts for `status`; without it status describes just the database. */
+  readonly runtime?: () => RuntimeInfo;
+  /** Version reported when there is no runtime. */
+  readonly version?: string;
+  /** Called by close() (e.g. to close a store opened for this service alone). */
+  readonly onClose?: () => void;
+}
+
+export class AdminService implements ClosableAdminApi {
+  private readonly store: RuleStore;
+  private readonly accounts: Accounts;
+  private readonly startedAt = new Date();
+
+  constructor(private readonly options: AdminServiceOptions) {
+    this.store = options.store;
+    this.accounts = options.accounts ?? new SystemAccounts();
+  }
+
+  async close(): Promise<void> {
+    this.options.onClose?.();
+  }
+
+  async status(): Promise<StatusResponse> {
+    const generation = this.store.generation();
+    const rules = this.store.count();
+    const rt = this.options.runtime?.();
+    const startedAt = rt?.startedAt ?? this.startedAt;
+    return {
+      version: rt?.version ?? this.options.version ?? 'unknown',
+      pid: rt?.pid ?? process.pid,
+      startedAt: startedAt.toISOString(),
+      uptimeSeconds: Math.max(0, Math.round((Date.now() - startedAt.getTime()) / 100) / 10),
+      source: rt?.source ?? null,
+      mountpoint: rt?.mountpoint ?? null,
+      mounted: rt?.mounted ?? false,
+      db: this.store.dir,
+      socket: rt?.socket ?? null,
+      defaultPolicy: this.options.defaultPolicy,
+      options: rt?.options ?? {},
+      generation,
+      rules,
+      decisions: rt?.decisions ?? { allowed: 0, denied: 0, errors: 0 },
+      cache: rt?.cache ?? null,
+    };
+  }
+
+  async listRules(query: ListQuery = {}): Promise<RuleListResponse> {
+    const prefix = query.prefix === undefined || query.prefix === '' ? undefined : pathArg(query.prefix, 'prefix');
+    const page = this.store.list({ prefix, cursor: query.cursor, limit: query.limit });
+    return { rules: page.rules.map(toView), nextCursor: page.nextCursor };
+  }
+
+  async createRule(body: RuleBody): Promise<RuleView> {
+    return toView(this.store.add(this.parseBody(body)));
+  }
+
+  async putRule(id: number, body: RuleBody): Promise<PutResult> {
+    checkId(id);
+    const { rule, created } = this.store.putOrCreate(id, this.parseBody(body));
+    return { rule: toView(rule), created };
+  }
+
+  async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
+    const target = pathArg(path, 'path');
+    const input = this.parseBody(body);
+    if (input.path !== target) throw invalid(`rule path ${input.path} does not match the path ${target} it is stored under`);
+    const { rule, created } = this.store.setByPath(input);
+    return { rule: toView(rule), created };
+  }
+
+  async getRule(id: number): Promise<RuleView> {
+    checkId(id);
+    const rule = this.store.get(id);
+    if (rule === undefined) throw notFound(`no rule with id ${id}`);
+    return toView(rule);
+  }
+
+  async deleteRule(id: number): Promise<RuleView> {
+    checkId(id);
+    const rule = this.store.take(id);
+    if (rule === undefined) throw notFound(`no rule with id ${id}`);
+    return toView(rule);
+  }
+
+  async deleteRuleByPath(path: string): Promise<RuleView> {
+    const p = pathArg(path, 'path');
+    const rule = this.store.findByPath(p);
+    const taken = rule === undefined ? undefined : this.store.take(rule.id);
+    if (taken === undefined) throw notFound(`no rule for ${p}`);
+    return toView(taken);
+  }
+
+  async findByPath(path: string): Promise<RuleView> {
+    const p = pathArg(path, 'path');
+    const rule = this.store.findByPath(p);
+    if (rule === undefined) throw notFound(`no rule for ${p}`);
+    return toView(rule);
+  }
+
+  async findByInode(dev: number, ino: number): Promise<RuleView> {
+    for (const [name, v] of [['dev', dev], ['ino', ino]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) throw invalid(`${name} must be a non-negative integer, got ${String(v)}`);
+    }
+    const rule = this.store.findByInode(dev, ino);
+    if (rule === undefined) throw notFound(`no rule bound to ${dev}:${ino}`);
+    return toView(rule);
+  }
+
+  async importRules(text: string, options: ImportOptions = {}): Promise<ImportResponse> {
+    if (typeof text !== 'string') throw invalid('rule file must be JSON text');
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw invalid(`rule file is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const onProgress = options.onProgress;
+    const rules = parseRuleFile(
+      data,
+      this.accounts,
+      onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ phase: 'validate', done, total }) },
+    );
+    const result = this.store.importRules(rules, { replace: options.replace === true });
+    return { ...result, rules: this.store.count(), generation: this.store.generation() };
+  }
+
+  async exportRules(): Promise<string> {
+    return serializeRuleFile(this.store.exportRules());
+  }
+
+  async check(request: CheckRequest): Promise<CheckResponse> {
+    const parsed = checkRequestSchema.safeParse(request);
+    if (!parsed.success) throw invalid(describeZodError(parsed.error, 'check'));
+    const req = parsed.data;
+    const path = pathArg(req.path, 'path');
+    const requested = requestedBits(req.access);
+    const caller = this.callerFor(req.uid, req.gid, req.groups);
+    // Reset the read snapshot first, so the lookups below see the generation reported.
+    const generation = this.store.generation();
+    const file = this.fileIdentity(path);
+    const view: StoreView = file === null ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) } : this.store;
+    const target = file === null ? { path, dev: 0, ino: 0 } : { path, dev: file.dev, ino: file.ino, birth: file.birth };
+    const d = decide(view, caller, target, requested, this.options.defaultPolicy);
+    return {
+      allow: d.allow,
+      decision: d.allow ? 'allow' : 'deny',
+      reason: describeDecision(d),
+      caller: { uid: caller.uid, gid: caller.gid, groups: [...caller.groups] },
+      path,
+      file: file === null ? null : { dev: file.dev, ino: file.ino },
+      requested: formatAccess(d.requested),
+      granted: formatAccess(d.granted),
+      rule: d.ruleId === null || d.rulePath === null ? null : { id: d.ruleId, path: d.rulePath },
+      match: d.match,
+      source: d.source.kind === 'groups' ? { kind: 'groups', gids: [...d.source.gids] } : d.source,
+      defaultPolicy: this.options.defaultPolicy,
+      generation,
+    };
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  private parseBody(body: unknown): RuleInput {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw invalid('request body must be one rule, e.g. {"path": "/docs", "owner": 0, "defaccess": "r--", "acl": []}');
+    }
+    return parseRuleBody(body, this.accounts);
+  }
+
+  /** The identity check decides for: ids resolved, gid and groups defaulted from the account files. */
+  private callerFor(uidSpec: IdOrName, gidSpec: IdOrName | undefined, groupSpecs: readonly IdOrName[] | undefined): Caller {
+    const uid = this.resolve('user', uidSpec);
+    let gid: number;
+    if (gidSpec !== undefined) gid = this.resolve('group', gidSpec);
+    else {
+      const primary = this.accounts.primaryGid(uid);
+      if (primary === undefined) throw invalid(`uid ${uid} has no entry in /etc/passwd, so its primary group is unknown: give a gid`);
+      gid = primary;
+    }
+    const groups =
+      groupSpecs !== undefined ? groupSpecs.map((g) => this.resolve('group', g)) : this.accounts.memberGroups(uid).filter((g) => g !== gid);
+    return { uid, gid, groups: [...new Set(groups)], pid: 0 };
+  }
+
+  private resolve(kind: 'user' | 'group', spec: IdOrName): number {
+    if (typeof spec === 'number') return spec;
+    const id = this.accounts[kind](spec);
+    if (id === undefined) throw invalid(`unknown ${kind} ${JSON.stringify(spec)}`);
+    return id;
+  }
+
+  /** The file's identity under the source, as the filter sees it; null = decide by path only. */
+  private fileIdentity(path: string): FileIdentity | null {
+    const lookup = this.options.identity;
+    if (lookup === null) return null;
+    try {
+      return lookup(path);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** A rule as the API shows it. */
+export function toView(rule: Rule): RuleView {
+  return {
+    id: rule.id,
+    path: rule.path,
+    dev: rule.dev,
+    ino: rule.ino,
+    birth: rule.birth ?? null,
+    owner: rule.owner,
+    defaccess: formatAccess(rule.defaccess),
+    acl: rule.acl.map((e) => ('user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) })),
+    recursive: rule.recursive,
+  };
+}
+
+function pathArg(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${what} is required`);
+  try {
+    return normalizePath(value);
+  } catch (err) {
+    // normalizePath words it as 'path "x" is not absolute'.
+    const message = err instanceof AclfsError ? err.message : String(err);
+    throw invalid(what === 'path' ? message : message.replace(/^path /, `${what} `));
+  }
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 1 || id > MAX_RULE_ID) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
+}
+
+function requestedBits(spec: string | number): Access {
+  if (typeof spec === 'number') {
+    if (!isAccess(spec) || spec === 0) throw invalid(`access ${spec} is not a requested access 1-7`);
+    return spec;
+  }
+  return parseRequested(spec);
+}
