@@ -4,21 +4,41 @@
 import { readFile } from 'node:fs/promises';
 import * as fs from 'node:fs';
 import pino, { type Logger } from 'pino';
+import * as nodePath from 'node:path';
 import { runCli, type CliBackend, type MountCommand } from './admin/cli';
-import { AclfsError } from './errors';
+import type { ClosableAdminApi } from './admin/protocol';
+import { AdminServer } from './admin/server';
+import { AdminService } from './admin/service';
+import { AclfsError, invalid, notFound } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
 import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, unmountPath } from './fs/mount';
 import { bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
-import { parseRuleFileText, serializeRuleFile } from './rules/ruleFile';
-import { RuleStore } from './rules/store';
+import { systemNames } from './rules/names';
+import { DATA_FILE, RuleStore } from './rules/store';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;
 /** How often the daemon checks that its mount still exists. */
 const MOUNT_CHECK_MS = 1000;
+
+/** The package version (package.json beside dist/). */
+const VERSION = ((): string => {
+  try {
+    return (JSON.parse(fs.readFileSync(nodePath.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** --admin-group NAME|GID → gid. */
+function adminGid(spec: string): number {
+  const gid = systemNames.group(spec);
+  if (gid === undefined) throw invalid(`--admin-group: unknown group ${JSON.stringify(spec)}`);
+  return gid;
+}
 
 function makeLogger(level: string): Logger {
   // Logs go to stderr so stdout stays clean for data (export, --json).
@@ -65,11 +85,47 @@ async function serve(cmd: MountCommand): Promise<void> {
   process.umask(0);
   await clearStaleMount(layout.mountpoint);
   const backing = openBackingRoot(layout.source, cmd.inPlace);
+  const gid = adminGid(cmd.adminGroup);
+  const startedAt = new Date();
   const store = RuleStore.open(cmd.db);
   const timers: NodeJS.Timeout[] = [];
+  let admin: AdminServer | undefined;
   try {
-    const engine = new PolicyEngine(store, new DecisionCache(), cmd.defaultPolicy);
+    const cache = new DecisionCache();
+    const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
     const identity = identityLookup(backing.root);
+
+    // The admin API, up before the mount so a second daemon on the same
+    // socket is refused before it mounts anything.
+    let mount: Mount | undefined;
+    admin = await AdminServer.start({
+      socketPath: nodePath.resolve(cmd.socket),
+      gid,
+      importLimitBytes: cmd.importLimitBytes,
+      log,
+      api: new AdminService({
+        store,
+        identity,
+        defaultPolicy: cmd.defaultPolicy,
+        runtime: () => ({
+          version: VERSION,
+          pid: process.pid,
+          startedAt,
+          source: layout.source,
+          mountpoint: layout.mountpoint,
+          mounted: mount?.isMounted() ?? false,
+          socket: nodePath.resolve(cmd.socket),
+          options: {
+            rulesOnly: cmd.rulesOnly,
+            revoke: cmd.revoke,
+            inPlace: cmd.inPlace,
+            defaultPermissions: !cmd.rulesOnly,
+          },
+          decisions: { ...engine.counters },
+          cache: cache.stats(),
+        }),
+      }),
+    });
 
     // Bind every path rule whose file exists now, then keep binding rules as
     // they are committed (by this daemon or by `aclfs import --db` elsewhere).
@@ -98,7 +154,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       rulesOnly: cmd.rulesOnly,
       directIo: cmd.revoke === 'immediate',
     });
-    const mount = await Mount.start({
+    mount = await Mount.start({
       mountpoint: layout.mountpoint,
       ops: filter.ops,
       defaultPermissions: !cmd.rulesOnly,
@@ -109,6 +165,7 @@ async function serve(cmd: MountCommand): Promise<void> {
         source: layout.source,
         mountpoint: layout.mountpoint,
         db: cmd.db,
+        socket: cmd.socket,
         default: cmd.defaultPolicy,
         rulesOnly: cmd.rulesOnly,
         revoke: cmd.revoke,
@@ -130,7 +187,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       // (aclfs unmount, fusermount -u), there is nothing left to serve.
       timers.push(
         setInterval(() => {
-          if (!mount.isMounted()) {
+          if (!mount?.isMounted()) {
             log.warn('mount was removed from outside');
             resolve();
           }
@@ -138,10 +195,13 @@ async function serve(cmd: MountCommand): Promise<void> {
       );
     });
     timers.forEach(clearInterval);
+    // No admin changes while the mount goes away.
+    await admin.close();
     await mount.stop();
     log.info('unmounted');
   } finally {
     timers.forEach(clearInterval);
+    await admin?.close();
     store.close();
     backing.close();
   }
@@ -168,26 +228,19 @@ async function readInput(file: string): Promise<string> {
   }
 }
 
-function withStore<T>(db: string, fn: (store: RuleStore) => T): T {
+/** The admin API on a database directly: the CLI's --db mode. */
+async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
+  if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
   const store = RuleStore.open(db);
-  try {
-    return fn(store);
-  } finally {
-    store.close();
-  }
+  // No mount here: check decides by path only, under the daemon's default policy.
+  return new AdminService({ store, identity: null, defaultPolicy: 'deny', version: VERSION, onClose: () => store.close() });
 }
 
 const backend: CliBackend = {
+  version: VERSION,
   mount: serve,
   unmount: unmountPath,
-  importFile: async (db, text, replace) => {
-    const rules = parseRuleFileText(text);
-    return withStore(db, (store) => {
-      const result = store.importRules(rules, { replace });
-      return { ...result, generation: store.generation() };
-    });
-  },
-  exportRules: async (db) => withStore(db, (store) => serializeRuleFile(store.exportRules())),
+  openDatabase,
 };
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
@@ -195,6 +248,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     readFile: readInput,
+    progress: process.stdout.isTTY && process.stderr.isTTY ? process.stderr : null,
   });
   process.exitCode = code;
 }

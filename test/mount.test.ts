@@ -67,7 +67,7 @@ describe('protected mount', () => {
     // rules stand between a caller and the truncation.
     chmodSync(path.join(ws.src, 'trunc.txt'), 0o666);
     await importRules(ws.db, RULES);
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', path.join(ws.dir, 'sock')], ws.mnt);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket], ws.mnt);
   });
 
   afterAll(async () => {
@@ -192,7 +192,7 @@ describe('mount lifecycle', () => {
   afterAll(() => ws?.cleanup());
 
   const start = async (extra: string[] = []): Promise<Daemon> => {
-    const d = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, ...extra], ws.mnt);
+    const d = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, ...extra], ws.mnt);
     daemons.push(d);
     return d;
   };

@@ -110,7 +110,7 @@ describe('mutations through the mount (layered mode)', () => {
       { path: '/w', recursive: true, owner: 0, defaccess: 'r-x', acl: [{ user: ALICE.uid, access: 'rwx' }] },
       { path: '/ro', recursive: true, owner: 0, defaccess: 'r-x', acl: [] },
     ]);
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', path.join(ws.dir, 'sock')], ws.mnt);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket], ws.mnt);
   });
 
   afterAll(async () => {
@@ -369,7 +369,7 @@ describe('--revoke immediate', () => {
     writeFileSync(path.join(ws.src, 'f.bin'), Buffer.alloc(64 * 1024, 0x62));
     chmodSync(path.join(ws.src, 'f.bin'), 0o666);
     await importRules(ws.db, [{ path: '/f.bin', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] }]);
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--revoke', 'immediate'], ws.mnt);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--revoke', 'immediate'], ws.mnt);
   });
 
   afterAll(async () => {
@@ -413,7 +413,7 @@ describe('--rules-only', () => {
       { path: '/open.txt', owner: 0, defaccess: '---', acl: [] },
       { path: '/w', recursive: true, owner: 0, defaccess: 'r-x', acl: [{ user: BOB.uid, access: 'rwx' }] },
     ]);
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--rules-only'], ws.mnt);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--rules-only'], ws.mnt);
   });
 
   afterAll(async () => {
@@ -446,7 +446,7 @@ describe('--in-place', () => {
       { path: '/', recursive: true, owner: 0, defaccess: 'r-x', acl: [] },
       { path: '/secret.txt', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'r--' }] },
     ]);
-    daemon = await Daemon.start([ws.src, ws.src, '--db', ws.db, '--in-place'], ws.src);
+    daemon = await Daemon.start([ws.src, ws.src, '--db', ws.db, '--socket', ws.socket, '--in-place'], ws.src);
   });
 
   afterAll(async () => {

@@ -55,7 +55,7 @@ describe('stress: parallel readers', () => {
     };
     const res = await aclfs(['import', '-', '--db', ws.db], { input: JSON.stringify(rules) });
     expect(res.code).toBe(0);
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--log-level', 'warn'], ws.mnt);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--log-level', 'warn'], ws.mnt);
   });
 
   afterAll(async () => {

@@ -1,17 +1,36 @@
-// The `aclfs` command line (commander). It only parses arguments, calls a
-// backend and prints; main.ts supplies the backend that reaches the rules
-// (a database file with --db, or the running daemon over its socket).
+// The `aclfs` command line (commander). It only parses arguments, calls the
+// admin API and prints. The API is the running daemon over its socket
+// (client.ts) or, with --db, the database itself through the backend main.ts
+// supplies; this module imports only the protocol and the client.
 import { Command, CommanderError, Option } from 'commander';
-import { AclfsError, asAclfsError, type ErrorClass } from '../errors';
+import { Presets, SingleBar } from 'cli-progress';
+import { AclfsError, asAclfsError, invalid, type ErrorClass } from '../errors';
+import { AdminClient } from './client';
+import type {
+  CheckResponse,
+  ClosableAdminApi,
+  IdOrName,
+  ImportProgress,
+  RuleBody,
+  RuleView,
+  StatusResponse,
+} from './protocol';
+import { DEFAULT_IMPORT_LIMIT_BYTES, MAX_LIST_LIMIT } from './protocol';
 
 export const DEFAULT_DB = '/var/lib/aclfs';
 export const DEFAULT_SOCKET = '/run/aclfs/aclfs.sock';
+/** `aclfs import` shows a progress bar (on a terminal) from this many rules. */
+export const PROGRESS_MIN_RULES = 10_000;
 
 export interface MountCommand {
   readonly source: string;
   readonly mountpoint: string;
   readonly db: string;
   readonly socket: string;
+  /** Group (name or gid) owning the admin socket; its members may use the API. */
+  readonly adminGroup: string;
+  /** Body limit of the import endpoint, in bytes. */
+  readonly importLimitBytes: number;
   readonly defaultPolicy: 'deny' | 'allow';
   /** The rules are the only authority (no kernel Unix-permission check). */
   readonly rulesOnly: boolean;
@@ -22,20 +41,18 @@ export interface MountCommand {
   readonly logLevel: string;
 }
 
-export interface ImportSummary {
-  readonly created: number;
-  readonly updated: number;
-  readonly generation: number;
-}
-
-/** What the CLI needs done; implemented in main.ts. */
+/** What the CLI needs from outside the admin area; implemented in main.ts. */
 export interface CliBackend {
+  readonly version: string;
   /** Serves in the foreground; resolves when unmounted after a signal. */
   mount(cmd: MountCommand): Promise<void>;
   unmount(mountpoint: string): Promise<void>;
-  importFile(db: string, text: string, replace: boolean): Promise<ImportSummary>;
-  /** The rule file (spec format) as JSON text. */
-  exportRules(db: string): Promise<string>;
+  /**
+   * The admin API on a rule database directly (no daemon). `create`: make
+   * the database if it does not exist (writes); else a missing one is
+   * not_found (reads).
+   */
+  openDatabase(db: string, create: boolean): Promise<ClosableAdminApi>;
 }
 
 export interface CliIo {
@@ -43,6 +60,8 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Reads a file, or standard input for `-`. */
   readonly readFile: (path: string) => Promise<string>;
+  /** Where a progress bar may be drawn: only when stdout and this stream are terminals. */
+  readonly progress: NodeJS.WritableStream | null;
 }
 
 /** Exit codes of the spec, in one place. */
@@ -59,10 +78,13 @@ export const EXIT = {
 
 const EXIT_FOR_CLASS: Record<ErrorClass, number> = {
   invalid: EXIT.usage,
+  too_large: EXIT.usage,
   not_found: EXIT.notFound,
   conflict: EXIT.conflict,
   forbidden: EXIT.forbidden,
   unavailable: EXIT.unreachable,
+  // A route without the method: the CLI and the daemon disagree on the protocol.
+  method_not_allowed: EXIT.internal,
   internal: EXIT.internal,
 };
 
@@ -70,13 +92,225 @@ export function exitCodeFor(err: AclfsError): number {
   return EXIT_FOR_CLASS[err.code];
 }
 
-function buildProgram(backend: CliBackend, io: CliIo): Command {
+// ---- argument parsing ---------------------------------------------------------
+
+interface TargetOptions {
+  readonly socket?: string;
+  readonly db?: string;
+}
+
+/** "1000" → 1000, "alice" → "alice" (the daemon resolves names). */
+function idOrName(text: string, what: string): IdOrName {
+  if (text === '') throw invalid(`${what} must not be empty`);
+  return /^\d+$/.test(text) ? Number(text) : text;
+}
+
+/** "r-x" stays a string for the daemon to check; "5" → 5. */
+function accessArg(text: string): string | number {
+  return /^\d$/.test(text) ? Number(text) : text;
+}
+
+/** "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the last colon. */
+function aclEntry(kind: 'user' | 'group', spec: string): NonNullable<RuleBody['acl']>[number] {
+  const colon = spec.lastIndexOf(':');
+  if (colon <= 0 || colon === spec.length - 1) {
+    throw invalid(`--${kind} expects ${kind.toUpperCase()}:ACCESS, e.g. ${kind === 'user' ? 'alice:rw-' : 'staff:r--'}; got ${JSON.stringify(spec)}`);
+  }
+  const who = idOrName(spec.slice(0, colon), `--${kind}`);
+  const access = accessArg(spec.slice(colon + 1));
+  return kind === 'user' ? { user: who, access } : { group: who, access };
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+interface RuleFlags {
+  readonly owner: string;
+  readonly default: string;
+  readonly user: string[];
+  readonly group: string[];
+  readonly recursive: boolean;
+}
+
+function ruleBody(path: string, o: RuleFlags): RuleBody {
+  return {
+    path,
+    owner: idOrName(o.owner, '--owner'),
+    defaccess: accessArg(o.default),
+    recursive: o.recursive,
+    acl: [...o.user.map((u) => aclEntry('user', u)), ...o.group.map((g) => aclEntry('group', g))],
+  };
+}
+
+/** A rule named by id (digits) or by absolute path. */
+function ruleRef(ref: string): { id: number } | { path: string } {
+  if (/^\d+$/.test(ref)) return { id: Number(ref) };
+  if (ref.startsWith('/')) return { path: ref };
+  throw invalid(`${JSON.stringify(ref)} is neither a rule id nor an absolute path inside the mount (like /docs/a.txt)`);
+}
+
+function parseLimit(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw invalid(`--limit must be a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** "256M", "1GiB", "1048576" → bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*(?:([kmg])(?:i?b)?)?$/i.exec(text.trim());
+  if (m === null) throw invalid(`${JSON.stringify(text)} is not a size like 1048576, 64M or 1G`);
+  const unit = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n) || n < 1) throw invalid(`${JSON.stringify(text)} is not a usable size`);
+  return n;
+}
+
+// ---- output -------------------------------------------------------------------
+
+function aclText(rule: RuleView): string {
+  return rule.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(' ');
+}
+
+/** One line per rule: id, defaccess, recursive flag, owner, path, acl. */
+function ruleLine(rule: RuleView): string {
+  const acl = aclText(rule);
+  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}\n`;
+}
+
+function ruleDetails(rule: RuleView): string {
+  const lines = [
+    `rule ${rule.id}: ${rule.path}`,
+    `  owner      ${rule.owner}`,
+    `  default    ${rule.defaccess}`,
+    `  recursive  ${rule.recursive ? 'yes' : 'no'}`,
+  ];
+  if (rule.acl.length === 0) lines.push('  acl        (none)');
+  rule.acl.forEach((e, i) => lines.push(`  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}`));
+  lines.push(
+    rule.dev === null
+      ? '  bound to   no file yet (governs by path; binds when the file is seen)'
+      : `  bound to   dev ${rule.dev} ino ${rule.ino}${rule.birth ? ` (born ${rule.birth})` : ''}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts = [d > 0 ? `${d}d` : '', h > 0 ? `${h}h` : '', m > 0 ? `${m}m` : '', `${s % 60}s`].filter(Boolean);
+  return parts.join('');
+}
+
+function statusText(st: StatusResponse): string {
+  const opts = Object.entries(st.options)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+  const lines = [
+    `aclfs ${st.version}, pid ${st.pid}, up ${formatDuration(st.uptimeSeconds)} (since ${st.startedAt})`,
+    `source       ${st.source ?? '-'}`,
+    `mountpoint   ${st.mountpoint ?? '-'}${st.mountpoint !== null && !st.mounted ? ' (not mounted)' : ''}`,
+    `database     ${st.db}`,
+    `socket       ${st.socket ?? '-'}`,
+    `policy       default ${st.defaultPolicy}${opts === '' ? '' : `; ${opts}`}`,
+    `generation   ${st.generation}`,
+    `rules        ${st.rules}`,
+    `decisions    ${st.decisions.allowed} allowed, ${st.decisions.denied} denied, ${st.decisions.errors} errors`,
+  ];
+  if (st.cache !== null) {
+    const c = st.cache;
+    lines.push(`cache        ${(c.hitRate * 100).toFixed(1)}% hits (${c.hits} hits, ${c.misses} misses), ${c.size}/${c.maxSize} entries`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function checkText(r: CheckResponse): string {
+  const groups = r.caller.groups.length === 0 ? 'none' : r.caller.groups.join(',');
+  const file = r.file === null ? 'by path only' : `file dev ${r.file.dev} ino ${r.file.ino}`;
+  return `${r.reason}\n  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), generation ${r.generation}\n`;
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** cli-progress bar on `stream`; null-object when there is no terminal. */
+class ImportBar {
+  private bar: SingleBar | null = null;
+  private phase: ImportProgress['phase'] | null = null;
+
+  constructor(private readonly stream: NodeJS.WritableStream | null) {}
+
+  update(p: ImportProgress): void {
+    if (this.stream === null) return;
+    if (this.bar === null || this.phase !== p.phase) {
+      this.bar?.stop();
+      this.phase = p.phase;
+      const label = p.phase === 'upload' ? 'uploading ' : 'validating';
+      const unit = p.phase === 'upload' ? 'MiB' : 'rules';
+      this.bar = new SingleBar(
+        {
+          stream: this.stream,
+          format: `${label} |{bar}| {percentage}% | {shown} ${unit}`,
+          hideCursor: true,
+          clearOnComplete: false,
+          fps: 10,
+        },
+        Presets.shades_classic,
+      );
+      this.bar.start(p.total, p.done, { shown: this.shown(p) });
+    }
+    this.bar.update(p.done, { shown: this.shown(p) });
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+
+  private shown(p: ImportProgress): string {
+    if (p.phase === 'upload') return `${(p.done / 1048576).toFixed(1)}/${(p.total / 1048576).toFixed(1)}`;
+    return `${p.done}/${p.total}`;
+  }
+}
+
+/** Rules in a rule file's text, or 0 if it cannot tell (the daemon will say why). */
+function countRules(text: string): number {
+  try {
+    const data = JSON.parse(text) as { rules?: unknown };
+    return Array.isArray(data.rules) ? data.rules.length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// ---- the program --------------------------------------------------------------
+
+function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('aclfs')
     .description('FUSE filesystem that lets each open and read through only if a rule allows it')
-    .version(process.env.npm_package_version ?? '0.1.0')
-    .showHelpAfterError()
+    .version(backend.version)
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    .configureOutput({
+      writeOut: io.stdout,
+      writeErr: io.stderr,
+      // Usage errors are one line too, with a pointer to the help.
+      outputError: (text, write) => write(`aclfs: ${text.replace(/^error: /, '').trimEnd()} (see aclfs help)\n`),
+    });
+
+  /** The API: the daemon at --socket (default), or the database at --db. */
+  async function withApi<T>(o: TargetOptions, write: boolean, fn: (api: ClosableAdminApi) => Promise<T>): Promise<T> {
+    if (o.socket !== undefined && o.db !== undefined) throw invalid('give --socket or --db, not both');
+    const api = o.db !== undefined ? await backend.openDatabase(o.db, write) : new AdminClient(o.socket ?? DEFAULT_SOCKET);
+    try {
+      return await fn(api);
+    } finally {
+      await api.close();
+    }
+  }
+
+  const socketOption = (): Option => new Option('--socket <path>', `admin socket of the running daemon (default ${DEFAULT_SOCKET})`);
+  const dbOption = (): Option => new Option('--db <path>', 'work on this rule database directly instead (no daemon needed)');
+  const jsonOption = (): Option => new Option('--json', 'print JSON').default(false);
 
   program
     .command('mount')
@@ -84,12 +318,15 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
     .argument('<src>', 'directory to protect')
     .argument('<mnt>', 'mountpoint where the filtered view appears')
     .option('--db <path>', 'rule database', DEFAULT_DB)
-    .option('--socket <path>', 'admin socket', DEFAULT_SOCKET)
+    .option('--socket <path>', 'admin socket (its directory is created 0750)', DEFAULT_SOCKET)
+    .option('--admin-group <group>', 'group (name or gid) that may use the admin socket besides root', '0')
+    .option('--import-limit <size>', 'largest rule file the import endpoint accepts (e.g. 256M)', `${DEFAULT_IMPORT_LIMIT_BYTES / 1048576}M`)
     .addOption(new Option('--default <policy>', 'decision when no rule governs a file').choices(['deny', 'allow']).default('deny'))
     .option('--rules-only', 'make the rules the sole authority (Unix permissions are not consulted)', false)
     .addOption(
-      new Option('--revoke <when>', 'immediate: no page cache for file data, so a revoke stops open files at their next read')
-        .choices(['immediate']),
+      new Option('--revoke <when>', 'immediate: no page cache for file data, so a revoke stops open files at their next read').choices([
+        'immediate',
+      ]),
     )
     .option('--in-place', 'mount over SRC itself (give SRC as MNT too): no path is left that bypasses the filter', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
@@ -100,6 +337,8 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
         opts: {
           db: string;
           socket: string;
+          adminGroup: string;
+          importLimit: string;
           default: 'deny' | 'allow';
           rulesOnly: boolean;
           revoke?: 'immediate';
@@ -112,6 +351,8 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
           mountpoint: mnt,
           db: opts.db,
           socket: opts.socket,
+          adminGroup: opts.adminGroup,
+          importLimitBytes: parseSize(opts.importLimit),
           defaultPolicy: opts.default,
           rulesOnly: opts.rulesOnly,
           revoke: opts.revoke ?? 'page-cache',
@@ -129,29 +370,168 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
       await backend.unmount(mnt);
     });
 
+  // ---- rule add|set|rm|show|ls ----
+
+  const rule = program.command('rule').description('create, replace, remove, show and list rules');
+
+  const ruleFlags = (cmd: Command): Command =>
+    cmd
+      .argument('<path>', 'absolute path inside the mount, e.g. /docs/a.txt')
+      .requiredOption('--owner <user>', 'user (name or uid) that always gets rwx')
+      .requiredOption('--default <access>', 'access for callers no entry names: rwx-style (r-x) or 0-7')
+      .option('--user <user:access>', 'access for one user, e.g. alice:rw- (repeatable)', collect, [])
+      .option('--group <group:access>', 'access for a group, e.g. staff:r-- (repeatable)', collect, [])
+      .option('--recursive', 'for a directory: also govern everything below that has no closer rule', false)
+      .addOption(socketOption())
+      .addOption(dbOption())
+      .addOption(jsonOption());
+
+  ruleFlags(rule.command('add').description('create a rule (fails with exit 4 if PATH already has one)')).action(
+    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      const body = ruleBody(path, o);
+      const created = await withApi(o, true, (api) => api.createRule(body));
+      io.stdout(o.json ? json(created) : `created rule ${created.id}: ${created.path}\n`);
+    },
+  );
+
+  ruleFlags(rule.command('set').description('replace the whole rule for PATH, or create it')).action(
+    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      const body = ruleBody(path, o);
+      const r = await withApi(o, true, (api) => api.setRuleByPath(path, body));
+      io.stdout(o.json ? json(r.rule) : `${r.created ? 'created' : 'replaced'} rule ${r.rule.id}: ${r.rule.path}\n`);
+    },
+  );
+
+  rule
+    .command('rm')
+    .description('remove a rule')
+    .argument('<rule>', 'rule id or absolute path')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
+      const which = ruleRef(ref);
+      const removed = await withApi(o, true, (api) => ('id' in which ? api.deleteRule(which.id) : api.deleteRuleByPath(which.path)));
+      io.stdout(o.json ? json(removed) : `removed rule ${removed.id}: ${removed.path}\n`);
+    });
+
+  rule
+    .command('show')
+    .description('show one rule')
+    .argument('<rule>', 'rule id or absolute path')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
+      const which = ruleRef(ref);
+      const found = await withApi(o, false, (api) => ('id' in which ? api.getRule(which.id) : api.findByPath(which.path)));
+      io.stdout(o.json ? json(found) : ruleDetails(found));
+    });
+
+  rule
+    .command('ls')
+    .description('list rules in path order: every rule at or below PREFIX (all pages), or the first N with --limit')
+    .argument('[prefix]', 'only this path and what lies below it', '/')
+    .option('--limit <n>', 'print at most N rules')
+    .option('--cursor <cursor>', 'start after this cursor (nextCursor of an earlier --json listing)')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (prefix: string, o: TargetOptions & { json: boolean; limit?: string; cursor?: string }) => {
+      const max = o.limit === undefined ? Infinity : parseLimit(o.limit);
+      await withApi(o, false, async (api) => {
+        let cursor = o.cursor;
+        let printed = 0;
+        let next: string | null = null;
+        if (o.json) io.stdout('{"rules":[');
+        for (;;) {
+          const page = await api.listRules({ prefix, cursor, limit: Math.min(MAX_LIST_LIMIT, max - printed) });
+          let out = '';
+          for (const r of page.rules) {
+            out += o.json ? `${printed === 0 ? '\n' : ',\n'}${JSON.stringify(r)}` : ruleLine(r);
+            printed++;
+          }
+          io.stdout(out);
+          next = page.nextCursor;
+          if (next === null || printed >= max) break;
+          cursor = next;
+        }
+        if (o.json) io.stdout(`${printed > 0 ? '\n' : ''}],"nextCursor":${JSON.stringify(next)}}\n`);
+      });
+    });
+
+  // ---- import / export ----
+
   program
     .command('import')
-    .description('import a rule file atomically (a file with one bad rule changes nothing)')
+    .description('import a rule file atomically (a file with one bad rule changes nothing); rules are matched by path')
     .argument('<file>', 'rule file (JSON, see README); - for standard input')
-    .requiredOption('--db <path>', 'rule database to write')
     .option('--replace', 'delete every existing rule first', false)
-    .option('--json', 'print the summary as JSON', false)
-    .action(async (file: string, opts: { db: string; replace: boolean; json: boolean }) => {
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (file: string, o: TargetOptions & { replace: boolean; json: boolean }) => {
       const text = await io.readFile(file);
-      const summary = await backend.importFile(opts.db, text, opts.replace);
+      const bar = new ImportBar(io.progress !== null && countRules(text) >= PROGRESS_MIN_RULES ? io.progress : null);
+      let summary;
+      try {
+        summary = await withApi(o, true, (api) => api.importRules(text, { replace: o.replace, onProgress: (p) => bar.update(p) }));
+      } finally {
+        bar.stop();
+      }
       io.stdout(
-        opts.json
-          ? `${JSON.stringify(summary)}\n`
-          : `imported ${summary.created + summary.updated} rules (${summary.created} created, ${summary.updated} updated), generation ${summary.generation}\n`,
+        o.json
+          ? json(summary)
+          : `imported ${summary.created + summary.updated} rules (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
       );
     });
 
   program
     .command('export')
-    .description('print every rule as a rule file (JSON)')
-    .requiredOption('--db <path>', 'rule database to read')
-    .action(async (opts: { db: string }) => {
-      io.stdout(await backend.exportRules(opts.db));
+    .description('print every rule as a rule file (JSON, the import format)')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(new Option('--json', 'print JSON (the rule file is JSON already)').default(false))
+    .action(async (o: TargetOptions) => {
+      io.stdout(await withApi(o, false, (api) => api.exportRules()));
+    });
+
+  // ---- check / status ----
+
+  program
+    .command('check')
+    .description('dry-run decision: would this caller get ACCESS to PATH? exit 0 allow, 1 deny')
+    .argument('<path>', 'absolute path inside the mount')
+    .requiredOption('--uid <user>', 'user (name or uid)')
+    .option('--gid <group>', "primary group (default: the user's, from /etc/passwd)")
+    .option('--groups <list>', "supplementary groups, comma-separated; '' for none (default: the user's, from /etc/group)")
+    .requiredOption('--access <access>', 'requested access: r, w, x, rw, rwx, ... (or r-x style)')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (path: string, o: TargetOptions & { uid: string; gid?: string; groups?: string; access: string; json: boolean }) => {
+      const request = {
+        uid: idOrName(o.uid, '--uid'),
+        ...(o.gid === undefined ? {} : { gid: idOrName(o.gid, '--gid') }),
+        ...(o.groups === undefined
+          ? {}
+          : { groups: o.groups.split(',').filter((g) => g.trim() !== '').map((g) => idOrName(g.trim(), '--groups')) }),
+        path,
+        access: accessArg(o.access),
+      };
+      const result = await withApi(o, false, (api) => api.check(request));
+      io.stdout(o.json ? json(result) : checkText(result));
+      setExit(result.allow ? EXIT.ok : EXIT.denied);
+    });
+
+  program
+    .command('status')
+    .description('what the daemon serves: mount, database, generation, rule count, decisions, cache, uptime, version')
+    .addOption(socketOption())
+    .addOption(jsonOption())
+    .action(async (o: { socket?: string; json: boolean }) => {
+      const st = await withApi(o, false, (api) => api.status());
+      io.stdout(o.json ? json(st) : statusText(st));
     });
 
   return program;
@@ -159,17 +539,18 @@ function buildProgram(backend: CliBackend, io: CliIo): Command {
 
 /** Runs the CLI; returns the process exit code. Never throws. */
 export async function runCli(argv: readonly string[], backend: CliBackend, io: CliIo): Promise<number> {
-  const program = buildProgram(backend, io);
+  let exit: number = EXIT.ok;
+  const program = buildProgram(backend, io, (code) => (exit = code));
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return EXIT.ok;
+    return exit;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are "errors" to commander; usage mistakes exit 2.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     const e = asAclfsError(err);
-    io.stderr(`aclfs: ${e.message}\n`);
+    io.stderr(`aclfs: ${e.message.split('\n')[0]}\n`);
     return exitCodeFor(e);
   }
 }

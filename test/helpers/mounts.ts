@@ -98,6 +98,13 @@ export interface Workspace {
   readonly src: string;
   readonly mnt: string;
   readonly db: string;
+  /**
+   * Admin socket for a daemon of this workspace, in a runtime directory the
+   * daemon creates 0750 (the workspace directory itself is 0755, which the
+   * daemon rightly refuses to put a socket in). Tests pass it explicitly so
+   * they never touch the host's /run/aclfs.
+   */
+  readonly socket: string;
   cleanup(): void;
 }
 
@@ -110,6 +117,7 @@ export function makeWorkspace(prefix = 'aclfs-test-'): Workspace {
     src: path.join(dir, 'src'),
     mnt: path.join(dir, 'mnt'),
     db: path.join(dir, 'db'),
+    socket: path.join(dir, 'run', 'aclfs.sock'),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
   for (const d of [ws.src, ws.mnt]) mkdirSync(d, { mode: 0o755 });
