@@ -250,16 +250,18 @@ class ImportBar {
       this.bar = new SingleBar(
         {
           stream: this.stream,
-          format: `${label} |{bar}| {percentage}% | {shown} ${unit}`,
+          format: `${label} |{bar}| {percentage}% | {shown} ${unit}{note}`,
           hideCursor: true,
           clearOnComplete: false,
           fps: 10,
         },
         Presets.shades_classic,
       );
-      this.bar.start(p.total, p.done, { shown: this.shown(p) });
+      this.bar.start(p.total, p.done, { shown: this.shown(p), note: '' });
     }
-    this.bar.update(p.done, { shown: this.shown(p) });
+    // Once everything is sent, the daemon validates and commits before it answers.
+    const note = p.phase === 'upload' && p.done === p.total ? ' | sent; the daemon is validating and committing' : '';
+    this.bar.update(p.done, { shown: this.shown(p), note });
   }
 
   stop(): void {
