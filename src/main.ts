@@ -33,6 +33,36 @@ const VERSION = ((): string => {
   }
 })();
 
+/**
+ * The admin socket must lie outside the protected tree and the mount: a
+ * socket under the mountpoint would be hidden by the mount and the daemon
+ * would reach it through itself; one under the source would show up in the
+ * protected tree. Returns the socket's absolute path.
+ */
+function socketOutsideMount(socket: string, layout: { source: string; mountpoint: string }): string {
+  const abs = nodePath.resolve(socket);
+  let dir = nodePath.dirname(abs);
+  // Resolve symlinks of the part that exists (the rest is created by us).
+  for (let probe = dir, rest = ''; ; ) {
+    try {
+      dir = nodePath.join(fs.realpathSync(probe), rest);
+      break;
+    } catch {
+      const parent = nodePath.dirname(probe);
+      if (parent === probe) break;
+      rest = nodePath.join(nodePath.basename(probe), rest);
+      probe = parent;
+    }
+  }
+  for (const [what, root] of [['mountpoint', layout.mountpoint], ['source', layout.source]] as const) {
+    const rel = nodePath.relative(root, dir);
+    if (rel === '' || (!rel.startsWith('..') && !nodePath.isAbsolute(rel))) {
+      throw invalid(`admin socket ${abs} must not be inside the ${what} ${root}`);
+    }
+  }
+  return abs;
+}
+
 /** --admin-group NAME|GID → gid. */
 function adminGid(spec: string): number {
   const gid = systemNames.group(spec);
@@ -80,12 +110,13 @@ async function serve(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
   const log = makeLogger(cmd.logLevel);
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
+  const gid = adminGid(cmd.adminGroup);
+  const socketPath = socketOutsideMount(cmd.socket, layout);
   // Modes of new files come from the kernel with the caller's umask already
   // applied; ours must not strip more.
   process.umask(0);
   await clearStaleMount(layout.mountpoint);
   const backing = openBackingRoot(layout.source, cmd.inPlace);
-  const gid = adminGid(cmd.adminGroup);
   const startedAt = new Date();
   const store = RuleStore.open(cmd.db);
   const timers: NodeJS.Timeout[] = [];
@@ -99,7 +130,7 @@ async function serve(cmd: MountCommand): Promise<void> {
     // socket is refused before it mounts anything.
     let mount: Mount | undefined;
     admin = await AdminServer.start({
-      socketPath: nodePath.resolve(cmd.socket),
+      socketPath,
       gid,
       importLimitBytes: cmd.importLimitBytes,
       log,
@@ -114,7 +145,7 @@ async function serve(cmd: MountCommand): Promise<void> {
           source: layout.source,
           mountpoint: layout.mountpoint,
           mounted: mount?.isMounted() ?? false,
-          socket: nodePath.resolve(cmd.socket),
+          socket: socketPath,
           options: {
             rulesOnly: cmd.rulesOnly,
             revoke: cmd.revoke,

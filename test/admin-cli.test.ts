@@ -263,6 +263,48 @@ describe('aclfs check', () => {
   });
 });
 
+describe('aclfs mount and its admin socket', () => {
+  it('refuses a second daemon on a live socket (exit 4) and leaves the first serving', async () => {
+    const other = path.join(ws.dir, 'other');
+    fs.mkdirSync(path.join(other, 'src'), { recursive: true });
+    fs.mkdirSync(path.join(other, 'mnt'), { recursive: true });
+    const res = await aclfs(['mount', path.join(other, 'src'), path.join(other, 'mnt'), '--db', path.join(other, 'db'), ...S]);
+    expectOneLineError(res, 4, /another aclfs daemon is serving the admin socket/);
+    expect(JSON.parse(await ok(['status', '--json', ...S])).pid).toBe(daemon.pid);
+  });
+
+  it('refuses a socket inside the mountpoint or the source, an unknown admin group, and a too-open socket directory (exit 2)', async () => {
+    const base = [ws.src, path.join(ws.dir, 'mnt2'), '--db', path.join(ws.dir, 'db2')];
+    fs.mkdirSync(path.join(ws.dir, 'mnt2'), { recursive: true });
+    expectOneLineError(await aclfs(['mount', ...base, '--socket', path.join(ws.dir, 'mnt2', 'run', 's.sock')]), 2, /must not be inside the mountpoint/);
+    expectOneLineError(await aclfs(['mount', ...base, '--socket', path.join(ws.src, 'run', 's.sock')]), 2, /must not be inside the source/);
+    expectOneLineError(await aclfs(['mount', ...base, '--socket', path.join(ws.dir, 'r2', 's.sock'), '--admin-group', 'no-such-group-x']), 2, /unknown group/);
+    // The workspace directory is 0755: no place for the socket, and left as it is.
+    expectOneLineError(await aclfs(['mount', ...base, '--socket', path.join(ws.dir, 's.sock')]), 2, /0750 or tighter/);
+    expect(fs.statSync(ws.dir).mode & 0o777).toBe(0o755);
+    expect(fs.existsSync(path.join(ws.dir, 's.sock'))).toBe(false);
+  });
+
+  it('gives the socket to --admin-group by name', async () => {
+    const group = fs.readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] && f[2] && f[2] !== '0');
+    expect(group).toBeDefined();
+    const [name, , gid] = group!;
+    const other = path.join(ws.dir, 'grp');
+    fs.mkdirSync(path.join(other, 'src'), { recursive: true });
+    fs.mkdirSync(path.join(other, 'mnt'), { recursive: true });
+    const sock = path.join(other, 'run', 'aclfs.sock');
+    const d = await Daemon.start([path.join(other, 'src'), path.join(other, 'mnt'), '--db', path.join(other, 'db'), '--socket', sock, '--admin-group', name!], path.join(other, 'mnt'));
+    try {
+      expect(fs.lstatSync(sock).gid).toBe(Number(gid));
+      expect(fs.statSync(path.dirname(sock)).gid).toBe(Number(gid));
+      expect(fs.lstatSync(sock).mode & 0o7777).toBe(0o660);
+    } finally {
+      await d.ensureStopped();
+    }
+    expect(fs.existsSync(sock)).toBe(false);
+  });
+});
+
 describe('aclfs without a daemon, and usage', () => {
   it('exits 6 when no daemon answers the socket (missing or stale)', async () => {
     const missing = path.join(ws.dir, 'nowhere', 'aclfs.sock');
