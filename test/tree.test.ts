@@ -4,7 +4,7 @@
 // written and read back. Both must arrive exactly: bytes, owners, modes,
 // nanosecond mtimes, symlinks, hard links and xattrs. Every test here
 // mounts, so under CI (root, /dev/fuse) none may be skipped.
-import { linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync, existsSync, unlinkSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aclfs, Daemon, makeWorkspace, requireFuse, ROOT, run, setprivArgs, type Identity, type RunResult, type Workspace } from './helpers/mounts';
