@@ -2,10 +2,12 @@
 // admin API and prints. The API is the running daemon over its socket
 // (client.ts) or, with --db, the database itself through the backend main.ts
 // supplies; this module imports only the protocol and the client.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { AclfsError, asAclfsError, invalid, type ErrorClass } from '../errors';
 import { AdminClient } from './client';
+import { bashCompletion } from './completion';
+import { useManHelp } from './manHelp';
 import type {
   CheckResponse,
   ClosableAdminApi,
@@ -536,7 +538,23 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
       io.stdout(o.json ? json(st) : statusText(st));
     });
 
+  // ---- completion, man-style help ----
+
+  program
+    .command('completion')
+    .description('print a bash completion script for aclfs, generated from this program')
+    .addArgument(new Argument('<shell>', 'the shell to complete for').choices(['bash']))
+    .action(() => {
+      io.stdout(bashCompletion(program));
+    });
+
+  useManHelp(program);
   return program;
+}
+
+/** The program (for tools and tests that walk its commands); nothing is run. */
+export function cliProgram(backend: CliBackend, io: CliIo): Command {
+  return buildProgram(backend, io, () => undefined);
 }
 
 /** Runs the CLI; returns the process exit code. Never throws. */

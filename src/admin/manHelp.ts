@@ -1,0 +1,278 @@
+// Man-style help for every `aclfs` command: NAME, SYNOPSIS, DESCRIPTION,
+// ARGUMENTS, OPTIONS, COMMANDS, EXIT STATUS, FILES, EXAMPLES, SEE ALSO.
+// The synopsis, arguments, options and subcommands are read from the
+// commander program itself, so they cannot drift from what is parsed; the
+// prose that commander has no place for (long descriptions, examples) is in
+// PAGES below, keyed by the command's full name, and a test checks that every
+// command has a page and every page a command.
+import type { Argument, Command, Help, Option } from 'commander';
+
+export interface ManPage {
+  /** Paragraphs after the one-line description. */
+  readonly description?: readonly string[];
+  readonly examples: readonly string[];
+  /** Extra EXIT STATUS lines, before the common ones. */
+  readonly exit?: readonly string[];
+}
+
+const TARGET =
+  'The command talks to the running daemon over its admin socket (--socket, default /run/aclfs/aclfs.sock) or, with --db DIR, works on the rule database directly, with no daemon needed.';
+
+export const PAGES: Readonly<Record<string, ManPage>> = {
+  aclfs: {
+    description: [
+      'aclfs mounts a protected directory through FUSE and lets every open, read and change through only if a rule in its LMDB database allows it for the calling user and groups. Unix permissions still apply unless the mount is --rules-only; the rules can only take access away.',
+      'Administrators manage the rules with the commands below, through the admin socket of a running mount (HTTP+JSON on a Unix socket, also usable with curl --unix-socket) or on the database directly with --db. `aclfs help COMMAND` or `aclfs COMMAND --help` shows the page of one command.',
+    ],
+    examples: [
+      'aclfs mount /srv/data /srv/protected --db /var/lib/aclfs',
+      'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r--',
+      'aclfs check /docs/secret.txt --uid alice --access r',
+      'source <(aclfs completion bash)',
+    ],
+  },
+  'aclfs mount': {
+    description: [
+      'Serves SRC, filtered, at MNT in the foreground until SIGINT or SIGTERM, then unmounts and exits 0. The admin socket is served for as long as the mount. A stale mount left at MNT by a crashed daemon is cleared at start; a live one is refused. If the mount is removed from outside (aclfs unmount, fusermount -u), the daemon exits.',
+      'Logs are JSON lines on standard error; every denial is logged with its reason.',
+    ],
+    examples: [
+      'aclfs mount /srv/data /srv/protected',
+      'aclfs mount /srv/data /srv/protected --db /var/lib/aclfs --admin-group aclfs --revoke immediate',
+      'aclfs mount /srv/data /srv/data --in-place',
+    ],
+  },
+  'aclfs unmount': {
+    description: ['Unmounts an aclfs mount; its daemon notices and exits 0.'],
+    examples: ['aclfs unmount /srv/protected'],
+  },
+  'aclfs rule': {
+    description: [
+      'A rule governs one file or directory: its owner always gets rwx, each --user and --group entry gets its access, everyone else gets the default access. A --recursive directory rule also governs everything below it that has no closer rule. Access is rwx-style (r-x) or a number 0-7.',
+      'Each command talks to the running daemon over its admin socket (--socket, default /run/aclfs/aclfs.sock) or, with --db DIR, works on the rule database directly, with no daemon needed.',
+    ],
+    examples: ['aclfs rule ls', 'aclfs rule help add'],
+  },
+  'aclfs rule add': {
+    description: ['Creates the rule for PATH; fails with exit status 4 if PATH already has one (use `aclfs rule set` to replace it).', TARGET],
+    examples: [
+      'aclfs rule add /docs --recursive --owner 0 --default r-x --group staff:rw-',
+      'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r-- --user 1001:rw-',
+    ],
+  },
+  'aclfs rule set': {
+    description: ['Replaces the whole rule for PATH (owner, default access, entries, recursive), or creates it.', TARGET],
+    examples: ['aclfs rule set /docs/secret.txt --owner 0 --default --- --user alice:r--'],
+  },
+  'aclfs rule rm': {
+    description: ['Removes a rule, named by its id or by its path.', TARGET],
+    examples: ['aclfs rule rm /docs/secret.txt', 'aclfs rule rm 12'],
+  },
+  'aclfs rule show': {
+    description: ['Shows one rule, named by its id or by its path, with the file it is bound to.', TARGET],
+    examples: ['aclfs rule show /docs/secret.txt', 'aclfs rule show 12 --json'],
+  },
+  'aclfs rule ls': {
+    description: ['Lists rules in path order, one a line: id, default access, recursive flag, owner, path and entries.', TARGET],
+    examples: ['aclfs rule ls', 'aclfs rule ls /docs --limit 20', 'aclfs rule ls --db /var/lib/aclfs --json'],
+  },
+  'aclfs import': {
+    description: [
+      'Imports a rule file (JSON: {"version": 1, "rules": [...]}) atomically: a file with one bad rule changes nothing, and the error names the rule and the field. Rules are matched by path: an existing rule for a path is replaced, a new path gets a new rule.',
+      TARGET,
+    ],
+    examples: ['aclfs import rules.json', 'aclfs import rules.json --db /var/lib/aclfs --replace', 'aclfs export | aclfs import - --db /tmp/copy'],
+  },
+  'aclfs export': {
+    description: ['Prints every rule as a rule file, the format `aclfs import` reads.', TARGET],
+    examples: ['aclfs export > rules.json', 'aclfs export --db /var/lib/aclfs'],
+  },
+  'aclfs check': {
+    description: [
+      'A dry-run decision: whether the caller would get ACCESS to PATH, and why (which rule, which entry, or the default). Nothing is opened and nothing is logged as a denial.',
+      TARGET,
+    ],
+    examples: ['aclfs check /docs/secret.txt --uid alice --access r', 'aclfs check /docs --uid 1001 --gid 100 --groups 27,100 --access rw --json'],
+    exit: ['0   allowed', '1   denied'],
+  },
+  'aclfs status': {
+    description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, rule generation and count, decision counters, cache hit rate, uptime and version.'],
+    examples: ['aclfs status', 'aclfs status --socket /run/aclfs/aclfs.sock --json'],
+  },
+  'aclfs completion': {
+    description: [
+      'Prints a bash completion script for aclfs, generated from this program itself, so it completes exactly the commands and options this version has.',
+    ],
+    examples: ['source <(aclfs completion bash)', 'aclfs completion bash > /etc/bash_completion.d/aclfs'],
+  },
+};
+
+const COMMON_EXIT = [
+  '0   success',
+  '2   usage error or invalid input',
+  '3   not found',
+  '4   conflict',
+  '5   forbidden',
+  '6   daemon unreachable',
+  '8   internal error',
+];
+
+const FILES = [
+  ['/var/lib/aclfs', 'default rule database (an LMDB environment directory, mode 0700)'],
+  ['/run/aclfs/aclfs.sock', 'default admin socket (mode 0660, root and the admin group, in a 0750 directory)'],
+] as const;
+
+const INDENT = 7;
+const TERM_INDENT = 14;
+
+/** The full name of a command: "aclfs rule add". */
+export function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Every command of the tree, the root first. */
+export function allCommands(root: Command): Command[] {
+  return [root, ...root.commands.flatMap((c) => allCommands(c))];
+}
+
+/** The value placeholder of an option's flags: "--db <path>" → "<path>". */
+export function optionValue(option: Option): string | null {
+  const m = /([<[][^>\]]+[>\]])\s*$/.exec(option.flags);
+  return m?.[1] ?? null;
+}
+
+/** An option repeats when its value accumulates into an array. */
+export function isRepeatable(option: Option): boolean {
+  return option.variadic || Array.isArray(option.defaultValue);
+}
+
+function optionSynopsis(option: Option): string {
+  const name = option.long ?? option.short ?? option.flags;
+  const value = optionValue(option);
+  const text = value === null ? name : `${name} ${value}`;
+  const repeated = isRepeatable(option) ? '...' : '';
+  return option.mandatory ? `${text}${repeated}` : `[${text}]${repeated}`;
+}
+
+function argumentSynopsis(arg: Argument): string {
+  const name = `${arg.name()}${arg.variadic ? '...' : ''}`;
+  return arg.required ? `<${name}>` : `[${name}]`;
+}
+
+/**
+ * `text` (or the given tokens, kept whole) wrapped to `width`, every line
+ * starting with `indent` spaces (the first line with `first`).
+ */
+function wrap(text: string | readonly string[], width: number, indent: number, first = ' '.repeat(indent)): string {
+  const words = typeof text === 'string' ? text.split(/\s+/).filter((w) => w !== '') : text;
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of words) {
+    if (!empty && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = ' '.repeat(indent);
+      empty = true;
+    }
+    line += empty ? word : ` ${word}`;
+    empty = false;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
+
+/** "text" → "text."; leaves text ending in punctuation alone. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return t === '' || /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
+function optionDetails(option: Option): string {
+  const parts = [sentence(option.description)];
+  if (option.argChoices) parts.push(`One of: ${option.argChoices.join(', ')}.`);
+  const dflt = option.defaultValue;
+  if (dflt !== undefined && dflt !== false && !(Array.isArray(dflt) && dflt.length === 0) && !/\bdefault\b/i.test(option.description)) {
+    parts.push(`Default: ${String(dflt)}.`);
+  }
+  if (option.mandatory) parts.push('Required.');
+  if (isRepeatable(option) && !/repeatable/i.test(option.description)) parts.push('May be given more than once.');
+  return parts.join(' ');
+}
+
+/** The man-style page of `cmd`. */
+export function formatManPage(cmd: Command, helper: Help): string {
+  const width = Math.max(60, Math.min(helper.helpWidth ?? 80, 100));
+  const path = commandPath(cmd);
+  const page = PAGES[path];
+  const out: string[] = [];
+  const section = (title: string, body: string[]): void => {
+    if (body.length === 0) return;
+    out.push(title, ...body, '');
+  };
+
+  section('NAME', [wrap(`${path} - ${cmd.description()}`, width, INDENT)]);
+
+  const options = helper.visibleOptions(cmd);
+  const args = helper.visibleArguments(cmd);
+  const subcommands = helper.visibleCommands(cmd);
+  const synopsis: string[] = [];
+  const synopsisLine = (words: readonly string[]): string =>
+    wrap([path, ...words], width, INDENT + path.length + 1, ' '.repeat(INDENT));
+  if (cmd.commands.length > 0) synopsis.push(synopsisLine(['COMMAND', '[options]', '[arguments]']));
+  const own = options.filter((o) => o.long !== '--help');
+  if (cmd.commands.length === 0 || own.length > 0) {
+    synopsis.push(synopsisLine([...own.map(optionSynopsis), ...cmd.registeredArguments.map(argumentSynopsis)]));
+  }
+  section('SYNOPSIS', synopsis);
+
+  section(
+    'DESCRIPTION',
+    (page?.description ?? [sentence(cmd.description())]).flatMap((p, i, all) => [wrap(p, width, INDENT), ...(i < all.length - 1 ? [''] : [])]),
+  );
+
+  section(
+    'ARGUMENTS',
+    args.map((a) => `${' '.repeat(INDENT)}${argumentSynopsis(a)}\n${wrap(`${a.description}${a.argChoices ? ` One of: ${a.argChoices.join(', ')}.` : ''}${a.defaultValue !== undefined ? ` Default: ${String(a.defaultValue)}.` : ''}`, width, TERM_INDENT)}`),
+  );
+
+  section(
+    'OPTIONS',
+    options.map((o) => `${' '.repeat(INDENT)}${o.flags}\n${wrap(optionDetails(o), width, TERM_INDENT)}`),
+  );
+
+  section(
+    'COMMANDS',
+    subcommands.map((c) => {
+      const term = helper.subcommandTerm(c).replace(/\s*\[options\]/, '');
+      return `${' '.repeat(INDENT)}${term}\n${wrap(helper.subcommandDescription(c), width, TERM_INDENT)}`;
+    }),
+  );
+
+  section('EXIT STATUS', [...(page?.exit ?? []), ...COMMON_EXIT.filter((l) => !(page?.exit ?? []).some((e) => e.startsWith(l.slice(0, 4))))].map((l) => `${' '.repeat(INDENT)}${l}`));
+
+  if (path === 'aclfs' || path === 'aclfs mount') {
+    section(
+      'FILES',
+      FILES.map(([file, what]) => `${' '.repeat(INDENT)}${file}\n${wrap(what, width, TERM_INDENT)}`),
+    );
+  }
+
+  section('EXAMPLES', (page?.examples ?? []).map((e) => `${' '.repeat(INDENT)}${e}`));
+
+  const related = new Set<string>();
+  if (cmd.parent !== null) related.add(`${commandPath(cmd.parent)} --help`);
+  for (const c of cmd.commands) related.add(`${commandPath(c)} --help`);
+  if (path !== 'aclfs') related.add('aclfs --help');
+  section('SEE ALSO', [wrap([...related].join(', '), width, INDENT)]);
+
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+/** Gives `root` and every command below it the man-style help. */
+export function useManHelp(root: Command): void {
+  for (const cmd of allCommands(root)) {
+    cmd.configureHelp({ formatHelp: (c: Command, helper: Help) => formatManPage(c, helper) });
+  }
+}
