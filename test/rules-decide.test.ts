@@ -48,8 +48,10 @@ const PLAIN = rule({ id: 4, path: '/plain', recursive: false, defaccess: 7 });
 const LINKED = rule({ id: 5, path: '/elsewhere/linked.txt', dev: 1, ino: 500, defaccess: 4 });
 const PLAIN_IN_DOCS = rule({ id: 6, path: '/docs/plain2', recursive: false, defaccess: 7 });
 const STALE = rule({ id: 8, path: '/stale.txt', dev: 1, ino: 601, defaccess: 7 });
+// Bound to the file born at 100.000000001; a later file reusing ino 700 is not it.
+const BORN = rule({ id: 9, path: '/born.txt', dev: 1, ino: 700, birth: '100.000000001', defaccess: 0 });
 
-const view = new MapView([DOCS, SECRET, SUB, PLAIN, LINKED, PLAIN_IN_DOCS, STALE], { '1:600': STALE });
+const view = new MapView([DOCS, SECRET, SUB, PLAIN, LINKED, PLAIN_IN_DOCS, STALE, BORN], { '1:600': STALE });
 
 const ROOT = rule({ id: 7, path: '/', recursive: true, defaccess: 5 });
 const rootView = new MapView([ROOT]);
@@ -63,6 +65,7 @@ interface Case {
   path: string;
   dev?: number;
   ino?: number;
+  birth?: string | null;
   req: string;
   policy?: DefaultPolicy;
   allow: boolean;
@@ -107,6 +110,9 @@ const cases: Case[] = [
   { name: 'inode rule beats path rule', caller: caller(3000), path: '/docs/secret.txt', dev: 1, ino: 500, req: 'r', allow: true, match: 'inode', ruleId: 5, granted: 4, source: DEF },
   { name: 'inode rule beats ancestor', caller: caller(3000), path: '/docs/x', dev: 1, ino: 500, req: 'w', allow: false, match: 'inode', ruleId: 5, granted: 4, source: DEF },
   { name: 'same ino on another dev is not bound', caller: caller(3000), path: '/docs/secret.txt', dev: 2, ino: 500, req: 'r', allow: false, match: 'path', ruleId: 2, granted: 0, source: DEF },
+  { name: 'inode rule applies to the file it was bound to (same birth)', caller: caller(3000), path: '/docs/y', dev: 1, ino: 700, birth: '100.000000001', req: 'r', allow: false, match: 'inode', ruleId: 9, granted: 0, source: DEF },
+  { name: 'inode rule applies when the birth time is unknown', caller: caller(3000), path: '/docs/y', dev: 1, ino: 700, birth: null, req: 'r', allow: false, match: 'inode', ruleId: 9, granted: 0, source: DEF },
+  { name: 'reused inode number (other birth) is not governed by the old rule', caller: caller(3000), path: '/docs/y', dev: 1, ino: 700, birth: '200.5', req: 'r', allow: true, match: 'ancestor', ruleId: 1, granted: 4, source: DEF },
   { name: 'stale inode index entry is ignored', caller: caller(3000), path: '/docs/secret.txt', dev: 1, ino: 600, req: 'r', allow: false, match: 'path', ruleId: 2, granted: 0, source: DEF },
   { name: 'default deny', caller: caller(3000), path: '/other/x', req: 'r', allow: false, match: 'default', ruleId: null, granted: 0, source: POLICY('deny') },
   { name: 'default allow', caller: caller(3000), path: '/other/x', req: 'rwx', policy: 'allow', allow: true, match: 'default', ruleId: null, granted: 7, source: POLICY('allow') },
@@ -128,13 +134,13 @@ const cases: Case[] = [
 
 describe('decide', () => {
   it.each(cases)('$name', (c) => {
-    const d = decide(c.view ?? view, c.caller, { path: c.path, dev: c.dev ?? 9, ino: c.ino ?? 9 }, parseRequested(c.req), c.policy ?? 'deny');
+    const d = decide(c.view ?? view, c.caller, { path: c.path, dev: c.dev ?? 9, ino: c.ino ?? 9, birth: c.birth ?? null }, parseRequested(c.req), c.policy ?? 'deny');
     expect(d).toEqual<Decision>({
       allow: c.allow,
       requested: parseRequested(c.req),
       granted: c.granted,
       ruleId: c.ruleId,
-      rulePath: c.ruleId === null ? null : [DOCS, SECRET, SUB, PLAIN, LINKED, PLAIN_IN_DOCS, ROOT].find((r) => r.id === c.ruleId)!.path,
+      rulePath: c.ruleId === null ? null : [DOCS, SECRET, SUB, PLAIN, LINKED, PLAIN_IN_DOCS, ROOT, BORN].find((r) => r.id === c.ruleId)!.path,
       match: c.match,
       source: c.source,
     });

@@ -442,3 +442,70 @@ describe('RuleStore at scale', () => {
     expect(seen).toBe(n);
   }, 600_000);
 });
+
+describe('RuleStore upkeep for changes made through the mount', () => {
+  const file = (ino: number, birth: string | null = '1.5'): { dev: number; ino: number; birth: string | null } => ({ dev: 7, ino, birth });
+
+  it('bindWaiting binds only a rule waiting on exactly that path, in one commit', () => {
+    const r = store.add(input('/w/later.txt'));
+    const g = store.generation();
+    expect(store.bindWaiting('/w/other.txt', file(10))).toBe(false);
+    expect(store.generation()).toBe(g);
+    expect(store.bindWaiting('/w/later.txt', file(10))).toBe(true);
+    expect(store.generation()).toBe(g + 1);
+    expect(store.get(r.id)).toMatchObject({ dev: 7, ino: 10, birth: '1.5' });
+    // Already bound: nothing waits any more.
+    expect(store.bindWaiting('/w/later.txt', file(11))).toBe(false);
+    expect(store.get(r.id)).toMatchObject({ ino: 10 });
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('unbindFile releases the inode and keeps the rule waiting on its path', () => {
+    const r = store.add(input('/w/gone.txt', { dev: 7, ino: 20, birth: '3.25' }));
+    expect(store.unbindFile(file(21))).toBeNull();
+    expect(store.unbindFile(file(20))).toBe(r.id);
+    expect(store.get(r.id)).toMatchObject({ path: '/w/gone.txt', dev: null, ino: null, birth: null });
+    expect(store.findByInode(7, 20)).toBeUndefined();
+    expect(store.unboundRules().map((x) => x.id)).toEqual([r.id]);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('a binding to a reused inode number (other birth) gives way to the new file', () => {
+    const old = store.add(input('/w/old.txt', { dev: 7, ino: 30, birth: '1.000000001' }));
+    const fresh = store.add(input('/w/new.txt'));
+    expect(store.bind(fresh.id, 7, 30, '9.000000009')).toBe(true);
+    expect(store.get(old.id)).toMatchObject({ dev: null, ino: null });
+    expect(store.findByInode(7, 30)?.id).toBe(fresh.id);
+    // Same birth (a hard link of the same file): the first binding stays.
+    const link = store.add(input('/w/link.txt'));
+    expect(store.bind(link.id, 7, 30, '9.000000009')).toBe(false);
+    expect(store.findByInode(7, 30)?.id).toBe(fresh.id);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('movePaths moves a rule and everything below it in one commit, keeping rules whose new path is taken', () => {
+    const dir = store.add(input('/a', { recursive: true }));
+    const f = store.add(input('/a/f'));
+    const deep = store.add(input('/a/b/c'));
+    const sibling = store.add(input('/ab'));
+    const taken = store.add(input('/z/f'));
+    const g = store.generation();
+    expect(store.movePaths('/a', '/z')).toEqual({ moved: 2, kept: [f.id] });
+    expect(store.generation()).toBe(g + 1);
+    expect(store.get(dir.id)?.path).toBe('/z');
+    expect(store.get(deep.id)?.path).toBe('/z/b/c');
+    expect(store.get(f.id)?.path).toBe('/a/f');
+    expect(store.get(sibling.id)?.path).toBe('/ab');
+    expect(store.get(taken.id)?.path).toBe('/z/f');
+    expect(store.movePaths('/nothing', '/here')).toEqual({ moved: 0, kept: [] });
+    expect(store.generation()).toBe(g + 1);
+    expect(() => store.movePaths('/z', '/z/inner')).toThrow(/into itself/);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('rejects a malformed birth time', () => {
+    const r = store.add(input('/x'));
+    expect(codeOf(() => store.bind(r.id, 1, 2, 'yesterday'))).toBe('invalid');
+    expect(codeOf(() => store.add(input('/y', { dev: 1, ino: 3, birth: '12' })))).toBe('invalid');
+  });
+});
