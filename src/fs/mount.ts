@@ -138,8 +138,12 @@ export class Mount {
       useIno: true,
       readdirIno: true,
       allowMountOver: options.overMount,
-      // --in-place covers a directory with files in it, on purpose.
-      extraOptions: options.overMount ? ['nonempty'] : [],
+      extraOptions: [
+        // Writes reach us in up to 128 KiB pieces instead of 4 KiB pages.
+        'big_writes',
+        // --in-place covers a directory with files in it, on purpose.
+        ...(options.overMount ? ['nonempty'] : []),
+      ],
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     return new Mount(fuse);
