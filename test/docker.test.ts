@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docker, dockerOk, Engine, ensureCommands, hostMounts, parseMountinfo } from './helpers/docker';
+import { docker, dockerOk, Engine, ensureCommands, holdLock, hostMounts, parseMountinfo } from './helpers/docker';
 import { aclfs, ROOT, run, waitFor } from './helpers/mounts';
 
 const IMAGE = 'aclfs-test:latest';
@@ -27,6 +27,7 @@ const INITIAL_RULES = {
 
 let dir = '';
 let engine: Engine;
+let releaseLock: (() => void) | undefined;
 let viewBound = false;
 const started = Date.now();
 const timings: Record<string, number> = {};
@@ -98,6 +99,11 @@ describe('Docker image (docker/Dockerfile) on a stand-in base', () => {
     if (process.getuid?.() !== 0 || !existsSync('/dev/fuse')) {
       throw new Error('the Docker tests need root and /dev/fuse');
     }
+    // Another run of this file on the machine (another checkout, another
+    // session) could stop an engine this one is using: take turns.
+    releaseLock = await timed('waiting for other runs', () =>
+      holdLock(existsSync('/run/lock') ? '/run/lock/aclfs-docker-test.lock' : path.join(tmpdir(), 'aclfs-docker-test.lock'), 1_800_000),
+    );
     dir = mkdtempSync(path.join(tmpdir(), 'aclfs-docker-'));
     chmodSync(dir, 0o755);
     engine = new Engine(ws('dockerd.log'));
@@ -105,7 +111,7 @@ describe('Docker image (docker/Dockerfile) on a stand-in base', () => {
       ensureCommands({ dockerd: 'docker.io', docker: 'docker.io', debootstrap: 'debootstrap', 'docker-compose': 'docker-compose', curl: 'curl' }),
     );
     await timed('engine', () => engine.ensure());
-  }, 900_000);
+  }, 2_700_000);
 
   afterAll(async () => {
     for (const c of [MAIN, EXPOSED]) await docker(['rm', '-f', c]);
@@ -115,6 +121,7 @@ describe('Docker image (docker/Dockerfile) on a stand-in base', () => {
     const startedHere = engine?.startedHere ?? false;
     await engine?.stop();
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    releaseLock?.();
     timings['whole file'] = (Date.now() - started) / 1000;
     console.log(`docker test timings (s), engine ${startedHere ? 'started and stopped by this test' : 'already running'}: ${JSON.stringify(timings)}`);
   }, 180_000);

@@ -57,6 +57,26 @@ export async function dockerOk(args: readonly string[], opts: { timeoutMs?: numb
   return r.stdout;
 }
 
+/**
+ * An exclusive lock (flock(1) on `file`) held until release() or until this
+ * process ends (the holder is a `cat` reading our pipe). Test runs on one
+ * machine that would share, start or stop the same Docker engine take turns.
+ */
+export async function holdLock(file: string, timeoutMs: number): Promise<() => void> {
+  const child = spawn('flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`could not lock ${file} (flock exited ${String(code)}): ${err}`)));
+  });
+  return () => {
+    child.stdin.end();
+  };
+}
+
 async function engineAnswers(): Promise<boolean> {
   return (await docker(['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 15_000 })).code === 0;
 }
