@@ -93,6 +93,7 @@ function withStore<T>(db: string, fn: (store: RuleStore) => T): T {
 describe('mutations through the mount (layered mode)', () => {
   let ws: Workspace;
   let daemon: Daemon;
+  let privMounted = false;
   const s = (p: string): string => path.join(ws.src, p);
   const m = (p: string): string => path.join(ws.mnt, p);
 
@@ -105,6 +106,16 @@ describe('mutations through the mount (layered mode)', () => {
       mkdirSync(s(d));
       chmodSync(s(d), 0o777);
     }
+    // A private ext4 filesystem for the inode-reuse tests: ext4 hands a
+    // freed inode number to the next new file, and here no other process
+    // can take it first.
+    mkdirSync(s('w/priv'));
+    const image = path.join(ws.dir, 'priv.ext4');
+    await run('truncate', ['-s', '16M', image]);
+    expect((await run('mkfs.ext4', ['-q', '-F', image])).code).toBe(0);
+    expect((await run('mount', ['-o', 'loop', image, s('w/priv')])).code).toBe(0);
+    privMounted = true;
+    chmodSync(s('w/priv'), 0o777);
     await importRules(ws.db, [
       { path: '/', recursive: true, owner: 0, defaccess: 'r-x', acl: [] },
       { path: '/w', recursive: true, owner: 0, defaccess: 'r-x', acl: [{ user: ALICE.uid, access: 'rwx' }] },
@@ -115,6 +126,7 @@ describe('mutations through the mount (layered mode)', () => {
 
   afterAll(async () => {
     await daemon?.ensureStopped();
+    if (privMounted) await run('umount', [s('w/priv')]);
     ws?.cleanup();
   });
 
@@ -329,33 +341,32 @@ describe('mutations through the mount (layered mode)', () => {
   });
 
   it('does not let a new file that reuses an unlinked inode number inherit its rule', async () => {
-    file('w/gone.txt');
-    await importRules(ws.db, [{ path: '/w/gone.txt', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] }]);
+    file('w/priv/gone.txt');
+    await importRules(ws.db, [{ path: '/w/priv/gone.txt', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] }]);
     await new Promise((r) => setTimeout(r, 600));
-    const ino = statSync(s('w/gone.txt')).ino;
-    withStore(ws.db, (store) => expect(store.findByPath('/w/gone.txt')?.ino).toBe(ino));
-    expect(await op(ALICE, 'unlink', m('w/gone.txt'))).toBe('OK');
-    // ext4 hands the freed inode number to the next new file in the directory.
+    const ino = statSync(s('w/priv/gone.txt')).ino;
+    withStore(ws.db, (store) => expect(store.findByPath('/w/priv/gone.txt')?.ino).toBe(ino));
+    expect(await op(ALICE, 'unlink', m('w/priv/gone.txt'))).toBe('OK');
     let reused: string | null = null;
     for (let i = 0; i < 20 && reused === null; i++) {
-      expect(await op(ALICE, 'create', m(`w/fresh-${i}`))).toBe('OK');
-      if (statSync(s(`w/fresh-${i}`)).ino === ino) reused = `w/fresh-${i}`;
+      expect(await op(ALICE, 'create', m(`w/priv/fresh-${i}`))).toBe('OK');
+      if (statSync(s(`w/priv/fresh-${i}`)).ino === ino) reused = `w/priv/fresh-${i}`;
     }
     expect(reused).not.toBeNull();
     expect(await op(BOB, 'read', m(reused!))).toBe('OK');
-    withStore(ws.db, (store) => expect(store.findByPath('/w/gone.txt')).toMatchObject({ dev: null, ino: null }));
+    withStore(ws.db, (store) => expect(store.findByPath('/w/priv/gone.txt')).toMatchObject({ dev: null, ino: null }));
   });
 
   it('does not let a file that reuses an inode number behind the mount inherit its rule', async () => {
-    file('w/behind.txt');
-    await importRules(ws.db, [{ path: '/w/behind.txt', owner: 0, defaccess: '---', acl: [] }]);
+    file('w/priv/behind.txt');
+    await importRules(ws.db, [{ path: '/w/priv/behind.txt', owner: 0, defaccess: '---', acl: [] }]);
     await new Promise((r) => setTimeout(r, 600));
-    const ino = statSync(s('w/behind.txt')).ino;
-    expect(await op(BOB, 'read', m('w/behind.txt'))).toBe('EACCES');
-    unlinkSync(s('w/behind.txt'));
-    writeFileSync(s('w/other.txt'), 'other');
-    expect(statSync(s('w/other.txt')).ino).toBe(ino);
-    expect(await op(BOB, 'read', m('w/other.txt'))).toBe('OK');
+    const ino = statSync(s('w/priv/behind.txt')).ino;
+    expect(await op(BOB, 'read', m('w/priv/behind.txt'))).toBe('EACCES');
+    unlinkSync(s('w/priv/behind.txt'));
+    writeFileSync(s('w/priv/other.txt'), 'other');
+    expect(statSync(s('w/priv/other.txt')).ino).toBe(ino);
+    expect(await op(BOB, 'read', m('w/priv/other.txt'))).toBe('OK');
   });
 });
 
