@@ -16,6 +16,7 @@ const IMAGE = 'aclfs-test:latest';
 const tag = `aclfs-test-${process.pid}`;
 const MAIN = `${tag}-main`;
 const EXPOSED = `${tag}-exposed`;
+const NO_INIT = `${tag}-noinit`;
 const DB_VOLUME = `${tag}-db`;
 const PROJECT = tag.replace(/-/g, '');
 const SECRET = 'top secret\n';
@@ -114,7 +115,7 @@ describe('Docker image (docker/Dockerfile) on a stand-in base', () => {
   }, 2_700_000);
 
   afterAll(async () => {
-    for (const c of [MAIN, EXPOSED]) await docker(['rm', '-f', c]);
+    for (const c of [MAIN, EXPOSED, NO_INIT]) await docker(['rm', '-f', '-v', c]);
     await run('docker-compose', ['-f', path.join(ROOT, 'docker', 'compose.yaml'), '-p', PROJECT, 'down', '-v', '-t', '10'], { timeoutMs: 60_000 });
     await docker(['volume', 'rm', '-f', DB_VOLUME]);
     if (viewBound) await run('umount', ['-l', ws('view')]);
@@ -324,6 +325,18 @@ describe('Docker image (docker/Dockerfile) on a stand-in base', () => {
     expect(stop.seconds).toBeLessThan(10);
     expect(hostMounts().filter((m) => m.mountpoint === onHost)).toEqual([]);
   }, 120_000);
+
+  it('without --init, aclfs is PID 1 and still unmounts and exits 0 on docker stop', async () => {
+    mkdirSync(ws('run3'), { mode: 0o750 });
+    chmodSync(ws('run3'), 0o750);
+    await dockerOk(['run', '-d', '--name', NO_INIT, '--device', '/dev/fuse', '--cap-add', 'SYS_ADMIN', '-v', `${ws('data')}:/data`, '-v', `${ws('run3')}:/run/aclfs`, IMAGE]);
+    await waitServing(ws('run3', 'aclfs.sock'), NO_INIT);
+    expect((await dockerOk(['exec', NO_INIT, 'cat', '/proc/1/cmdline'])).split('\0')).toContain('mount');
+    const stop = await stopTimed(NO_INIT);
+    expect(stop).toMatchObject({ stopCode: 0, exitCode: 0 });
+    expect(stop.seconds).toBeLessThan(10);
+    expect((await docker(['logs', NO_INIT])).stderr).toContain('"msg":"unmounted"');
+  }, 60_000);
 
   it('docker/compose.yaml validates and serves with named volumes (docker-compose)', async () => {
     const compose = (args: string[]): ReturnType<typeof run> =>
