@@ -79,7 +79,7 @@ describe('caller groups', () => {
     let reads = 0;
     const resolver = new CallerResolver(() => {
       reads++;
-      return 'Groups:\t10 20\n';
+      return 'Uid:\t5\t5\t5\t5\nGid:\t6\t6\t6\t6\nGroups:\t10 20\n';
     });
     const req = { uid: 5, gid: 6, pid: 1234 };
     expect(resolver.resolve(req, 0)).toEqual({ uid: 5, gid: 6, pid: 1234, groups: [10, 20] });
@@ -90,11 +90,17 @@ describe('caller groups', () => {
     // A different identity under a reused pid is read afresh.
     resolver.resolve({ uid: 7, gid: 6, pid: 1234 }, 1600);
     expect(reads).toBe(3);
-    expect(() => resolver.resolve({ uid: 5, gid: 6, pid: 0 })).toThrow(/incomplete caller identity/);
+    // pid 0 (another pid namespace) or a process already gone: uid and gid
+    // are known, the supplementary groups are not.
+    expect(resolver.resolve({ uid: 5, gid: 6, pid: 0 })).toEqual({ uid: 5, gid: 6, pid: 0, groups: null });
+    expect(() => resolver.resolve({ uid: -1, gid: 6, pid: 3 })).toThrow(/incomplete caller identity/);
     const gone = new CallerResolver(() => {
       throw new Error('ENOENT');
     });
-    expect(() => gone.resolve(req)).toThrow();
+    expect(gone.resolve(req).groups).toBeNull();
+    // A reused pid whose process has other filesystem ids says nothing.
+    const reused = new CallerResolver(() => 'Uid:\t9\t9\t9\t9\nGid:\t6\t6\t6\t6\nGroups:\t10\n');
+    expect(reused.resolve(req).groups).toBeNull();
     const self = new CallerResolver().resolve({ uid: 0, gid: 0, pid: process.pid });
     expect(self.groups).toEqual(expect.any(Array));
   });

@@ -223,6 +223,24 @@ describe('mount lifecycle', () => {
     expect((await run('cat', [path.join(ws.mnt, 'f.txt')])).stdout).toBe('hello\n');
   });
 
+  it('refuses a live FUSE mount at the mountpoint, covers any other mount', async () => {
+    const first = await start(['--default', 'allow']);
+    const second = await aclfs(['mount', ws.src, ws.mnt, '--db', ws.db, '--socket', path.join(ws.dir, 'run2', 'sock')]);
+    expect(second.code).toBe(4);
+    expect(second.stderr).toMatch(/already a FUSE mountpoint/);
+    expect(await first.stop()).toBe(0);
+    // A bind mount (e.g. one made shared so the host sees the view) is
+    // covered like mount(8) would, and uncovered again at unmount.
+    expect((await run('mount', ['--bind', ws.mnt, ws.mnt])).code).toBe(0);
+    try {
+      await start(['--default', 'allow']);
+      expect((await runAs(ALICE, 'cat', [path.join(ws.mnt, 'f.txt')])).stdout).toBe('hello\n');
+    } finally {
+      for (const d of daemons.splice(0)) await d.ensureStopped();
+      await run('umount', [ws.mnt]);
+    }
+  });
+
   it('refuses a mountpoint inside the source', async () => {
     mkdirSync(path.join(ws.src, 'inner'), { recursive: true });
     const res = await aclfs(['mount', ws.src, path.join(ws.src, 'inner'), '--db', ws.db]);

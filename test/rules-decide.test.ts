@@ -146,6 +146,22 @@ describe('decide', () => {
     });
   });
 
+  it('decides without supplementary groups where they cannot matter, throws (denies) where they could', () => {
+    const unknown = (uid: number, gid = uid): Caller => ({ uid, gid, groups: null, pid: 0 });
+    const req = (c: Caller, p: string, bits = 'r'): Decision => decide(view, c, { path: p, dev: 9, ino: 9 }, parseRequested(bits), 'deny');
+    expect(req(unknown(10), '/docs/a', 'rwx')).toMatchObject({ allow: true, source: { kind: 'owner' } });
+    expect(req(unknown(1000), '/docs/a', 'rw')).toMatchObject({ allow: true, source: { kind: 'user', uid: 1000 } });
+    expect(req(unknown(3000), '/docs/secret.txt')).toMatchObject({ allow: false, source: { kind: 'defaccess' } });
+    expect(req(unknown(3000), '/plain')).toMatchObject({ allow: true, source: { kind: 'defaccess' } });
+    expect(req(unknown(3000), '/other/x')).toMatchObject({ allow: false, match: 'default' });
+    // /docs has entries for groups 100, 200 and 300: unknown groups could match.
+    expect(() => req(unknown(3000), '/docs/a')).toThrow(/supplementary groups are unknown/);
+    expect(() => req(unknown(3000, 100), '/docs/a')).toThrow(/supplementary groups are unknown/);
+    const onlyPrimary = new MapView([rule({ id: 20, path: '/g', recursive: true, defaccess: 0, acl: [{ group: 100, access: 4 }] })]);
+    expect(decide(onlyPrimary, unknown(3000, 100), { path: '/g/f', dev: 9, ino: 9 }, 4, 'deny')).toMatchObject({ allow: true, source: { kind: 'groups', gids: [100] } });
+    expect(() => decide(onlyPrimary, unknown(3000, 5), { path: '/g/f', dev: 9, ino: 9 }, 4, 'deny')).toThrow();
+  });
+
   it('has at least 30 cases', () => {
     expect(cases.length).toBeGreaterThanOrEqual(30);
   });

@@ -203,7 +203,7 @@ export class AdminService implements ClosableAdminApi {
       allow: d.allow,
       decision: d.allow ? 'allow' : 'deny',
       reason: describeDecision(d),
-      caller: { uid: caller.uid, gid: caller.gid, groups: [...caller.groups] },
+      caller: { uid: caller.uid, gid: caller.gid, groups: [...(caller.groups ?? [])] },
       path,
       file: file === null ? null : { dev: file.dev, ino: file.ino },
       requested: formatAccess(d.requested),

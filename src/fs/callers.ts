@@ -35,25 +35,47 @@ export class CallerResolver {
   constructor(private readonly readStatus: (pid: number) => string = readProcStatus) {}
 
   /**
-   * The full caller of a request. Throws when the identity is incomplete
-   * (pid 0, process gone before its groups could be read): the caller of
-   * this function must deny, since a missing group entry could otherwise
-   * widen access.
+   * The full caller of a request. uid and gid must be there (a request
+   * without them throws, and is denied). The supplementary groups are null
+   * when they cannot be known: pid 0 (a caller in another pid namespace,
+   * e.g. the host reaching into a container's mount), a process already
+   * gone, or a status whose filesystem ids are not the request's (the pid
+   * was reused). decide() then denies whenever they would matter.
    */
   resolve(req: Fuse.RequestCaller, now: number = Date.now()): Caller {
     const { uid, gid, pid } = req;
-    if (!Number.isInteger(uid) || !Number.isInteger(gid) || !Number.isInteger(pid) || pid <= 0) {
+    if (!Number.isInteger(uid) || !Number.isInteger(gid) || !Number.isInteger(pid) || uid < 0 || gid < 0 || pid < 0) {
       throw new Error(`incomplete caller identity uid=${uid} gid=${gid} pid=${pid}`);
     }
+    if (pid === 0) return { uid, gid, pid, groups: null };
     const hit = this.cache.get(pid);
     if (hit !== undefined && hit.expires > now && hit.uid === uid && hit.gid === gid) {
       return { uid, gid, pid, groups: hit.groups };
     }
-    const groups = parseStatusGroups(this.readStatus(pid));
+    const groups = this.groupsOf(pid, uid, gid);
+    if (groups === null) return { uid, gid, pid, groups };
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
     this.cache.set(pid, { uid, gid, groups, expires: now + GROUPS_TTL_MS });
     return { uid, gid, pid, groups };
   }
+
+  private groupsOf(pid: number, uid: number, gid: number): number[] | null {
+    let status: string;
+    try {
+      status = this.readStatus(pid);
+    } catch {
+      return null;
+    }
+    if (fsId(status, 'Uid:') !== uid || fsId(status, 'Gid:') !== gid) return null;
+    return parseStatusGroups(status);
+  }
+}
+
+/** The filesystem id (4th field) of a Uid:/Gid: line of a process status. */
+function fsId(status: string, key: 'Uid:' | 'Gid:'): number | undefined {
+  const line = status.split('\n').find((l) => l.startsWith(key));
+  const field = line?.slice(key.length).trim().split(/\s+/)[3];
+  return field === undefined ? undefined : Number(field);
 }
 
 function readProcStatus(pid: number): string {

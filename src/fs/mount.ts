@@ -69,19 +69,17 @@ export async function clearStaleMount(mountpoint: string): Promise<boolean> {
 }
 
 /**
- * Refuses a mountpoint that is already mounted on. Over another filesystem
- * that is the rule; with `overMount` (--in-place, where SRC may well be a
- * volume) only a FUSE mount there is refused.
+ * Refuses a mountpoint where a FUSE filesystem is mounted already (a live
+ * aclfs, or another FUSE daemon's). Any other mount there (a bind mount made
+ * shared for the host to see the view, a volume) may be covered, as mount(8)
+ * would: the filtered view goes on top of it.
  */
-export async function assertMountpointFree(mountpoint: string, overMount = false): Promise<void> {
-  const [st, parent] = await Promise.all([fs.promises.stat(mountpoint), fs.promises.stat(path.dirname(mountpoint))]);
+export async function assertMountpointFree(mountpoint: string): Promise<void> {
+  const st = await fs.promises.stat(mountpoint);
   if (!st.isDirectory()) throw new AclfsError('invalid', `mountpoint ${mountpoint} is not a directory`);
   const fsType = mountTypeAt(mountpoint);
-  if (fsType !== null && (!overMount || fsType.startsWith('fuse'))) {
-    throw new AclfsError('conflict', `${mountpoint} is already a mountpoint (${fsType})`);
-  }
-  if (!overMount && st.dev !== parent.dev && mountpoint !== '/') {
-    throw new AclfsError('conflict', `${mountpoint} is already a mountpoint`);
+  if (fsType !== null && fsType.startsWith('fuse')) {
+    throw new AclfsError('conflict', `${mountpoint} is already a FUSE mountpoint (${fsType})`);
   }
 }
 
@@ -109,7 +107,7 @@ export interface MountOptions {
   readonly ops: Fuse.Operations;
   /** Layered mode: the kernel checks Unix permissions before the rules. */
   readonly defaultPermissions: boolean;
-  /** --in-place: the mountpoint is the source, possibly itself a mount. */
+  /** --in-place: the mountpoint is the source, full of files on purpose. */
   readonly overMount: boolean;
 }
 
@@ -119,7 +117,7 @@ export class Mount {
   /** Mounts; clear a stale mount first (clearStaleMount) where one may be. */
   static async start(options: MountOptions): Promise<Mount> {
     assertPatchedBinding();
-    await assertMountpointFree(options.mountpoint, options.overMount);
+    await assertMountpointFree(options.mountpoint);
     const fuse = new Fuse(options.mountpoint, options.ops, {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -137,7 +135,8 @@ export class Mount {
       // links (cp -a, tar, rsync -H preserve them).
       useIno: true,
       readdirIno: true,
-      allowMountOver: options.overMount,
+      // assertMountpointFree() decided what may be covered.
+      allowMountOver: true,
       extraOptions: [
         // Writes reach us in up to 128 KiB pieces instead of 4 KiB pages.
         'big_writes',

@@ -94,7 +94,12 @@ export class DecisionCache {
  * has one inode but several paths, and path rules can tell them apart.
  */
 export function cacheKey(caller: Caller, target: Target, requested: Access): string {
-  const groups = caller.groups.length <= 1 ? caller.groups.join(',') : [...caller.groups].sort(byNumber).join(',');
+  const groups =
+    caller.groups === null
+      ? '?'
+      : caller.groups.length <= 1
+        ? caller.groups.join(',')
+        : [...caller.groups].sort(byNumber).join(',');
   return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}|${requested}|${target.path}`;
 }
 

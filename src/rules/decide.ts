@@ -101,7 +101,13 @@ export function grantedBits(rule: Rule, caller: Caller): Grant {
   let union = 0;
   const gids: number[] = [];
   for (const entry of rule.acl) {
-    if ('group' in entry && inGroup(caller, entry.group)) {
+    if (!('group' in entry)) continue;
+    if (caller.groups === null && entry.group !== caller.gid) {
+      // An unknown supplementary group might match this entry, and that
+      // would change the answer either way: refuse to guess.
+      throw invalid(`rule ${rule.id} has group entries and the caller's supplementary groups are unknown`);
+    }
+    if (inGroup(caller, entry.group)) {
       union |= entry.access;
       gids.push(entry.group);
     }
@@ -111,7 +117,7 @@ export function grantedBits(rule: Rule, caller: Caller): Grant {
 }
 
 function inGroup(caller: Caller, gid: number): boolean {
-  return caller.gid === gid || caller.groups.includes(gid);
+  return caller.gid === gid || (caller.groups?.includes(gid) ?? false);
 }
 
 function defaultDecision(requested: Access, policy: DefaultPolicy): Decision {
@@ -137,7 +143,7 @@ function checkRequested(requested: Access): void {
 }
 
 function checkCaller(caller: Caller): void {
-  if (!isId(caller.uid) || !isId(caller.gid) || !Array.isArray(caller.groups)) {
+  if (!isId(caller.uid) || !isId(caller.gid) || !(caller.groups === null || Array.isArray(caller.groups))) {
     throw invalid('caller identity is missing or malformed');
   }
 }

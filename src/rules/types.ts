@@ -47,8 +47,12 @@ export type RuleInput = Omit<Rule, 'id' | 'dev' | 'ino' | 'birth'> & {
 export interface Caller {
   readonly uid: number;
   readonly gid: number;
-  /** Supplementary groups (may or may not include the primary gid). */
-  readonly groups: readonly number[];
+  /**
+   * Supplementary groups (may or may not include the primary gid), or null
+   * when they cannot be known (a caller in another pid namespace reaches us
+   * with pid 0). A decision that would depend on them then fails (denies).
+   */
+  readonly groups: readonly number[] | null;
   readonly pid: number;
 }
 

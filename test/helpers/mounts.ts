@@ -70,9 +70,20 @@ export function runAs(who: Identity, cmd: string, args: readonly string[], opts:
 
 /** Whether `mnt` is a mountpoint right now, from the kernel's own table. */
 export function isMounted(mnt: string): boolean {
-  const table = readFileSync('/proc/self/mountinfo', 'utf8');
+  return topMountType(mnt) !== null;
+}
+
+/** Filesystem type of the topmost mount at `mnt` ("fuse.aclfs", ...), or null. */
+export function topMountType(mnt: string): string | null {
   const escaped = mnt.replace(/ /g, '\\040');
-  return table.split('\n').some((line) => line.split(' ')[4] === escaped);
+  let type: string | null = null;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] !== escaped) continue;
+    const dash = fields.indexOf('-', 6);
+    type = dash > 0 ? (fields[dash + 1] ?? null) : null;
+  }
+  return type;
 }
 
 /** A FUSE mount whose daemon is gone answers statfs with ENOTCONN. */
@@ -144,17 +155,23 @@ export class Daemon {
   }
 
   static async start(args: readonly string[], mnt: string, opts: { taskset?: string } = {}): Promise<Daemon> {
-    const argv = [ACLFS, 'mount', ...args];
+    // bin/aclfs runs as installed, through its shebang (which carries the
+    // daemon's V8 flags), not as `node bin/aclfs`.
+    const argv = ['mount', ...args];
     const child = opts.taskset
-      ? spawn('taskset', ['-c', opts.taskset, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn('taskset', ['-c', opts.taskset, ACLFS, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(ACLFS, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     const daemon = new Daemon(child, mnt);
     let exitCode: number | null | undefined;
     void daemon.exited.then((c) => (exitCode = c));
     try {
       // The mount table alone would also list a stale mount the daemon is
       // replacing; a live mount also answers statfs.
-      await waitFor(async () => exitCode !== undefined || (isMounted(mnt) && !(await isStale(mnt))), 20_000, `mount at ${mnt}`);
+      await waitFor(
+        async () => exitCode !== undefined || (topMountType(mnt) === 'fuse.aclfs' && !(await isStale(mnt))),
+        20_000,
+        `mount at ${mnt}`,
+      );
     } catch (err) {
       child.kill('SIGKILL');
       throw err;
