@@ -305,12 +305,14 @@ async function mountAll(tmp) {
   // -f keeps bindfs in the foreground as our child, so it is stopped by pid.
   const b = startDaemon('bindfs', 'bindfs', ['-f', '-o', 'allow_other', src, path.join(tmp, 'mnt-bindfs')], path.join(tmp, 'mnt-bindfs'));
   const bc = startDaemon('bindfs-cache', 'bindfs', ['-f', '-o', BINDFS_CACHE_OPTS, src, path.join(tmp, 'mnt-bindfs-cache')], path.join(tmp, 'mnt-bindfs-cache'));
-  // node directly (not via npm) so the pid we hold is the daemon's; a private
-  // socket path keeps clear of any aclfs another engineer is running.
+  // bin/aclfs directly, as installed (its shebang carries the daemon's V8
+  // flags; env execs node, so the pid we hold is the daemon's); a private
+  // socket in a directory the daemon creates 0750 keeps clear of any other
+  // aclfs on the machine.
   const a = startDaemon(
     'aclfs',
-    process.execPath,
-    [ACLFS_BIN, 'mount', src, path.join(tmp, 'mnt-aclfs'), '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'aclfs.sock')],
+    ACLFS_BIN,
+    ['mount', src, path.join(tmp, 'mnt-aclfs'), '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'run', 'aclfs.sock')],
     path.join(tmp, 'mnt-aclfs'),
   );
   await Promise.all([waitForMount(b), waitForMount(bc), waitForMount(a)]);

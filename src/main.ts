@@ -12,7 +12,7 @@ import { AdminService } from './admin/service';
 import { AclfsError, invalid, notFound } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
-import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, unmountPath } from './fs/mount';
+import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, openBackingRoot, unmountPath } from './fs/mount';
 import { bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -93,17 +93,6 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
       if (id !== null) log.info({ rule: id, dev: file.dev, ino: file.ino }, 'file gone: rule released its inode');
     },
   };
-}
-
-/**
- * The backing tree's root. Normally SRC itself; with --in-place the mount
- * covers SRC, so the tree is reached through a descriptor opened before
- * mounting (/proc/self/fd/N resolves to the directory under the mount).
- */
-function openBackingRoot(source: string, inPlace: boolean): { root: string; close: () => void } {
-  if (!inPlace) return { root: source, close: () => undefined };
-  const fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  return { root: `/proc/self/fd/${fd}`, close: () => fs.closeSync(fd) };
 }
 
 async function serve(cmd: MountCommand): Promise<void> {
@@ -190,6 +179,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       ops: filter.ops,
       defaultPermissions: !cmd.rulesOnly,
       overMount: cmd.inPlace,
+      backingRootFd: backing.fd,
     });
     log.info(
       {

@@ -104,6 +104,8 @@ declare module 'fuse-native' {
     interface NativeCalls {
       lstat(path: string, out: StatArray): number;
       fstat(fd: number, out: StatArray): number;
+      /** getattr/fgetattr answered in C from this backing root directory fd. */
+      serveAttributes(rootFd: number): number;
       utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
       mknod(path: string, mode: number, dev: number): number;
       lgetxattr(path: string, name: string, buf: Buffer): number;

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 2;
+export const REQUIRED_PATCH_LEVEL = 3;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -109,6 +109,11 @@ export interface MountOptions {
   readonly defaultPermissions: boolean;
   /** --in-place: the mountpoint is the source, full of files on purpose. */
   readonly overMount: boolean;
+  /**
+   * The backing root as an open directory descriptor: the binding answers
+   * getattr from it on the libfuse threads (getattr is never gated).
+   */
+  readonly backingRootFd: number;
 }
 
 export class Mount {
@@ -118,6 +123,7 @@ export class Mount {
   static async start(options: MountOptions): Promise<Mount> {
     assertPatchedBinding();
     await assertMountpointFree(options.mountpoint);
+    Fuse.native.serveAttributes(options.backingRootFd);
     const fuse = new Fuse(options.mountpoint, options.ops, {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -173,6 +179,17 @@ export class Mount {
 /** Whether `mountpoint` is a mountpoint now, from /proc/self/mountinfo. */
 export function isMountpoint(mountpoint: string): boolean {
   return mountTypeAt(mountpoint) !== null;
+}
+
+/**
+ * The backing tree's root, as a path for JS and a descriptor for the
+ * binding. Normally SRC itself; with --in-place the mount covers SRC, so the
+ * tree is reached through the descriptor, opened before mounting
+ * (/proc/self/fd/N resolves to the directory under the mount).
+ */
+export function openBackingRoot(source: string, inPlace: boolean): { root: string; fd: number; close: () => void } {
+  const fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  return { root: inPlace ? `/proc/self/fd/${fd}` : source, fd, close: () => fs.closeSync(fd) };
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */
