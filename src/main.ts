@@ -12,7 +12,7 @@ import { AdminService } from './admin/service';
 import { AclfsError, invalid, notFound } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
-import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, openBackingRoot, unmountPath } from './fs/mount';
+import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, openBackingRoot, unmountPath, workerThreadStats } from './fs/mount';
 import { bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -143,6 +143,7 @@ async function serve(cmd: MountCommand): Promise<void> {
           },
           decisions: { ...engine.counters },
           cache: cache.stats(),
+          workerLocals: workerThreadStats(),
         }),
       }),
     });

@@ -153,6 +153,12 @@ export interface StatusResponse {
   readonly rules: number;
   readonly decisions: DecisionCountersView;
   readonly cache: CacheStatsView | null;
+  /**
+   * The binding's per-worker-thread state: how many were ever created and
+   * how many wait for reuse. `created` stays near the most libfuse worker
+   * threads alive at once; null when not served by a mount daemon.
+   */
+  readonly workerLocals: { readonly created: number; readonly idle: number } | null;
 }
 
 export interface CheckRequest {

@@ -44,6 +44,7 @@ export interface RuntimeInfo {
   readonly options: Readonly<Record<string, string | number | boolean>>;
   readonly decisions: DecisionCountersView;
   readonly cache: CacheStatsView | null;
+  readonly workerLocals: { readonly created: number; readonly idle: number } | null;
 }
 
 export interface AdminServiceOptions {
@@ -99,6 +100,7 @@ export class AdminService implements ClosableAdminApi {
       rules,
       decisions: rt?.decisions ?? { allowed: 0, denied: 0, errors: 0 },
       cache: rt?.cache ?? null,
+      workerLocals: rt?.workerLocals ?? null,
     };
   }
 

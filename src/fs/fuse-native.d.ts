@@ -106,6 +106,8 @@ declare module 'fuse-native' {
       fstat(fd: number, out: StatArray): number;
       /** getattr/fgetattr answered in C from this backing root directory fd. */
       serveAttributes(rootFd: number): number;
+      /** [thread locals ever created, thread locals idle in the pool]. */
+      threadStats(): [number, number];
       utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
       mknod(path: string, mode: number, dev: number): number;
       lgetxattr(path: string, name: string, buf: Buffer): number;

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 3;
+export const REQUIRED_PATCH_LEVEL = 4;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -190,6 +190,12 @@ export function isMountpoint(mountpoint: string): boolean {
 export function openBackingRoot(source: string, inPlace: boolean): { root: string; fd: number; close: () => void } {
   const fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   return { root: inPlace ? `/proc/self/fd/${fd}` : source, fd, close: () => fs.closeSync(fd) };
+}
+
+/** The binding's worker-thread state (see StatusResponse.workerLocals). */
+export function workerThreadStats(): { created: number; idle: number } {
+  const [created, idle] = Fuse.native.threadStats();
+  return { created, idle };
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */
