@@ -227,6 +227,7 @@ describe('admin endpoints', () => {
         'startedAt',
         'uptimeSeconds',
         'version',
+        'workerLocals',
       ].sort(),
     );
     expect(res.json).toMatchObject({ version: '9.9.9', pid: process.pid, db: path.join(dir, 'db'), defaultPolicy: 'deny' });
