@@ -179,6 +179,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       mountpoint: layout.mountpoint,
       ops: filter.ops,
       defaultPermissions: !cmd.rulesOnly,
+      pageCache: cmd.revoke !== 'immediate',
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
     });

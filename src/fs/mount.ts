@@ -107,6 +107,11 @@ export interface MountOptions {
   readonly ops: Fuse.Operations;
   /** Layered mode: the kernel checks Unix permissions before the rules. */
   readonly defaultPermissions: boolean;
+  /**
+   * File data may stay in the kernel page cache across opens (the spec's
+   * default revocation mode); false for --revoke immediate.
+   */
+  readonly pageCache: boolean;
   /** --in-place: the mountpoint is the source, full of files on purpose. */
   readonly overMount: boolean;
   /**
@@ -133,6 +138,10 @@ export class Mount {
       timeout: false,
       // O_TRUNC reaches open() so it is decided before anything is cut.
       atomicOTrunc: true,
+      // Where the page cache is allowed, keep a file's cached data across
+      // opens while its mtime and size are unchanged (libfuse checks at
+      // each open), instead of dropping it at every open.
+      autoCache: options.pageCache,
       // libfuse 2 gives every name its own node and attribute cache, so a
       // change made through one hard link would not show through another
       // while attributes are cached: attributes are not cached.
