@@ -509,3 +509,28 @@ describe('RuleStore upkeep for changes made through the mount', () => {
     expect(codeOf(() => store.add(input('/y', { dev: 1, ino: 3, birth: '12' })))).toBe('invalid');
   });
 });
+
+describe('RuleStore refuses a damaged data file', () => {
+  it.each([
+    ['the first meta page', [0]],
+    ['the second meta page', [4096]],
+    ['both meta pages', [0, 4096]],
+  ])('names the file in one line when %s is damaged, instead of handing it to LMDB', (_what, pages) => {
+    store.add(input('/kept'));
+    store.close();
+    const data = path.join(dir, 'db', 'data.mdb');
+    const fd = fs.openSync(data, 'r+');
+    for (const page of pages) fs.writeSync(fd, Buffer.from('garbage!garbage!garbage!'), 0, 24, page + 16);
+    fs.closeSync(fd);
+    expect(() => RuleStore.open(path.join(dir, 'db'))).toThrow(/db\/data\.mdb is not an aclfs database or its header is damaged/);
+    store = RuleStore.open(path.join(dir, 'fresh'));
+  });
+
+  it('refuses a file that is no LMDB database at all', () => {
+    store.close();
+    fs.mkdirSync(path.join(dir, 'other'));
+    fs.writeFileSync(path.join(dir, 'other', 'data.mdb'), Buffer.alloc(16384, 0x41));
+    expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/header is damaged/);
+    store = RuleStore.open(path.join(dir, 'fresh'));
+  });
+});

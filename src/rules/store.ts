@@ -82,6 +82,7 @@ export class RuleStore implements RuleView {
   /** Opens (creating if needed) the store in directory `dir`. */
   static open(dir: string): RuleStore {
     prepareDirectory(dir);
+    checkDataFileHeader(nodePath.join(dir, DATA_FILE));
     // noSubdir: false explicitly, because lmdb-js would otherwise treat a
     // directory name with a dot ("aclfs.d") as a data file name.
     const env = open({ path: dir, noSubdir: false, maxDbs: 8 });
@@ -635,6 +636,41 @@ function checkLimit(limit: number | undefined): number {
     throw invalid(`limit must be an integer 1-${MAX_LIST_LIMIT}, got ${String(limit)}`);
   }
   return limit;
+}
+
+// LMDB's meta pages (the first two pages) carry this magic number; in the
+// page layout lmdb-js ships it sits 24 bytes into each page.
+const LMDB_MAGIC = 0xbeefc0de;
+const LMDB_MAGIC_OFFSET = 24;
+const LMDB_PAGE = 4096;
+
+/**
+ * LMDB trusts its file: a data file whose meta pages are damaged (or that is
+ * no LMDB file at all) can crash the process inside the native library.
+ * Both meta pages are looked at first, so such a file is refused with one
+ * clear line instead. (Damage deeper in the file is not detected here.)
+ */
+function checkDataFileHeader(file: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a new database
+    throw err;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return;
+    const buf = Buffer.alloc(4);
+    const magicAt = (page: number): boolean =>
+      fs.readSync(fd, buf, 0, 4, page * LMDB_PAGE + LMDB_MAGIC_OFFSET) === 4 && buf.readUInt32LE(0) === LMDB_MAGIC;
+    // LMDB reads both meta pages (and picks the newer), so both must be sound.
+    if (!magicAt(0) || !magicAt(1)) {
+      throw new AclfsError('internal', `${file} is not an aclfs database or its header is damaged; restore it from a backup or an export`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function prepareDirectory(dir: string): void {
