@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# Source and tests type-check (strict) before anything runs.
+npm run --silent typecheck
 exec npx vitest run "$@"

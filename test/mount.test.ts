@@ -5,6 +5,12 @@ import { chmodSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, wri
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ALICE,
+  BOB,
+  CAROL,
+  CAROL_IN_TEAM,
+  CAROL_PRIMARY_TEAM,
+  TEAM,
   aclfs,
   Daemon,
   FileHolder,
@@ -14,16 +20,8 @@ import {
   run,
   runAs,
   waitFor,
-  type Identity,
   type Workspace,
 } from './helpers/mounts';
-
-const ALICE: Identity = { uid: 2001, gid: 2001 };
-const BOB: Identity = { uid: 2002, gid: 2002 };
-const CAROL: Identity = { uid: 2003, gid: 2003 };
-const CAROL_IN_TEAM: Identity = { uid: 2003, gid: 2003, groups: [3001] };
-const CAROL_PRIMARY_TEAM: Identity = { uid: 2003, gid: 3001 };
-const TEAM = 3001;
 
 const RULES = {
   version: 1,

@@ -21,6 +21,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuleStore } from '../src/rules/store';
 import {
+  ALICE,
+  BOB,
+  CAROL,
+  CAROL_IN_TEAM,
   aclfs,
   Daemon,
   FileHolder,
@@ -33,10 +37,6 @@ import {
   type Workspace,
 } from './helpers/mounts';
 
-const ALICE: Identity = { uid: 2001, gid: 2001 };
-const BOB: Identity = { uid: 2002, gid: 2002 };
-const CAROL: Identity = { uid: 2003, gid: 2003 };
-const CAROL_IN_TEAM: Identity = { uid: 2003, gid: 2003, groups: [3001] };
 const OP_PY = path.join(__dirname, 'fixtures', 'op.py');
 
 /** Runs one op (fixtures/op.py) as `who`; returns "OK" or the errno name. */

@@ -266,3 +266,13 @@ export class FileHolder {
     this.child.kill();
   }
 }
+
+/** Test users (numeric ids: no passwd entries needed) and their team group. */
+export const TEAM = 3001;
+export const ALICE: Identity = { uid: 2001, gid: 2001 };
+export const BOB: Identity = { uid: 2002, gid: 2002 };
+export const CAROL: Identity = { uid: 2003, gid: 2003 };
+/** Carol with the team as a supplementary group. */
+export const CAROL_IN_TEAM: Identity = { uid: 2003, gid: 2003, groups: [TEAM] };
+/** Carol with the team as her primary group. */
+export const CAROL_PRIMARY_TEAM: Identity = { uid: 2003, gid: TEAM };
