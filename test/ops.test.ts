@@ -379,13 +379,35 @@ describe('--revoke immediate', () => {
     ws = makeWorkspace();
     writeFileSync(path.join(ws.src, 'f.bin'), Buffer.alloc(64 * 1024, 0x62));
     chmodSync(path.join(ws.src, 'f.bin'), 0o666);
-    await importRules(ws.db, [{ path: '/f.bin', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] }]);
+    writeFileSync(path.join(ws.src, 'g.bin'), Buffer.alloc(64 * 1024, 0x63));
+    chmodSync(path.join(ws.src, 'g.bin'), 0o666);
+    await importRules(ws.db, [
+      { path: '/f.bin', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] },
+      { path: '/g.bin', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] },
+    ]);
     daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--revoke', 'immediate'], ws.mnt);
   });
 
   afterAll(async () => {
     await daemon?.ensureStopped();
     ws?.cleanup();
+  });
+
+  it('keeps a held handle (and what it was opened for) while other handles come and go', async () => {
+    // Released handles are closed by the binding on its own threads and the
+    // numbers recycled by later opens: the daemon's record of a handle that
+    // is still open must survive all of that, or its re-check could not run.
+    const { holder, first } = await FileHolder.open(ALICE, path.join(ws.mnt, 'g.bin'), 'r');
+    try {
+      expect(first).toEqual({ ok: true, bytes: 4096 });
+      const churn = await runAs(ALICE, 'sh', ['-c', `for i in $(seq 300); do cat "${path.join(ws.mnt, 'f.bin')}" > /dev/null; done`]);
+      expect(churn).toMatchObject({ code: 0, stderr: '' });
+      expect(await holder.send('8192')).toEqual({ ok: true, bytes: 4096 });
+      await importRules(ws.db, [{ path: '/g.bin', owner: 0, defaccess: '---', acl: [] }]);
+      expect(await holder.send('0')).toEqual({ ok: false, code: 'EACCES' });
+    } finally {
+      holder.close();
+    }
   });
 
   it('stops a reader and a writer holding the file open at their next read or write', async () => {

@@ -151,11 +151,6 @@ export class Filter {
     this.openFlags = options.directIo ? Fuse.OPEN_DIRECT_IO : 0;
   }
 
-  /** Number of files currently open through the mount. */
-  get openFiles(): number {
-    return this.files.size;
-  }
-
   private backing(path: string): string {
     return backingPath(this.root, path);
   }
@@ -294,7 +289,14 @@ export class Filter {
     }
   }
 
+  /**
+   * Records a newly opened handle. The binding closes released handles on
+   * its own threads and queues their numbers before closing them; draining
+   * the queue here, after the open that may have been given a recycled
+   * number and before recording it, drops every stale entry first.
+   */
   private registerOpen(fd: number, path: string, st: Uint32Array, caller: Caller, generation: number): void {
+    for (const released of native.takeReleased()) this.files.delete(released);
     this.files.set(fd, { fd, target: { path, ...identityOf(st) }, caller, generation });
   }
 
@@ -525,6 +527,8 @@ export class Filter {
         }
       }),
 
+    // Served in C once the backing root is handed over (see registerOpen);
+    // this is the path before that, and the fallback.
     release: (_req, _path, fd, cb) => {
       const file = this.files.get(fd);
       if (file === undefined) return cb(EBADF);

@@ -108,6 +108,8 @@ declare module 'fuse-native' {
       serveAttributes(rootFd: number): number;
       /** [thread locals ever created, thread locals idle in the pool]. */
       threadStats(): [number, number];
+      /** Handles the binding released (and closed) since the last call. */
+      takeReleased(): number[];
       utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
       mknod(path: string, mode: number, dev: number): number;
       lgetxattr(path: string, name: string, buf: Buffer): number;

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 4;
+export const REQUIRED_PATCH_LEVEL = 5;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
