@@ -13,7 +13,7 @@ import { AclfsError, invalid, notFound } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
 import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, openBackingRoot, unmountPath, workerThreadStats } from './fs/mount';
-import { bindPendingRules } from './rules/binder';
+import { Binder, bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
 import { systemNames } from './rules/names';
@@ -151,15 +151,12 @@ async function serve(cmd: MountCommand): Promise<void> {
     // Bind every path rule whose file exists now, then keep binding rules as
     // they are committed (by this daemon or by `aclfs import --db` elsewhere).
     const bound = bindPendingRules(store, identity);
-    let seenGeneration = store.generation();
+    const binder = new Binder(store, identity);
     timers.push(
       setInterval(() => {
         try {
-          const generation = store.generation();
-          if (generation === seenGeneration) return;
-          const n = bindPendingRules(store, identity);
+          const n = binder.step();
           if (n > 0) log.info({ bound: n }, 'bound rules to files');
-          seenGeneration = store.generation();
         } catch (err) {
           log.error({ err: String(err) }, 'binding rules failed');
         }

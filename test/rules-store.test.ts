@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AclfsError } from '../src/errors';
+import { Binder } from '../src/rules/binder';
 import { decide } from '../src/rules/decide';
 import { RuleStore } from '../src/rules/store';
 import type { Rule, RuleInput } from '../src/rules/types';
@@ -532,5 +533,33 @@ describe('RuleStore refuses a damaged data file', () => {
     fs.writeFileSync(path.join(dir, 'other', 'data.mdb'), Buffer.alloc(16384, 0x41));
     expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/header is damaged/);
     store = RuleStore.open(path.join(dir, 'fresh'));
+  });
+});
+
+describe('Binder', () => {
+  it('binds waiting rules in bounded slices after each commit, and only then', () => {
+    const files = new Map<string, { dev: number; ino: number; birth: string | null }>();
+    const lookup = (p: string): { dev: number; ino: number; birth: string | null } | null => files.get(p) ?? null;
+    store.importRules(Array.from({ length: 10 }, (_, i) => input(`/w/f${i}`)));
+    const binder = new Binder(store, lookup, 4);
+    expect(binder.step()).toBe(0); // nothing committed since it started
+    for (let i = 0; i < 10; i++) files.set(`/w/f${i}`, { dev: 9, ino: 100 + i, birth: null });
+    store.add(input('/w/trigger')); // any commit starts a sweep
+    expect([binder.step(), binder.step(), binder.step()]).toEqual([4, 4, 2]);
+    expect(store.unboundRules().map((r) => r.path)).toEqual(['/w/trigger']);
+    // Its own binding commits did not start another sweep.
+    expect(binder.step()).toBe(0);
+    // A rule committed by someone else mid-sweep, sorting before the cursor,
+    // is bound by the sweep that follows.
+    files.set('/a', { dev: 9, ino: 1, birth: null });
+    files.set('/z1', { dev: 9, ino: 2, birth: null });
+    store.importRules([input('/z1'), input('/z2'), input('/z3'), input('/z4'), input('/z5')]);
+    files.set('/z2', { dev: 9, ino: 3, birth: null });
+    expect(binder.step()).toBe(2); // /z1, /z2 (the slice: trigger, z1, z2, z3)
+    store.add(input('/a'));
+    binder.step();
+    binder.step();
+    expect(store.findByPath('/a')?.ino).toBe(1);
+    expect(store.verifyIndexes()).toEqual([]);
   });
 });

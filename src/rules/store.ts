@@ -179,6 +179,14 @@ export class RuleStore implements RuleView {
     return out;
   }
 
+  /** Up to `limit` unbound rules in path order, after path `after` if given. */
+  unboundPage(after: string | undefined, limit: number): Rule[] {
+    const out: Rule[] = [];
+    const range = this.unboundDb.getRange({ ...(after === undefined ? {} : { start: after, exclusiveStart: true }), limit });
+    for (const { value } of range) out.push(this.mustGet(value));
+    return out;
+  }
+
   /** Every rule, in path order, in the rule file's shape. */
   exportRules(): RuleFileRule[] {
     const out: RuleFileRule[] = [];
