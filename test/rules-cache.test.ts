@@ -29,6 +29,8 @@ describe('DecisionCache', () => {
     expect(cache.get(1, alice, { ...file, dev: 9 }, 4)).toBeUndefined();
     expect(cache.get(1, alice, { ...file, path: '/docs/hardlink' }, 4)).toBeUndefined();
     expect(cache.get(1, alice, file, 6)).toBeUndefined();
+    // An inode number reused by another file (other birth) is another file.
+    expect(cache.get(1, alice, { ...file, birth: '7.000000001' }, 4)).toBeUndefined();
   });
 
   it('keys cannot collide through separators in paths or group lists', () => {

@@ -88,10 +88,12 @@ export class DecisionCache {
 }
 
 /**
- * uid:gid:sortedGroups|dev:ino|requested|path. Groups are sorted because the
- * kernel's order carries no meaning; the path is last since it alone can
- * contain the separators. Path is part of the key because a hard-linked file
- * has one inode but several paths, and path rules can tell them apart.
+ * uid:gid:sortedGroups|dev:ino:birth|requested|path. Groups are sorted
+ * because the kernel's order carries no meaning; the path is last since it
+ * alone can contain the separators. Path is part of the key because a
+ * hard-linked file has one inode but several paths, and path rules can tell
+ * them apart; birth because an inode number reused by another file is
+ * another file to decide() (see Rule.birth).
  */
 export function cacheKey(caller: Caller, target: Target, requested: Access): string {
   const groups =
@@ -100,7 +102,7 @@ export function cacheKey(caller: Caller, target: Target, requested: Access): str
       : caller.groups.length <= 1
         ? caller.groups.join(',')
         : [...caller.groups].sort(byNumber).join(',');
-  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}|${requested}|${target.path}`;
+  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}:${target.birth ?? ''}|${requested}|${target.path}`;
 }
 
 function byNumber(a: number, b: number): number {
