@@ -16,13 +16,19 @@ interface CachedGroups {
   readonly expires: number;
 }
 
+/** The whitespace-separated fields of the `key` line of a process status. */
+function statusFields(status: string, key: 'Uid:' | 'Gid:' | 'Groups:'): string[] | undefined {
+  const line = status.split('\n').find((l) => l.startsWith(key));
+  if (line === undefined) return undefined;
+  const rest = line.slice(key.length).trim();
+  return rest === '' ? [] : rest.split(/\s+/);
+}
+
 /** Parses the `Groups:` line of /proc/<pid>/status. */
 export function parseStatusGroups(status: string): number[] {
-  const line = status.split('\n').find((l) => l.startsWith('Groups:'));
-  if (line === undefined) throw new Error('no Groups line in process status');
-  const fields = line.slice('Groups:'.length).trim();
-  if (fields === '') return [];
-  return fields.split(/\s+/).map((f) => {
+  const fields = statusFields(status, 'Groups:');
+  if (fields === undefined) throw new Error('no Groups line in process status');
+  return fields.map((f) => {
     const n = Number(f);
     if (!Number.isInteger(n) || n < 0) throw new Error(`bad group id ${JSON.stringify(f)} in process status`);
     return n;
@@ -73,8 +79,7 @@ export class CallerResolver {
 
 /** The filesystem id (4th field) of a Uid:/Gid: line of a process status. */
 function fsId(status: string, key: 'Uid:' | 'Gid:'): number | undefined {
-  const line = status.split('\n').find((l) => l.startsWith(key));
-  const field = line?.slice(key.length).trim().split(/\s+/)[3];
+  const field = statusFields(status, key)?.[3];
   return field === undefined ? undefined : Number(field);
 }
 
