@@ -12,7 +12,16 @@ import { AdminService } from './admin/service';
 import { AclfsError, invalid, notFound } from './errors';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
-import { assertPatchedBinding, checkLayout, clearStaleMount, Mount, openBackingRoot, unmountPath, workerThreadStats } from './fs/mount';
+import {
+  assertPatchedBinding,
+  checkLayout,
+  clearStaleMount,
+  isInside,
+  Mount,
+  openBackingRoot,
+  unmountPath,
+  workerThreadStats,
+} from './fs/mount';
 import { Binder, bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -55,10 +64,7 @@ function socketOutsideMount(socket: string, layout: { source: string; mountpoint
     }
   }
   for (const [what, root] of [['mountpoint', layout.mountpoint], ['source', layout.source]] as const) {
-    const rel = nodePath.relative(root, dir);
-    if (rel === '' || (!rel.startsWith('..') && !nodePath.isAbsolute(rel))) {
-      throw invalid(`admin socket ${abs} must not be inside the ${what} ${root}`);
-    }
+    if (isInside(dir, root)) throw invalid(`admin socket ${abs} must not be inside the ${what} ${root}`);
   }
   return abs;
 }
@@ -170,7 +176,6 @@ async function serve(cmd: MountCommand): Promise<void> {
       callers: new CallerResolver(),
       log,
       rulesOnly: cmd.rulesOnly,
-      directIo: cmd.revoke === 'immediate',
     });
     mount = await Mount.start({
       mountpoint: layout.mountpoint,

@@ -10,11 +10,13 @@ export const EACCES = -errno.EACCES;
 export const EBADF = -errno.EBADF;
 export const EEXIST = -errno.EEXIST;
 export const EIO = -errno.EIO;
-export const ENOENT = -errno.ENOENT;
-export const EINVAL = -errno.EINVAL;
-export const ENOSYS = -errno.ENOSYS;
 
-/** Negative errno for a thrown value; EIO when it carries none. */
+/** Thrown inside a handler to answer with this (negative) errno. */
+export class Refusal {
+  constructor(readonly errno: number) {}
+}
+
+/** Negative errno for a thrown value (a Refusal too); EIO when it carries none. */
 export function toErrno(err: unknown): number {
   if (typeof err === 'object' && err !== null) {
     const { errno: n, code } = err as { errno?: unknown; code?: unknown };

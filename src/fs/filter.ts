@@ -9,9 +9,10 @@ import * as fs from 'node:fs';
 import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { describeDecision } from '../rules/decide';
-import { R, W, type Access, type Caller, type Decision, type FileIdentity, type Target } from '../rules/types';
+import type { Verdict } from '../rules/engine';
+import { R, W, type Access, type Caller, type FileIdentity, type Target } from '../rules/types';
 import type { CallerResolver } from './callers';
-import { EACCES, EBADF, EEXIST, OK, toErrno } from './errno';
+import { EACCES, EBADF, EEXIST, OK, Refusal, toErrno } from './errno';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } =
   fs.constants;
@@ -27,7 +28,7 @@ export interface Gatekeeper {
   /** Current rule generation (sees commits by other processes). */
   generation(): number;
   /** The decision for this caller and file; throws when it cannot decide. */
-  check(caller: Caller, target: Target, requested: Access): Decision;
+  check(caller: Caller, target: Target, requested: Access): Verdict;
 }
 
 /** Keeps the rule indexes in step with changes made through the mount. */
@@ -53,8 +54,6 @@ export interface FilterOptions {
    * files are owned by the caller, as on a local filesystem.
    */
   readonly rulesOnly: boolean;
-  /** --revoke immediate: no page cache for data, every read reaches us. */
-  readonly directIo: boolean;
 }
 
 /** An open file: its backing descriptor is the FUSE file handle. */
@@ -64,11 +63,6 @@ interface OpenFile {
   readonly caller: Caller;
   /** Rule generation the last allow was decided at. */
   generation: number;
-}
-
-/** Thrown inside a handler to answer with this errno. */
-class Refusal {
-  constructor(readonly errno: number) {}
 }
 
 /** Bits an open with these flags needs (spec: read r, write w, O_TRUNC w). */
@@ -139,7 +133,6 @@ export class Filter {
   private readonly callers: CallerResolver;
   private readonly log: Logger;
   private readonly rulesOnly: boolean;
-  private readonly openFlags: number;
 
   constructor(options: FilterOptions) {
     this.root = options.backingRoot;
@@ -148,7 +141,6 @@ export class Filter {
     this.callers = options.callers;
     this.log = options.log;
     this.rulesOnly = options.rulesOnly;
-    this.openFlags = options.directIo ? Fuse.OPEN_DIRECT_IO : 0;
   }
 
   private backing(path: string): string {
@@ -182,31 +174,38 @@ export class Filter {
   }
 
   /**
-   * Allow or deny; never throws. Any failure while deciding (store
-   * unreadable, bad record) denies and is logged: fail closed.
+   * The rule generation an allow was decided at, or null for a deny; never
+   * throws. Any failure while deciding (store unreadable, bad record)
+   * denies and is logged: fail closed.
    */
-  private decide(caller: Caller, op: string, target: Target, requested: Access): boolean {
-    let decision: Decision;
+  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): number | null {
+    let verdict: Verdict;
     try {
-      decision = this.gatekeeper.check(caller, target, requested);
+      verdict = this.gatekeeper.check(caller, target, requested);
     } catch (err) {
       this.log.error({ op, path: target.path, uid: caller.uid, err: String(err) }, 'denied: error while deciding');
-      return false;
+      return null;
     }
-    if (!decision.allow) {
-      this.log.info(
-        { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason: describeDecision(decision) },
-        'denied',
-      );
-    }
-    return decision.allow;
+    const { decision, generation } = verdict;
+    if (decision.allow) return generation;
+    this.log.info(
+      { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason: describeDecision(decision) },
+      'denied',
+    );
+    return null;
+  }
+
+  /** allowedAt(), or a Refusal(EACCES). */
+  private demand(caller: Caller, op: string, target: Target, requested: Access): number {
+    const generation = this.allowedAt(caller, op, target, requested);
+    if (generation === null) throw new Refusal(EACCES);
+    return generation;
   }
 
   /** Requires `requested` on the existing file at `path`; returns the caller. */
   private require(req: Fuse.RequestCaller, op: string, path: string, requested: Access, st?: Uint32Array): Caller {
     const caller = this.caller(req, op, path);
-    const file = identityOf(st ?? this.stat(path));
-    if (!this.decide(caller, op, { path, ...file }, requested)) throw new Refusal(EACCES);
+    this.demand(caller, op, { path, ...identityOf(st ?? this.stat(path)) }, requested);
     return caller;
   }
 
@@ -217,10 +216,11 @@ export class Filter {
 
   /**
    * Requires `requested` on a file about to be created at `path`: no file,
-   * so no inode rule, only its path and ancestors can govern it.
+   * so no inode rule, only its path and ancestors can govern it. Returns
+   * the generation of the allow.
    */
-  private requireNew(caller: Caller, op: string, path: string, requested: Access): void {
-    if (!this.decide(caller, op, { path, dev: 0, ino: 0, birth: null }, requested)) throw new Refusal(EACCES);
+  private requireNew(caller: Caller, op: string, path: string, requested: Access): number {
+    return this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
   }
 
   /**
@@ -236,8 +236,9 @@ export class Filter {
       return false;
     }
     if (generation === file.generation) return true;
-    if (!this.decide(file.caller, op, file.target, requested)) return false;
-    file.generation = generation;
+    const allowedAt = this.allowedAt(file.caller, op, file.target, requested);
+    if (allowedAt === null) return false;
+    file.generation = allowedAt;
     return true;
   }
 
@@ -285,38 +286,26 @@ export class Filter {
       body();
       cb(OK);
     } catch (err) {
-      cb(err instanceof Refusal ? err.errno : toErrno(err));
+      cb(toErrno(err));
     }
   }
 
   /**
-   * Records a newly opened handle. The binding closes released handles on
-   * its own threads and queues their numbers before closing them; draining
-   * the queue here, after the open that may have been given a recycled
-   * number and before recording it, drops every stale entry first.
+   * Records an open handle, for the re-check of its reads and writes. The
+   * binding closes released handles itself (see the patch's aclfs_release)
+   * and leaves their records here: the kernel sends nothing more for them,
+   * and the next open given the same descriptor number records over it.
    */
-  private registerOpen(fd: number, path: string, st: Uint32Array, caller: Caller, generation: number): void {
-    for (const released of native.takeReleased()) this.files.delete(released);
-    this.files.set(fd, { fd, target: { path, ...identityOf(st) }, caller, generation });
+  private registerOpen(fd: number, target: Target, caller: Caller, generation: number): void {
+    this.files.set(fd, { fd, target, caller, generation });
   }
 
   readonly ops: Fuse.Operations = {
     init: (_req, cb) => cb(OK),
 
     // ---- not gated: metadata ------------------------------------------------
-
-    getattr: (_req, path, cb) => {
-      const st = new Uint32Array(Fuse.STAT_INTS);
-      const rc = lstatInto(this.backing(path), st);
-      return rc === 0 ? cb(OK, st) : cb(rc);
-    },
-
-    fgetattr: (_req, path, fd, cb) => {
-      const st = new Uint32Array(Fuse.STAT_INTS);
-      const file = this.files.get(fd);
-      const rc = file ? native.fstat(file.fd, st) : lstatInto(this.backing(path), st);
-      return rc === 0 ? cb(OK, st) : cb(rc);
-    },
+    // getattr and fgetattr are answered by the binding in C (Mount.start
+    // hands it the backing root), never here.
 
     statfs: (_req, _path, cb) => {
       try {
@@ -360,21 +349,14 @@ export class Filter {
         if ((mode & 7) !== 0) this.require(req, 'access', path, mode & 7, st);
       }),
 
-    opendir: (req, path, _flags, cb) => {
-      try {
-        this.require(req, 'opendir', path, R);
-        cb(OK, 0);
-      } catch (err) {
-        cb(err instanceof Refusal ? err.errno : toErrno(err));
-      }
-    },
+    opendir: (req, path, _flags, cb) => this.answer(cb, () => this.require(req, 'opendir', path, R)),
 
     readdir: (req, path, cb) => {
       try {
         this.require(req, 'readdir', path, R);
         cb(OK, ['.', '..', ...fs.readdirSync(this.backing(path))]);
       } catch (err) {
-        cb(err instanceof Refusal ? err.errno : toErrno(err));
+        cb(toErrno(err));
       }
     },
 
@@ -385,13 +367,13 @@ export class Filter {
       try {
         const caller = this.caller(req, 'open', path);
         fd = this.openBacking(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL));
-        const generation = this.allowOpen(caller, 'open', path, fd, flags);
+        const { target, generation } = this.allowOpen(caller, 'open', path, fd, flags);
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
-        this.registerOpen(fd, path, this.fstat(fd), caller, generation);
-        cb(OK, fd, this.openFlags);
+        this.registerOpen(fd, target, caller, generation);
+        cb(OK, fd);
       } catch (err) {
         if (fd >= 0) fs.closeSync(fd);
-        cb(err instanceof Refusal ? err.errno : toErrno(err));
+        cb(toErrno(err));
       }
     },
 
@@ -401,7 +383,7 @@ export class Filter {
         const caller = this.requireParent(req, 'create', path);
         // The new file must also be openable as asked: a rule waiting on
         // its path (or an ancestor's) decides, before anything is created.
-        this.requireNew(caller, 'create', path, accessForOpenFlags(flags));
+        const generation = this.requireNew(caller, 'create', path, accessForOpenFlags(flags));
         const owner = this.ownerFor(caller, path);
         try {
           // O_EXCL always: if a file appeared behind the mount's back, it is
@@ -411,17 +393,16 @@ export class Filter {
           if (toErrno(err) !== EEXIST || flags & O_EXCL) throw err;
           return this.ops.open?.(req, path, flags & ~O_CREAT, cb);
         }
-        const generation = this.gatekeeper.generation();
         const openedFd = fd;
-        this.adopt(path, owner, () => {
+        const file = this.adopt(path, owner, () => {
           fs.closeSync(openedFd);
           fs.unlinkSync(this.backing(path));
         });
-        this.registerOpen(fd, path, this.fstat(fd), caller, generation);
-        cb(OK, fd, this.openFlags);
+        this.registerOpen(fd, { path, ...file }, caller, generation);
+        cb(OK, fd);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
-        cb(err instanceof Refusal ? err.errno : toErrno(err));
+        cb(toErrno(err));
       }
     },
 
@@ -461,7 +442,7 @@ export class Filter {
         cb(OK);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
-        cb(err instanceof Refusal ? err.errno : toErrno(err));
+        cb(toErrno(err));
       }
     },
 
@@ -527,14 +508,7 @@ export class Filter {
         }
       }),
 
-    // Served in C once the backing root is handed over (see registerOpen);
-    // this is the path before that, and the fallback.
-    release: (_req, _path, fd, cb) => {
-      const file = this.files.get(fd);
-      if (file === undefined) return cb(EBADF);
-      this.files.delete(fd);
-      this.answer(cb, () => fs.closeSync(fd));
-    },
+    // release is answered by the binding in C (see registerOpen).
 
     // ---- gated: w on the parent directory ---------------------------------------
 
@@ -630,17 +604,16 @@ export class Filter {
   /**
    * Decides an open on the file actually opened (fstat of the descriptor),
    * so a path swapped between a check and the open cannot hand out a denied
-   * file. Returns the generation the allow was decided at.
+   * file. Returns the file and the generation the allow was decided at.
    */
-  private allowOpen(caller: Caller, op: string, path: string, fd: number, flags: number): number {
+  private allowOpen(caller: Caller, op: string, path: string, fd: number, flags: number): { target: Target; generation: number } {
     const st = this.fstat(fd);
     if ((modeOf(st) & S_IFMT) !== S_IFREG) {
       this.log.warn({ op, path }, 'denied: backing file is not a regular file (tree changed under us)');
       throw new Refusal(EACCES);
     }
-    const generation = this.gatekeeper.generation();
-    if (!this.decide(caller, op, { path, ...identityOf(st) }, accessForOpenFlags(flags))) throw new Refusal(EACCES);
-    return generation;
+    const target: Target = { path, ...identityOf(st) };
+    return { target, generation: this.demand(caller, op, target, accessForOpenFlags(flags)) };
   }
 }
 

@@ -59,7 +59,7 @@ declare module 'fuse-native' {
     /** A size (>= 0) or a negative errno. */
     type SizeCb = (sizeOrErrno: number) => void;
     type StatCb = (err: Errno, stat?: StatLike | StatArray) => void;
-    type OpenCb = (err: Errno, fd?: number, openFlags?: number) => void;
+    type OpenCb = (err: Errno, fd?: number) => void;
 
     interface Operations {
       init?(caller: RequestCaller, cb: DoneCb): void;
@@ -104,12 +104,13 @@ declare module 'fuse-native' {
     interface NativeCalls {
       lstat(path: string, out: StatArray): number;
       fstat(fd: number, out: StatArray): number;
-      /** getattr/fgetattr answered in C from this backing root directory fd. */
+      /**
+       * Hands the backing root directory fd to the binding, before mounting:
+       * getattr, fgetattr and release are then answered in C, never in JS.
+       */
       serveAttributes(rootFd: number): number;
       /** [thread locals ever created, thread locals idle in the pool]. */
       threadStats(): [number, number];
-      /** Handles the binding released (and closed) since the last call. */
-      takeReleased(): number[];
       utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
       mknod(path: string, mode: number, dev: number): number;
       lgetxattr(path: string, name: string, buf: Buffer): number;
@@ -130,7 +131,6 @@ declare module 'fuse-native' {
       timeout?: number | false;
       entryTimeout?: number;
       attrTimeout?: number;
-      negativeTimeout?: number;
       autoCache?: boolean;
       kernelCache?: boolean;
       atomicOTrunc?: boolean;
@@ -150,8 +150,6 @@ declare module 'fuse-native' {
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     /** Present only on the binding built from the patched source. */
     static readonly ACLFS_PATCH_LEVEL: number | undefined;
-    static readonly OPEN_DIRECT_IO: number;
-    static readonly OPEN_KEEP_CACHE: number;
     static readonly STAT_INTS: number;
     static readonly UTIME_NOW: number;
     static readonly UTIME_OMIT: number;

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 5;
+export const REQUIRED_PATCH_LEVEL = 6;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -26,7 +26,8 @@ export function assertPatchedBinding(): void {
   }
 }
 
-function isInside(child: string, parent: string): boolean {
+/** Whether `child` is `parent` or lies below it (lexically). */
+export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
@@ -53,17 +54,23 @@ export function checkLayout(source: string, mountpoint: string, inPlace = false)
 }
 
 /**
- * Lazily unmounts a FUSE mount whose daemon is gone. statfs is asked, not
- * stat: the kernel answers stat from its attribute cache for a while after
- * the daemon died, but always forwards statfs, which then fails ENOTCONN.
+ * Whether `mountpoint` is a FUSE mount whose daemon is gone. statfs is
+ * asked, not stat: the kernel answers stat from its attribute cache for a
+ * while after the daemon died, but always forwards statfs, which then fails
+ * ENOTCONN.
  */
-export async function clearStaleMount(mountpoint: string): Promise<boolean> {
+export async function isStaleMount(mountpoint: string): Promise<boolean> {
   try {
     await fs.promises.statfs(mountpoint);
     return false;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') return false;
+    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
   }
+}
+
+/** Lazily unmounts a FUSE mount whose daemon is gone; true if there was one. */
+export async function clearStaleMount(mountpoint: string): Promise<boolean> {
+  if (!(await isStaleMount(mountpoint))) return false;
   await execFileAsync('fusermount', ['-uz', mountpoint]);
   return true;
 }
@@ -157,6 +164,9 @@ export class Mount {
         'big_writes',
         // --in-place covers a directory with files in it, on purpose.
         ...(options.overMount ? ['nonempty'] : []),
+        // --revoke immediate: no page cache for file data, so every read
+        // and write reaches the daemon (libfuse sets it on every open).
+        ...(options.pageCache ? [] : ['direct_io']),
       ],
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));

@@ -10,6 +10,12 @@ export interface PolicySource extends RuleView {
   generation(): number;
 }
 
+/** A decision and the rule generation it was made at. */
+export interface Verdict {
+  readonly decision: Decision;
+  readonly generation: number;
+}
+
 export interface DecisionCounters {
   allowed: number;
   denied: number;
@@ -30,10 +36,11 @@ export class PolicyEngine {
   }
 
   /** Throws when it cannot decide; the caller must then deny. */
-  check(caller: Caller, target: Target, requested: Access): Decision {
+  check(caller: Caller, target: Target, requested: Access): Verdict {
     let decision: Decision;
+    let generation: number;
     try {
-      const generation = this.source.generation();
+      generation = this.source.generation();
       const cached = this.cache.get(generation, caller, target, requested);
       if (cached !== undefined) {
         decision = cached;
@@ -47,6 +54,6 @@ export class PolicyEngine {
     }
     if (decision.allow) this.counters.allowed++;
     else this.counters.denied++;
-    return decision;
+    return { decision, generation };
   }
 }

@@ -5,9 +5,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { statfs } from 'node:fs/promises';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import { isMountpoint, isStaleMount, mountTypeAt } from '../../src/fs/mount';
 import type { Readable, Writable } from 'node:stream';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -69,32 +69,13 @@ export function runAs(who: Identity, cmd: string, args: readonly string[], opts:
 }
 
 /** Whether `mnt` is a mountpoint right now, from the kernel's own table. */
-export function isMounted(mnt: string): boolean {
-  return topMountType(mnt) !== null;
-}
+export const isMounted = isMountpoint;
 
 /** Filesystem type of the topmost mount at `mnt` ("fuse.aclfs", ...), or null. */
-export function topMountType(mnt: string): string | null {
-  const escaped = mnt.replace(/ /g, '\\040');
-  let type: string | null = null;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] !== escaped) continue;
-    const dash = fields.indexOf('-', 6);
-    type = dash > 0 ? (fields[dash + 1] ?? null) : null;
-  }
-  return type;
-}
+export const topMountType = mountTypeAt;
 
 /** A FUSE mount whose daemon is gone answers statfs with ENOTCONN. */
-export async function isStale(mnt: string): Promise<boolean> {
-  try {
-    await statfs(mnt);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOTCONN';
-  }
-}
+export const isStale = isStaleMount;
 
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
