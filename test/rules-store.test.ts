@@ -109,7 +109,7 @@ describe('RuleStore basics', () => {
 
   it('ids are never reused', () => {
     const a = store.add(input('/a'));
-    store.remove(a.id);
+    store.take(a.id);
     expect(store.add(input('/b')).id).toBe(a.id + 1);
   });
 });
@@ -155,24 +155,25 @@ describe('RuleStore updates', () => {
     expect(store.findByPath('/b')).toEqual(b);
   });
 
-  it('upsertByPath creates then updates', () => {
-    const a = store.upsertByPath(input('/a'));
-    const a2 = store.upsertByPath(input('/a', { defaccess: 0 }));
-    expect(a2.id).toBe(a.id);
-    expect(a2.defaccess).toBe(0);
+  it('setByPath creates then updates', () => {
+    const a = store.setByPath(input('/a'));
+    const a2 = store.setByPath(input('/a', { defaccess: 0 }));
+    expect([a.created, a2.created]).toEqual([true, false]);
+    expect(a2.rule.id).toBe(a.rule.id);
+    expect(a2.rule.defaccess).toBe(0);
     expect(store.count()).toBe(1);
     expect(store.generation()).toBe(2);
   });
 
-  it('remove deletes every index entry; removing nothing does not commit', () => {
+  it('take deletes every index entry; taking nothing does not commit', () => {
     const r = store.add(input('/a', { dev: 3, ino: 4 }));
-    expect(store.remove(r.id)).toBe(true);
+    expect(store.take(r.id)).toEqual(r);
     expect(store.generation()).toBe(2);
     expect(store.get(r.id)).toBeUndefined();
     expect(store.findByPath('/a')).toBeUndefined();
     expect(store.findByInode(3, 4)).toBeUndefined();
     expect(store.count()).toBe(0);
-    expect(store.remove(r.id)).toBe(false);
+    expect(store.take(r.id)).toBeUndefined();
     expect(store.generation()).toBe(2);
     expect(store.verifyIndexes()).toEqual([]);
   });

@@ -282,8 +282,8 @@ export class RuleStore implements RuleView {
   }
 
   /**
-   * Like upsertByPath(), also telling whether the rule was created (true)
-   * or an existing rule for that path was replaced (false).
+   * put() on the rule holding input.path, or add() when there is none;
+   * tells whether the rule was created (true) or replaced (false).
    */
   setByPath(input: RuleInput): { rule: Rule; created: boolean } {
     const v = validateRuleInput(input);
@@ -305,25 +305,6 @@ export class RuleStore implements RuleView {
       this.rules.removeSync(id);
       this.dirty = true;
       return rule;
-    });
-  }
-
-  /** put() on the rule holding input.path, or add() when there is none. */
-  upsertByPath(input: RuleInput): Rule {
-    const v = validateRuleInput(input);
-    const keepBinding = input.dev === undefined && input.ino === undefined;
-    return this.write(() => this.upsertIn(v, keepBinding));
-  }
-
-  /** Deletes a rule and its index entries; false if there was none. */
-  remove(id: number): boolean {
-    return this.write(() => {
-      const rule = this.get(id);
-      if (rule === undefined) return false;
-      this.removeIndexes(rule);
-      this.rules.removeSync(id);
-      this.dirty = true;
-      return true;
     });
   }
 
@@ -493,11 +474,6 @@ export class RuleStore implements RuleView {
       ? { dev: keep ? previous.dev : null, ino: keep ? previous.ino : null, birth: keep ? (previous.birth ?? null) : null }
       : v;
     return this.store({ ...v, id: previous.id, dev: binding.dev, ino: binding.ino, birth: binding.birth }, previous);
-  }
-
-  private upsertIn(v: Validated, keepBinding: boolean): Rule {
-    const id = this.byPathDb.get(v.path);
-    return id === undefined ? this.addIn(v) : this.putIn(this.mustGet(id), v, keepBinding);
   }
 
   private bindIn(rule: Rule, dev: number, ino: number, birth: string | null): boolean {
