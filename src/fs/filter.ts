@@ -56,6 +56,12 @@ export interface FilterOptions {
   readonly rulesOnly: boolean;
 }
 
+/** Who a new file is given to (layered mode). */
+interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** An open file: its backing descriptor is the FUSE file handle. */
 interface OpenFile {
   readonly fd: number;
@@ -215,12 +221,22 @@ export class Filter {
   }
 
   /**
-   * Requires `requested` on a file about to be created at `path`: no file,
-   * so no inode rule, only its path and ancestors can govern it. Returns
-   * the generation of the allow.
+   * Before creating `path`: w on its directory, and `requested` on the new
+   * file itself (no file yet, so no inode rule: a rule waiting on its path
+   * or an ancestor's decides). Returns the caller, the generation of the
+   * allow and who will own the file; the directory is looked at once.
    */
-  private requireNew(caller: Caller, op: string, path: string, requested: Access): number {
-    return this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
+  private beginCreate(
+    req: Fuse.RequestCaller,
+    op: string,
+    path: string,
+    requested: Access,
+  ): { caller: Caller; generation: number; owner: Owner | null } {
+    const dir = parentOf(path);
+    const parent = this.stat(dir);
+    const caller = this.require(req, op, dir, W, parent);
+    const generation = this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
+    return { caller, generation, owner: this.ownerFor(caller, parent) };
   }
 
   /**
@@ -249,15 +265,14 @@ export class Filter {
    * unless the parent directory is set-group-ID (then the parent's group),
    * exactly as a local filesystem would do it.
    */
-  private ownerFor(caller: Caller, path: string): { uid: number; gid: number } | null {
+  private ownerFor(caller: Caller, parent: Uint32Array): Owner | null {
     if (this.rulesOnly) return null;
-    const parent = this.stat(parentOf(path));
     const gid = modeOf(parent) & S_ISGID ? parent[2]! : caller.gid;
     return { uid: caller.uid, gid };
   }
 
   /** After a create: give the file to its owner and bind a waiting rule. */
-  private adopt(path: string, owner: { uid: number; gid: number } | null, undo: () => void): FileIdentity {
+  private adopt(path: string, owner: Owner | null, undo: () => void): FileIdentity {
     const backing = this.backing(path);
     try {
       if (owner !== null) fs.lchownSync(backing, owner.uid, owner.gid);
@@ -380,11 +395,9 @@ export class Filter {
     create: (req, path, mode, flags, cb) => {
       let fd = -1;
       try {
-        const caller = this.requireParent(req, 'create', path);
-        // The new file must also be openable as asked: a rule waiting on
-        // its path (or an ancestor's) decides, before anything is created.
-        const generation = this.requireNew(caller, 'create', path, accessForOpenFlags(flags));
-        const owner = this.ownerFor(caller, path);
+        // The new file must also be openable as asked, decided before
+        // anything is created.
+        const { caller, generation, owner } = this.beginCreate(req, 'create', path, accessForOpenFlags(flags));
         try {
           // O_EXCL always: if a file appeared behind the mount's back, it is
           // opened as an existing file and decided on its own identity.
@@ -514,18 +527,14 @@ export class Filter {
 
     mkdir: (req, path, mode, cb) =>
       this.answer(cb, () => {
-        const caller = this.requireParent(req, 'mkdir', path);
-        this.requireNew(caller, 'mkdir', path, W);
-        const owner = this.ownerFor(caller, path);
+        const { owner } = this.beginCreate(req, 'mkdir', path, W);
         fs.mkdirSync(this.backing(path), mode & 0o7777);
         this.adopt(path, owner, () => fs.rmdirSync(this.backing(path)));
       }),
 
     mknod: (req, path, mode, dev, cb) =>
       this.answer(cb, () => {
-        const caller = this.requireParent(req, 'mknod', path);
-        this.requireNew(caller, 'mknod', path, W);
-        const owner = this.ownerFor(caller, path);
+        const { owner } = this.beginCreate(req, 'mknod', path, W);
         const rc = native.mknod(this.backing(path), mode, dev);
         if (rc !== 0) throw new Refusal(rc);
         this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
@@ -533,9 +542,7 @@ export class Filter {
 
     symlink: (req, target, path, cb) =>
       this.answer(cb, () => {
-        const caller = this.requireParent(req, 'symlink', path);
-        this.requireNew(caller, 'symlink', path, W);
-        const owner = this.ownerFor(caller, path);
+        const { owner } = this.beginCreate(req, 'symlink', path, W);
         fs.symlinkSync(target, this.backing(path));
         this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
       }),
