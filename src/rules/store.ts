@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { AclfsError, conflict, invalid, notFound } from '../errors';
+import { CommitEpoch } from './epoch';
 import { isAtOrBelow, normalizePath } from './path';
 import { toRuleFileRule, type RuleFileRule } from './ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from './types';
@@ -77,6 +78,8 @@ export class RuleStore implements RuleView {
     private readonly byInodeDb: Database<number, string>,
     private readonly unboundDb: Database<number, string>,
     private readonly meta: Database<number, string>,
+    /** Advanced around every commit that changes rules (see epoch.ts). */
+    readonly epoch: CommitEpoch,
   ) {}
 
   /** Opens (creating if needed) the store in directory `dir`. */
@@ -95,6 +98,7 @@ export class RuleStore implements RuleView {
       env.openDB<number, string>({ name: 'byInode' }),
       env.openDB<number, string>({ name: 'unbound' }),
       env.openDB<number, string>({ name: 'meta' }),
+      CommitEpoch.open(dir),
     );
   }
 
@@ -102,6 +106,7 @@ export class RuleStore implements RuleView {
     // We only ever write synchronously, so nothing is pending and lmdb-js
     // closes at once; the promise it returns carries no information.
     void this.env.close();
+    this.epoch.close();
   }
 
   /**
@@ -303,7 +308,7 @@ export class RuleStore implements RuleView {
       if (rule === undefined) return undefined;
       this.removeIndexes(rule);
       this.rules.removeSync(id);
-      this.dirty = true;
+      this.markDirty();
       return rule;
     });
   }
@@ -446,13 +451,29 @@ export class RuleStore implements RuleView {
    * aborts the transaction, so nothing of a failed operation is kept.
    */
   private write<T>(fn: () => T): T {
-    return this.env.transactionSync(() => {
+    this.dirty = false;
+    try {
+      return this.env.transactionSync(() => {
+        this.dirty = false;
+        const result = fn();
+        if (this.dirty) this.meta.putSync(GENERATION, (this.meta.get(GENERATION) ?? 0) + 1);
+        return result;
+      });
+    } finally {
+      // The "after" advance: the commit is visible to every reader now.
+      if (this.dirty) this.epoch.advance();
       this.dirty = false;
-      const result = fn();
-      if (this.dirty) this.meta.putSync(GENERATION, (this.meta.get(GENERATION) ?? 0) + 1);
-      this.dirty = false;
-      return result;
-    });
+    }
+  }
+
+  /**
+   * Records that the current transaction changes rules. The first time in a
+   * transaction it advances the epoch: the "before" advance, ahead of the
+   * commit (see epoch.ts).
+   */
+  private markDirty(): void {
+    if (!this.dirty) this.epoch.advance();
+    this.dirty = true;
   }
 
   private addIn(v: Validated): Rule {
@@ -511,7 +532,7 @@ export class RuleStore implements RuleView {
     this.byPathDb.putSync(stored.path, stored.id);
     if (stored.dev !== null && stored.ino !== null) this.byInodeDb.putSync(inodeKey(stored.dev, stored.ino), stored.id);
     else this.unboundDb.putSync(stored.path, stored.id);
-    this.dirty = true;
+    this.markDirty();
     return stored;
   }
 
@@ -531,7 +552,7 @@ export class RuleStore implements RuleView {
   private clearRules(): void {
     // Inside our transaction lmdb-js runs clearSync in it, not in its own.
     for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.unboundDb]) db.clearSync();
-    this.dirty = true;
+    this.markDirty();
   }
 
   /** Keys of byPath at or below `prefix`, after `cursor`, at most `limit`. */
