@@ -5,17 +5,23 @@
 //   node scripts/bench.js [--runs N] [--quick] [--json]
 //
 // Root only (it mounts, drops the page cache and switches uid). It builds a
-// fresh tree under a temp dir, mounts it with bindfs (default options and
-// with kernel-cache options) and with aclfs (deny by default, one recursive
-// rule granting the benchmark user r--, so every open through aclfs is a real
-// allowed decision), and measures, interleaving the variants in every round:
-//   - open + 4 KiB read + close of small files, µs/op, unpinned and with the
-//     daemon and the load sharing one CPU;
+// fresh tree under a temp dir, mounts it with bindfs (default options, and
+// with the cache options aclfs mounts with) and with aclfs (deny by default,
+// one recursive rule granting the benchmark user r--, so every open through
+// aclfs is a real allowed decision), and measures, interleaving the variants
+// in every round, each unpinned and with the daemon and the load sharing one
+// CPU:
+//   - open + 4 KiB read + close of small files, µs/op;
+//   - the same by 8 reader processes at once, aggregate ops/s;
 //   - sequential read of one big file, MB/s (10^6 bytes/s), cold (after
-//     drop_caches) and re-read.
-// It prints medians over the rounds (--json: one object with medians and raw
-// samples). Everything it starts is stopped and the temp dir removed, also on
-// error or SIGINT/SIGTERM.
+//     drop_caches) and re-read;
+//   - `find DIR -type f -print0 | xargs -0 stat > /dev/null` over 10,000
+//     files on a cold mount (that variant unmounted and mounted again, and
+//     drop_caches, before every run), seconds.
+// It prints medians over the rounds and the goals of issue 6 with PASS/FAIL
+// (--json: one object with medians, ratios, goals and raw samples). The
+// daemon's memory with 1,000,000 rules is scripts/bench-rss.js. Everything it
+// starts is stopped and the temp dir removed, also on error or SIGINT/SIGTERM.
 //
 // Every load runs in a child process as the benchmark user. This process only
 // waits for mounts with async calls and never reads through a mount itself,
@@ -40,55 +46,141 @@ const OTHER_UID = 2501;
 const SMALL_FILES = 1000;
 const SMALL_SIZE = 4096;
 const READ_BUF = 128 * 1024;
+/** Reader processes of the parallel figure. */
+const PAR_READERS = 8;
+/** Files per directory of the metadata tree (meta/dNNN/fNNN). */
+const META_PER_DIR = 100;
 
-const FULL = { bigMiB: 256, ops: 20000, runs: 5 };
+const FULL = { bigMiB: 256, ops: 20000, runs: 5, parSeconds: 2, metaFiles: 10000 };
 // --quick: the same shape at a fraction of the cost, to check the harness.
-const QUICK = { bigMiB: 32, ops: 2000, runs: 1 };
+const QUICK = { bigMiB: 32, ops: 2000, runs: 1, parSeconds: 0.5, metaFiles: 2000 };
 
 const VARIANTS = ['plain', 'bindfs', 'bindfs-cache', 'aclfs'];
 const PIN_MODES = ['unpinned', 'pinned'];
 const METRICS = {
   openReadCloseUs: { label: 'open+read 4K+close µs/op', better: 'lower' },
+  parOpsPerSec: { label: `${PAR_READERS} readers open+read 4K+close ops/s`, better: 'higher' },
   seqColdMBps: { label: 'seq read cold MB/s', better: 'higher' },
   seqWarmMBps: { label: 'seq re-read MB/s', better: 'higher' },
+  metaSec: { label: 'find|xargs stat, cold mount, s', better: 'lower' },
 };
 
-// bindfs 1.14.7 (libfuse 2.9) accepts all three options below: they are libfuse
-// options it passes through (checked: the mount comes up with them, and with
-// auto_cache a re-read is served from the kernel's page cache without READ
-// requests). attr_timeout/entry_timeout let the kernel keep lookups and
-// attributes for 60 s instead of the 1 s bindfs gets by default (checked with
-// bindfs -d: stats 1.5 s apart reach the daemon by default, not with these).
-const BINDFS_CACHE_OPTS = 'allow_other,auto_cache,attr_timeout=60,entry_timeout=60';
+// The goals of issue 6, as ratios of aclfs's median to another variant's
+// median in the same CPU mode. Not to be tuned to the results.
+const GOALS = [
+  { n: 1, metric: 'openReadCloseUs', pin: 'pinned', vs: 'bindfs', op: '<=', target: 0.8 },
+  { n: 1, metric: 'openReadCloseUs', pin: 'unpinned', vs: 'bindfs', op: '<=', target: 1.0 },
+  { n: 1, metric: 'openReadCloseUs', pin: 'pinned', vs: 'bindfs-cache', op: '<=', target: 1.2 },
+  { n: 1, metric: 'openReadCloseUs', pin: 'unpinned', vs: 'bindfs-cache', op: '<=', target: 1.2 },
+  { n: 2, metric: 'parOpsPerSec', pin: 'pinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 2, metric: 'parOpsPerSec', pin: 'unpinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 3, metric: 'seqColdMBps', pin: 'pinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 3, metric: 'seqColdMBps', pin: 'unpinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 3, metric: 'seqWarmMBps', pin: 'pinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 3, metric: 'seqWarmMBps', pin: 'unpinned', vs: 'bindfs', op: '>=', target: 1.0 },
+  { n: 3, metric: 'seqWarmMBps', pin: 'pinned', vs: 'plain', op: '>=', target: 0.8 },
+  { n: 3, metric: 'seqWarmMBps', pin: 'unpinned', vs: 'plain', op: '>=', target: 0.8 },
+  { n: 4, metric: 'metaSec', pin: 'pinned', vs: 'bindfs', op: '<=', target: 1.0 },
+  { n: 4, metric: 'metaSec', pin: 'unpinned', vs: 'bindfs', op: '<=', target: 1.0 },
+];
+/** Goal 5 is measured by scripts/bench-rss.js; named here so the list is whole. */
+const RSS_GOAL = '5. daemon RSS with 1,000,000 rules after a 5-minute 8-reader run <= 150 MiB: scripts/bench-rss.js (after this in npm run bench)';
+
+// bindfs-cache is bindfs with the cache options aclfs itself mounts with, so
+// the comparison is on equal caching. They are taken from the aclfs daemon at
+// run time: a preload (FUSE_OPTS_PROBE_JS) records the option string
+// fuse-native hands to libfuse, and the options below are copied from it.
+// bindfs 1.14.7 (libfuse 2.9) passes these libfuse options through (checked:
+// the mount comes up with auto_cache, attr_timeout=N and entry_timeout=N, and
+// with auto_cache a re-read is served from the kernel's page cache without
+// READ requests).
+const CACHE_OPT_RE = /^(kernel_cache|auto_cache|direct_io|(entry|negative|attr|ac_attr)_timeout=.*)$/;
+// What src/fs/mount.ts passed when this was written; used (with a warning in
+// the output) only if the probe cannot read the options from the daemon.
+const FALLBACK_ACLFS_CACHE_OPTS = ['auto_cache', 'attr_timeout=0'];
 
 const MOUNT_TIMEOUT_MS = 20000;
 const DAEMON_EXIT_TIMEOUT_MS = 10000;
 /** A load child that runs longer than this is treated as hung (daemon stuck). */
 const LOAD_TIMEOUT_MS = 300000;
+/** The parallel readers warm up first; all of them must be ready within this. */
+const PAR_READY_TIMEOUT_MS = 120000;
 
 // The load program. Written to the temp dir (not run from scripts/) so the
 // unprivileged benchmark user can read it whatever the checkout's permissions.
 const LOAD_JS = String.raw`'use strict';
 const fs = require('node:fs');
-const [mode, target, a, b] = process.argv.slice(2);
+const [mode, target, a, b, c, d] = process.argv.slice(2);
 function out(o) { process.stdout.write(JSON.stringify({ uid: process.getuid(), ...o }) + '\n'); }
-if (mode === 'ops') {
-  // open + one 4 KiB read + close, cycling over the small files. One untimed
-  // pass first so every variant is measured warm (dentries, lookups cached).
-  const ops = Number(a);
-  const names = fs.readdirSync(target).sort().map((n) => target + '/' + n);
-  const buf = Buffer.alloc(Number(b));
+function smallFiles(dir, size) {
+  const names = fs.readdirSync(dir).sort().map((n) => dir + '/' + n);
+  const buf = Buffer.alloc(size);
   const one = (file) => {
     const fd = fs.openSync(file, 'r');
     const n = fs.readSync(fd, buf, 0, buf.length, 0);
     fs.closeSync(fd);
     if (n !== buf.length) throw new Error(file + ': short read ' + n);
   };
+  return { names, one };
+}
+if (mode === 'ops') {
+  // open + one 4 KiB read + close, cycling over the small files. One untimed
+  // pass first so every variant is measured warm (dentries, lookups cached).
+  const ops = Number(a);
+  const { names, one } = smallFiles(target, Number(b));
   for (const f of names) one(f);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < ops; i++) one(names[i % names.length]);
   const ns = Number(process.hrtime.bigint() - t0);
   out({ ops, ns, usPerOp: ns / 1000 / ops });
+} else if (mode === 'par') {
+  // One of several readers: the same operation as "ops", for a fixed time,
+  // starting at its own share of the files (reader c of d). Warms up like
+  // "ops", prints "ready", and starts when the bench writes a byte to stdin,
+  // so that all readers run over the same interval.
+  const seconds = Number(a);
+  const { names, one } = smallFiles(target, Number(b));
+  for (const f of names) one(f);
+  process.stdout.write('ready\n');
+  const go = Buffer.alloc(1);
+  for (;;) {
+    try {
+      if (fs.readSync(0, go, 0, 1, null) !== 1) process.exit(3); // bench gone
+      break;
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+  const start = Math.floor((Number(c) * names.length) / Number(d));
+  const t0 = process.hrtime.bigint();
+  const end = t0 + BigInt(Math.round(seconds * 1e9));
+  let ops = 0;
+  let now = t0;
+  while (now < end) {
+    // The clock is read every 8 operations: it would cost a few % of a
+    // plain-directory operation.
+    for (let k = 0; k < 8; k++, ops++) one(names[(start + ops) % names.length]);
+    now = process.hrtime.bigint();
+  }
+  const ns = Number(now - t0);
+  out({ ops, ns, opsPerSec: ops / (ns / 1e9) });
+} else if (mode === 'meta') {
+  // The metadata walk, exactly as a user would type it; the pipeline's
+  // status says whether every stat succeeded.
+  const { spawnSync } = require('node:child_process');
+  const script = 'set -o pipefail; find "$1" -type f -print0 | xargs -0 stat > /dev/null';
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('bash', ['-c', script, 'bash', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (r.status !== 0) throw new Error('find | xargs stat: ' + (r.error || 'exit ' + r.status) + ' ' + r.stderr);
+  out({ ns, seconds: ns / 1e9 });
+} else if (mode === 'count') {
+  // Sanity check: how many regular files find sees under the target.
+  const { spawnSync } = require('node:child_process');
+  const r = spawnSync('find', [target, '-type', 'f', '-printf', '.'], { maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error('find: ' + (r.error || 'exit ' + r.status) + ' ' + r.stderr);
+  out({ files: r.stdout.length });
 } else if (mode === 'seq') {
   const buf = Buffer.alloc(Number(a));
   const fd = fs.openSync(target, 'r');
@@ -109,6 +201,24 @@ if (mode === 'ops') {
 } else {
   throw new Error('unknown mode ' + mode);
 }
+`;
+
+// Preloaded into the first aclfs daemon (NODE_OPTIONS=--require) to record
+// the libfuse option string fuse-native mounts with (see CACHE_OPT_RE); it
+// wraps that one function and changes nothing else.
+const FUSE_OPTS_PROBE_JS = String.raw`'use strict';
+const fs = require('node:fs');
+try {
+  const Fuse = require(require.resolve('fuse-native', { paths: [process.env.ACLFS_BENCH_ROOT] }));
+  const original = Fuse.prototype._fuseOptions;
+  if (typeof original === 'function') {
+    Fuse.prototype._fuseOptions = function (...args) {
+      const options = original.apply(this, args);
+      try { fs.writeFileSync(process.env.ACLFS_BENCH_FUSE_OPTS, String(options)); } catch {}
+      return options;
+    };
+  }
+} catch {}
 `;
 
 // ---------------------------------------------------------------- options
@@ -134,7 +244,7 @@ function parseOptions(argv) {
     runs = Number(values.runs);
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
   }
-  return { json: values.json, quick: values.quick, runs, bigMiB: base.bigMiB, ops: base.ops };
+  return { json: values.json, quick: values.quick, runs, bigMiB: base.bigMiB, ops: base.ops, parSeconds: base.parSeconds, metaFiles: base.metaFiles };
 }
 
 // ---------------------------------------------------------------- processes
@@ -149,14 +259,23 @@ function log(text) {
   process.stderr.write(`bench: ${text}\n`);
 }
 
-/** Runs a command to completion; rejects with its stderr on failure. */
-function run(cmd, args, { timeoutMs = LOAD_TIMEOUT_MS } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    loads.add(child);
+/**
+ * Starts a command; `done` resolves with its stdout when it exits 0 and
+ * rejects with its stderr otherwise. With `stdin: 'pipe'` the caller may
+ * write to child.stdin; `onStdout` sees the output as it comes.
+ */
+function start(cmd, args, { timeoutMs = LOAD_TIMEOUT_MS, stdin = 'ignore', onStdout } = {}) {
+  const child = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'] });
+  loads.add(child);
+  // A child that died before we wrote to it must not crash us with EPIPE.
+  child.stdin?.on('error', () => {});
+  const done = new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      onStdout?.(stdout);
+    });
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (err) => {
@@ -171,6 +290,12 @@ function run(cmd, args, { timeoutMs = LOAD_TIMEOUT_MS } = {}) {
       else reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`));
     });
   });
+  return { child, done };
+}
+
+/** Runs a command to completion; rejects with its stderr on failure. */
+function run(cmd, args, options) {
+  return start(cmd, args, options).done;
 }
 
 function alive(child) {
@@ -178,8 +303,8 @@ function alive(child) {
 }
 
 /** Starts a FUSE daemon in the foreground as our child; keeps its stderr for errors. */
-function startDaemon(name, cmd, args, mountpoint) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+function startDaemon(name, cmd, args, mountpoint, env = process.env) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   const entry = { name, child, mountpoint, stderr: '' };
   child.stderr.on('data', (d) => {
     entry.stderr = (entry.stderr + d).slice(-8192);
@@ -209,8 +334,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Waits until the kernel lists a FUSE mount at the mountpoint AND statfs
  * through it answers: the first alone can precede the daemon's INIT reply.
  */
-async function waitForMount(entry) {
-  const deadline = Date.now() + MOUNT_TIMEOUT_MS;
+async function waitForMount(entry, timeoutMs = MOUNT_TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!alive(entry.child)) {
       throw new Error(`${entry.name} exited before mounting: ${entry.stderr.trim()}`);
@@ -224,7 +349,7 @@ async function waitForMount(entry) {
         // not answering yet
       }
     }
-    if (Date.now() > deadline) throw new Error(`${entry.name} did not mount within ${MOUNT_TIMEOUT_MS} ms: ${entry.stderr.trim()}`);
+    if (Date.now() > deadline) throw new Error(`${entry.name} did not mount within ${timeoutMs} ms: ${entry.stderr.trim()}`);
     await sleep(50);
   }
 }
@@ -247,6 +372,24 @@ async function setDaemonAffinity(cpus) {
   }
 }
 
+/**
+ * Unmounts one daemon's mount with fusermount -u and waits for the daemon to
+ * exit (both bindfs -f and aclfs end with their mount); a daemon that stays
+ * is stopped by pid. It is then no longer ours to clean up.
+ */
+async function unmountDaemon(entry) {
+  await run('fusermount', ['-u', entry.mountpoint]);
+  if (!(await waitExit(entry.child, DAEMON_EXIT_TIMEOUT_MS))) {
+    log(`${entry.name} (pid ${entry.child.pid}) still running after its unmount; stopping it`);
+    entry.child.kill('SIGTERM');
+    if (!(await waitExit(entry.child, DAEMON_EXIT_TIMEOUT_MS))) {
+      entry.child.kill('SIGKILL');
+      await waitExit(entry.child, DAEMON_EXIT_TIMEOUT_MS);
+    }
+  }
+  daemons.splice(daemons.indexOf(entry), 1);
+}
+
 /** The CPUs this process may run on, as taskset prints them ("0,1" / "0-3"). */
 async function ownAffinity() {
   const out = await run('taskset', ['-c', '-p', String(process.pid)]);
@@ -264,12 +407,22 @@ function expandCpuList(list) {
 
 // ---------------------------------------------------------------- setup
 
-function writeTree(dir, opts) {
-  const small = path.join(dir, 'src', 'small');
+/** SMALL_FILES files of SMALL_SIZE random bytes in `small`. */
+function writeSmallFiles(small) {
   fs.mkdirSync(small, { recursive: true, mode: 0o755 });
   for (let i = 0; i < SMALL_FILES; i++) {
     // Random bytes: nothing in the stack can shortcut the content.
     fs.writeFileSync(path.join(small, `f${String(i).padStart(4, '0')}`), crypto.randomBytes(SMALL_SIZE), { mode: 0o644 });
+  }
+}
+
+function writeTree(dir, opts) {
+  writeSmallFiles(path.join(dir, 'src', 'small'));
+  // The metadata tree: META_PER_DIR files of 100 bytes per directory.
+  for (let i = 0; i < opts.metaFiles; i++) {
+    const sub = path.join(dir, 'src', 'meta', `d${String(Math.floor(i / META_PER_DIR)).padStart(3, '0')}`);
+    if (i % META_PER_DIR === 0) fs.mkdirSync(sub, { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(sub, `f${String(i % META_PER_DIR).padStart(3, '0')}`), crypto.randomBytes(100), { mode: 0o644 });
   }
   const chunk = crypto.randomBytes(1024 * 1024);
   const fd = fs.openSync(path.join(dir, 'src', 'big.bin'), 'w', 0o644);
@@ -286,6 +439,7 @@ async function setup(tmp, opts) {
   fs.chmodSync(tmp, 0o755);
   writeTree(tmp, opts);
   fs.writeFileSync(path.join(tmp, 'load.js'), LOAD_JS, { mode: 0o644 });
+  fs.writeFileSync(path.join(tmp, 'fuse-opts-probe.js'), FUSE_OPTS_PROBE_JS, { mode: 0o644 });
   // One recursive rule on "/": root owns it, nobody else gets anything by
   // default, the benchmark user gets r-- through its own ACL entry.
   const rules = {
@@ -299,53 +453,172 @@ async function setup(tmp, opts) {
   await run('sync', []);
 }
 
-async function mountAll(tmp) {
+/** How each mounted variant is started: [command, args, mountpoint]. */
+function daemonSpecs(tmp, bindfsCacheOpts) {
   const src = path.join(tmp, 'src');
-  const db = path.join(tmp, 'db');
-  // -f keeps bindfs in the foreground as our child, so it is stopped by pid.
-  const b = startDaemon('bindfs', 'bindfs', ['-f', '-o', 'allow_other', src, path.join(tmp, 'mnt-bindfs')], path.join(tmp, 'mnt-bindfs'));
-  const bc = startDaemon('bindfs-cache', 'bindfs', ['-f', '-o', BINDFS_CACHE_OPTS, src, path.join(tmp, 'mnt-bindfs-cache')], path.join(tmp, 'mnt-bindfs-cache'));
-  // bin/aclfs directly, as installed (its shebang carries the daemon's V8
-  // flags; env execs node, so the pid we hold is the daemon's); a private
-  // socket in a directory the daemon creates 0750 keeps clear of any other
-  // aclfs on the machine.
-  const a = startDaemon(
-    'aclfs',
-    ACLFS_BIN,
-    ['mount', src, path.join(tmp, 'mnt-aclfs'), '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'run', 'aclfs.sock')],
-    path.join(tmp, 'mnt-aclfs'),
-  );
-  await Promise.all([waitForMount(b), waitForMount(bc), waitForMount(a)]);
+  const mnt = (v) => path.join(tmp, `mnt-${v}`);
   return {
-    plain: src,
-    bindfs: b.mountpoint,
-    'bindfs-cache': bc.mountpoint,
-    aclfs: a.mountpoint,
+    // -f keeps bindfs in the foreground as our child, so it is stopped by pid.
+    bindfs: ['bindfs', ['-f', '-o', 'allow_other', src, mnt('bindfs')], mnt('bindfs')],
+    'bindfs-cache': ['bindfs', ['-f', '-o', bindfsCacheOpts, src, mnt('bindfs-cache')], mnt('bindfs-cache')],
+    // bin/aclfs directly, as installed (its shebang carries the daemon's V8
+    // flags; env execs node, so the pid we hold is the daemon's); a private
+    // socket in a directory the daemon creates 0750 keeps clear of any other
+    // aclfs on the machine.
+    aclfs: [
+      ACLFS_BIN,
+      ['mount', src, mnt('aclfs'), '--db', path.join(tmp, 'db'), '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'run', 'aclfs.sock')],
+      mnt('aclfs'),
+    ],
   };
+}
+
+/** The libfuse options the aclfs daemon mounted with, as recorded by the probe, or null. */
+function probedFuseOptions(file) {
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+  return text.replace(/^-o/, '').split(',').filter(Boolean);
+}
+
+/**
+ * Mounts aclfs first (with the probe), then bindfs with its defaults and
+ * bindfs-cache with aclfs's cache options. Returns the roots and the specs
+ * (for remounting) and where bindfs-cache's options came from.
+ */
+async function mountAll(tmp) {
+  const optsFile = path.join(tmp, 'aclfs-fuse-opts');
+  const probeEnv = {
+    ...process.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(tmp, 'fuse-opts-probe.js')}`.trim(),
+    ACLFS_BENCH_ROOT: ROOT,
+    ACLFS_BENCH_FUSE_OPTS: optsFile,
+  };
+  const [acmd, aargs, amnt] = daemonSpecs(tmp, '').aclfs;
+  await waitForMount(startDaemon('aclfs', acmd, aargs, amnt, probeEnv));
+  const aclfsOptions = probedFuseOptions(optsFile);
+  const cacheOpts = aclfsOptions === null ? FALLBACK_ACLFS_CACHE_OPTS : aclfsOptions.filter((o) => CACHE_OPT_RE.test(o));
+  const bindfsCache = {
+    opts: ['allow_other', ...cacheOpts].join(','),
+    source: aclfsOptions === null ? 'NOT read from the aclfs daemon (probe failed): copy of src/fs/mount.ts when bench.js was written' : 'cache options read from the aclfs daemon',
+    aclfsOptions,
+  };
+  if (aclfsOptions === null) log(`WARNING: could not read aclfs's libfuse options; bindfs-cache uses ${bindfsCache.opts}`);
+  const specs = daemonSpecs(tmp, bindfsCache.opts);
+  const started = ['bindfs', 'bindfs-cache'].map((v) => startDaemon(v, ...specs[v]));
+  await Promise.all(started.map((e) => waitForMount(e)));
+  return {
+    roots: {
+      plain: path.join(tmp, 'src'),
+      bindfs: specs.bindfs[2],
+      'bindfs-cache': specs['bindfs-cache'][2],
+      aclfs: specs.aclfs[2],
+    },
+    specs,
+    bindfsCache,
+  };
+}
+
+/** Unmounts a variant (fusermount -u), mounts it again and gives it the CPUs of the others. */
+async function remount(v, specs, cpus) {
+  const old = daemons.find((d) => d.name === v && alive(d.child));
+  if (old) await unmountDaemon(old);
+  const entry = startDaemon(v, ...specs[v]);
+  await waitForMount(entry);
+  await run('taskset', ['-a', '-p', '-c', cpus, String(entry.child.pid)]);
 }
 
 // ---------------------------------------------------------------- measuring
 
-/** Runs the load program as the benchmark user (uid/gid, no groups), optionally pinned. */
-async function load(tmp, uid, pinCpu, args) {
+/** The command that runs the load program as the benchmark user (uid/gid, no groups), optionally pinned. */
+function loadCommand(tmp, uid, pinCpu, args) {
   const cmd = [];
   if (pinCpu !== null) cmd.push('taskset', '-c', String(pinCpu));
   cmd.push('setpriv', '--reuid', String(uid), '--regid', String(uid), '--clear-groups', process.execPath, path.join(tmp, 'load.js'), ...args);
-  let result;
-  try {
-    result = JSON.parse(await run(cmd[0], cmd.slice(1)));
-  } catch (err) {
-    // A load usually fails because a daemon died under it; say which.
-    const dead = daemons.filter((d) => !alive(d.child)).map((d) => `${d.name} exited (${d.child.signalCode ?? d.child.exitCode}): ${d.stderr.trim()}`);
-    if (dead.length > 0) err.message += `\n${dead.join('\n')}`;
-    throw err;
-  }
+  return cmd;
+}
+
+/** A load usually fails because a daemon died under it; say which. */
+function explainLoadFailure(err) {
+  const dead = daemons.filter((d) => !alive(d.child)).map((d) => `${d.name} exited (${d.child.signalCode ?? d.child.exitCode}): ${d.stderr.trim()}`);
+  if (dead.length > 0) err.message += `\n${dead.join('\n')}`;
+  return err;
+}
+
+/** The result line a load printed last, checked to come from the right uid. */
+function loadResult(stdout, uid) {
+  const result = JSON.parse(stdout.trim().split('\n').pop());
   if (result.uid !== uid) throw new Error(`load ran as uid ${result.uid}, expected ${uid}`);
   return result;
 }
 
+/** Runs the load program once and returns its result. */
+async function load(tmp, uid, pinCpu, args) {
+  const cmd = loadCommand(tmp, uid, pinCpu, args);
+  let stdout;
+  try {
+    stdout = await run(cmd[0], cmd.slice(1));
+  } catch (err) {
+    throw explainLoadFailure(err);
+  }
+  return loadResult(stdout, uid);
+}
+
+/**
+ * Runs `readers` load programs in "par" mode at once: starts them all, waits
+ * until every one has warmed up and printed "ready", then releases them
+ * together (a byte on stdin each). `onGo` is called at that moment. Returns
+ * their results; if one fails, the others are killed.
+ */
+async function parallelLoad(tmp, uid, pinCpu, { dir, seconds, readers, onGo }) {
+  const kids = [];
+  const ready = [];
+  for (let i = 0; i < readers; i++) {
+    const cmd = loadCommand(tmp, uid, pinCpu, ['par', dir, String(seconds), String(SMALL_SIZE), String(i), String(readers)]);
+    let signal;
+    ready.push(new Promise((resolve) => (signal = resolve)));
+    const kid = start(cmd[0], cmd.slice(1), {
+      stdin: 'pipe',
+      timeoutMs: PAR_READY_TIMEOUT_MS + seconds * 1000 + LOAD_TIMEOUT_MS,
+      onStdout: (text) => text.startsWith('ready\n') && signal(),
+    });
+    kids.push(kid);
+  }
+  try {
+    let released = false;
+    let timer;
+    // Not ready in time, or a reader ended before the start: give up.
+    const stopped = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`parallel readers not ready within ${PAR_READY_TIMEOUT_MS} ms`)), PAR_READY_TIMEOUT_MS);
+      for (const k of kids) {
+        k.done.then(
+          () => released || reject(new Error('a reader exited before the start')),
+          (err) => released || reject(err),
+        );
+      }
+    });
+    try {
+      await Promise.race([Promise.all(ready), stopped]);
+    } finally {
+      released = true;
+      clearTimeout(timer);
+    }
+    onGo?.();
+    for (const k of kids) k.child.stdin.end('g');
+    const outs = await Promise.all(kids.map((k) => k.done));
+    return outs.map((o) => loadResult(o, uid));
+  } catch (err) {
+    for (const k of kids) k.child.kill('SIGKILL');
+    await Promise.allSettled(kids.map((k) => k.done));
+    throw explainLoadFailure(err);
+  }
+}
+
 /** Proves the aclfs mount decides: the benchmark user is let in, an unnamed user is not. */
-async function sanityCheck(tmp, roots) {
+async function sanityCheck(tmp, roots, opts) {
   const file = (root) => path.join(root, 'small', 'f0000');
   const checks = [
     [roots.plain, OTHER_UID, 'ok'],
@@ -356,6 +629,11 @@ async function sanityCheck(tmp, roots) {
   for (const [root, uid, want] of checks) {
     const { result } = await load(tmp, uid, null, ['try-open', file(root)]);
     if (result !== want) throw new Error(`sanity: uid ${uid} opening ${file(root)} gave ${result}, expected ${want}`);
+  }
+  // Every variant shows the benchmark user the whole metadata tree.
+  for (const v of VARIANTS) {
+    const { files } = await load(tmp, BENCH_UID, null, ['count', path.join(roots[v], 'meta')]);
+    if (files !== opts.metaFiles) throw new Error(`sanity: find in ${v} saw ${files} files under meta/, expected ${opts.metaFiles}`);
   }
 }
 
@@ -370,11 +648,15 @@ function median(xs) {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function measure(tmp, roots, opts, cpus) {
+async function measure(tmp, mounted, opts, cpus) {
+  const { roots, specs } = mounted;
   const samples = {};
   for (const pin of PIN_MODES) {
     samples[pin] = {};
-    for (const v of VARIANTS) samples[pin][v] = { openReadCloseUs: [], seqColdMBps: [], seqWarmMBps: [] };
+    for (const v of VARIANTS) {
+      samples[pin][v] = {};
+      for (const m of Object.keys(METRICS)) samples[pin][v][m] = [];
+    }
   }
   for (let round = 0; round < opts.runs; round++) {
     // Rotate who goes first each round, so drift (thermal, noisy neighbours,
@@ -382,13 +664,19 @@ async function measure(tmp, roots, opts, cpus) {
     const order = VARIANTS.map((_, i) => VARIANTS[(i + round) % VARIANTS.length]);
     for (const pin of PIN_MODES) {
       const pinCpu = pin === 'pinned' ? cpus.pinCpu : null;
+      const daemonCpus = pin === 'pinned' ? String(cpus.pinCpu) : cpus.all;
       // Pinned: daemon and load compete for one CPU, so every request costs
       // the full context-switch round trip; unpinned: they may overlap.
-      await setDaemonAffinity(pin === 'pinned' ? String(cpus.pinCpu) : cpus.all);
+      await setDaemonAffinity(daemonCpus);
       log(`round ${round + 1}/${opts.runs} ${pin}: ${order.join(', ')}`);
       for (const v of order) {
         const r = await load(tmp, BENCH_UID, pinCpu, ['ops', path.join(roots[v], 'small'), String(opts.ops), String(SMALL_SIZE)]);
         samples[pin][v].openReadCloseUs.push(r.usPerOp);
+      }
+      for (const v of order) {
+        // The readers' rates add up: they run over the same interval.
+        const rs = await parallelLoad(tmp, BENCH_UID, pinCpu, { dir: path.join(roots[v], 'small'), seconds: opts.parSeconds, readers: PAR_READERS });
+        samples[pin][v].parOpsPerSec.push(rs.reduce((sum, r) => sum + r.opsPerSec, 0));
       }
       for (const v of order) {
         const big = path.join(roots[v], 'big.bin');
@@ -400,6 +688,14 @@ async function measure(tmp, roots, opts, cpus) {
         }
         samples[pin][v].seqColdMBps.push(cold.mbps);
         samples[pin][v].seqWarmMBps.push(warm.mbps);
+      }
+      for (const v of order) {
+        // Cold: a fresh daemon (nothing in its caches or libfuse's node
+        // table) and no dentries, inodes or pages in the kernel.
+        if (v !== 'plain') await remount(v, specs, daemonCpus);
+        dropCaches();
+        const r = await load(tmp, BENCH_UID, pinCpu, ['meta', path.join(roots[v], 'meta')]);
+        samples[pin][v].metaSec.push(r.seconds);
       }
     }
   }
@@ -422,16 +718,24 @@ function summarize(samples) {
       ratios[pin][m] = {
         'aclfs/bindfs': medians[pin].aclfs[m] / medians[pin].bindfs[m],
         'aclfs/bindfs-cache': medians[pin].aclfs[m] / medians[pin]['bindfs-cache'][m],
+        'aclfs/plain': medians[pin].aclfs[m] / medians[pin].plain[m],
         better: METRICS[m].better,
       };
     }
   }
-  return { medians, ratios };
+  const goals = GOALS.map((g) => {
+    const ratio = ratios[g.pin][g.metric][`aclfs/${g.vs}`];
+    const pass = g.op === '<=' ? ratio <= g.target : ratio >= g.target;
+    return { ...g, ratio, pass };
+  });
+  return { medians, ratios, goals };
 }
 
 function fmt(x) {
   if (x >= 1000) return x.toFixed(0);
   if (x >= 100) return x.toFixed(1);
+  // Seconds of the metadata walk can be well under 1.
+  if (x < 1) return x.toFixed(3);
   return x.toFixed(2);
 }
 
@@ -441,6 +745,23 @@ function grid(header, rows) {
   const line = (cells) =>
     cells.map((c, i) => (i < 2 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
+function goalLines(goals) {
+  const rows = goals.map((g) => [
+    `${g.n}. ${METRICS[g.metric].label}`,
+    g.pin,
+    `aclfs/${g.vs}`,
+    `${g.ratio.toFixed(3)}x`,
+    `${g.op} ${g.target.toFixed(2)}x`,
+    g.pass ? 'PASS' : 'FAIL',
+  ]);
+  const passed = goals.filter((g) => g.pass).length;
+  return [
+    ...grid(['goal (issue 6)', 'cpus', 'ratio', 'measured', 'goal', 'result'], rows),
+    RSS_GOAL,
+    `${passed} of ${goals.length} goals above met`,
+  ];
 }
 
 function table(meta, summary, samples) {
@@ -474,16 +795,23 @@ function table(meta, summary, samples) {
     `host: ${meta.host.cpus} CPUs (${meta.host.cpuModel}), kernel ${meta.host.kernel}, node ${meta.host.node}, ${meta.host.bindfs}`,
     `setup: ${SMALL_FILES} x ${SMALL_SIZE} B files, ${meta.config.bigMiB} MiB file, ${meta.config.ops} ops/sample, ` +
       `${READ_BUF / 1024} KiB reads, uid ${BENCH_UID}, medians of ${meta.config.runs} interleaved round(s)`,
+    `${PAR_READERS} readers = ${PAR_READERS} processes over the small files at once for ${meta.config.parSeconds} s, ops/s summed; ` +
+      `find|xargs stat = find DIR -type f -print0 | xargs -0 stat > /dev/null over ${meta.config.metaFiles} files, ` +
+      'after unmounting and mounting that variant again and drop_caches',
     `pinned = daemon (all threads) and load on CPU ${meta.config.pinCpu}; unpinned = CPUs ${meta.config.allCpus}`,
-    `bindfs-cache = bindfs -o ${BINDFS_CACHE_OPTS}; aclfs = --default deny, access granted by one recursive ACL rule`,
+    `bindfs = bindfs -o allow_other (single-threaded, its default); bindfs-cache = bindfs -o ${meta.config.bindfsCacheOpts} (${meta.config.bindfsCacheSource})`,
+    `aclfs = --default deny, access granted by one recursive ACL rule; libfuse options ${meta.config.aclfsFuseOptions?.join(',') ?? 'unknown'}`,
     '',
     'medians',
     ...grid(['metric', 'cpus', ...VARIANTS, 'aclfs/bindfs', 'aclfs/bindfs-cache', 'better'], rows),
     '',
-    'ratio = aclfs median / bindfs median, raw: for µs/op above 1 means aclfs is slower, for MB/s below 1 means aclfs is slower',
+    'ratio = aclfs median / bindfs median, raw: for µs/op and s above 1 means aclfs is slower, for MB/s and ops/s below 1 means aclfs is slower',
     '',
     'range over rounds (min-max)',
     ...grid(['metric', 'cpus', ...VARIANTS, ''], ranges),
+    '',
+    'goals',
+    ...goalLines(summary.goals),
     '',
     `total time ${meta.durationSec.toFixed(1)} s`,
   ].join('\n');
@@ -569,13 +897,13 @@ async function main() {
     const pinCpu = cpuList.includes(1) ? 1 : cpuList[cpuList.length - 1];
 
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-bench-'));
-    log(`setting up in ${tmp} (${SMALL_FILES} small files, ${opts.bigMiB} MiB file)`);
+    log(`setting up in ${tmp} (${SMALL_FILES} small files, ${opts.metaFiles} metadata files, ${opts.bigMiB} MiB file)`);
     await setup(tmp, opts);
-    log('mounting bindfs, bindfs-cache, aclfs');
-    const roots = await mountAll(tmp);
-    await sanityCheck(tmp, roots);
+    log('mounting aclfs, then bindfs and bindfs-cache');
+    const mounted = await mountAll(tmp);
+    await sanityCheck(tmp, mounted.roots, opts);
 
-    const samples = await measure(tmp, roots, opts, { all: allCpus, pinCpu });
+    const samples = await measure(tmp, mounted, opts, { all: allCpus, pinCpu });
     const summary = summarize(samples);
     meta.config = {
       runs: opts.runs,
@@ -585,11 +913,22 @@ async function main() {
       smallSize: SMALL_SIZE,
       bigMiB: opts.bigMiB,
       readBuf: READ_BUF,
+      parReaders: PAR_READERS,
+      parSeconds: opts.parSeconds,
+      metaFiles: opts.metaFiles,
       uid: BENCH_UID,
       pinCpu,
       allCpus,
-      bindfsCacheOpts: BINDFS_CACHE_OPTS,
-      units: { openReadCloseUs: 'µs/op', seqColdMBps: 'MB/s (1e6 B/s)', seqWarmMBps: 'MB/s (1e6 B/s)' },
+      bindfsCacheOpts: mounted.bindfsCache.opts,
+      bindfsCacheSource: mounted.bindfsCache.source,
+      aclfsFuseOptions: mounted.bindfsCache.aclfsOptions,
+      units: {
+        openReadCloseUs: 'µs/op',
+        parOpsPerSec: 'ops/s, all readers',
+        seqColdMBps: 'MB/s (1e6 B/s)',
+        seqWarmMBps: 'MB/s (1e6 B/s)',
+        metaSec: 's',
+      },
     };
     await cleanup(tmp);
     meta.durationSec = (Date.now() - started) / 1000;
@@ -603,9 +942,32 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  // After SIGINT the killed load's error is expected; onSignal reports and exits.
-  if (interrupted) return;
-  process.stderr.write(`bench: ${err.stack ?? err}\n`);
-  process.exitCode = 1;
-});
+// scripts/bench-rss.js uses the same machinery (and its cleanup discipline).
+module.exports = {
+  ACLFS_BIN,
+  BENCH_UID,
+  OTHER_UID,
+  LOAD_JS,
+  PAR_READERS,
+  SMALL_FILES,
+  SMALL_SIZE,
+  alive,
+  cleanup,
+  load,
+  log,
+  parallelLoad,
+  run,
+  shellQuote,
+  startDaemon,
+  waitForMount,
+  writeSmallFiles,
+};
+
+if (require.main === module) {
+  main().catch((err) => {
+    // After SIGINT the killed load's error is expected; onSignal reports and exits.
+    if (interrupted) return;
+    process.stderr.write(`bench: ${err.stack ?? err}\n`);
+    process.exitCode = 1;
+  });
+}
