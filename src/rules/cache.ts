@@ -1,7 +1,7 @@
 // Memoised decisions. A decision depends only on the rule snapshot, the
 // caller's identity, the target and the requested bits; the snapshot is named
-// by the store's generation, so the cache is emptied as a whole whenever the
-// generation it was filled at differs from the one a lookup presents. That
+// by the commit epoch (epoch.ts), so the cache is emptied as a whole whenever the
+// epoch it was filled at differs from the one a lookup presents. That
 // makes revocation exact: no entry outlives the commit that changed a rule.
 
 import type { Access, Caller, Decision, Target } from './types';

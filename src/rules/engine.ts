@@ -1,19 +1,23 @@
 // The policy engine the filesystem consults: decide() over the live store,
-// with the decision cache in front, keyed by the rule generation so any
-// commit (from this process or another) invalidates every cached answer.
+// with the decision cache in front, keyed by the commit epoch so any commit
+// (from this process or another) invalidates every cached answer.
 import type { DecisionCache } from './cache';
 import { decide } from './decide';
 import type { Access, Caller, Decision, DefaultPolicy, RuleView, Target } from './types';
 
-/** A store as the engine sees it: lookups plus the commit generation. */
+/** A store as the engine sees it: lookups plus the commit epoch. */
 export interface PolicySource extends RuleView {
-  generation(): number;
+  /**
+   * The commit epoch, read before the lookups that follow see their
+   * snapshot (RuleStore.snapshot, src/rules/epoch.ts).
+   */
+  snapshot(): number;
 }
 
-/** A decision and the rule generation it was made at. */
+/** A decision and the commit epoch it was made at. */
 export interface Verdict {
   readonly decision: Decision;
-  readonly generation: number;
+  readonly epoch: number;
 }
 
 export interface DecisionCounters {
@@ -31,22 +35,22 @@ export class PolicyEngine {
     readonly defaultPolicy: DefaultPolicy,
   ) {}
 
-  generation(): number {
-    return this.source.generation();
+  epoch(): number {
+    return this.source.snapshot();
   }
 
   /** Throws when it cannot decide; the caller must then deny. */
   check(caller: Caller, target: Target, requested: Access): Verdict {
     let decision: Decision;
-    let generation: number;
+    let epoch: number;
     try {
-      generation = this.source.generation();
-      const cached = this.cache.get(generation, caller, target, requested);
+      epoch = this.source.snapshot();
+      const cached = this.cache.get(epoch, caller, target, requested);
       if (cached !== undefined) {
         decision = cached;
       } else {
         decision = decide(this.source, caller, target, requested, this.defaultPolicy);
-        this.cache.set(generation, caller, target, requested, decision);
+        this.cache.set(epoch, caller, target, requested, decision);
       }
     } catch (err) {
       this.counters.errors++;
@@ -54,6 +58,24 @@ export class PolicyEngine {
     }
     if (decision.allow) this.counters.allowed++;
     else this.counters.denied++;
-    return { decision, generation };
+    return { decision, epoch };
+  }
+
+  /**
+   * Whether `decision` (just made by check() for this caller) holds for
+   * every process with the caller's uid and gid, whatever its supplementary
+   * groups. Only such allows may be replayed by the binding's fast path,
+   * which knows a caller's uid and gid but not its groups. decide() with
+   * the groups unknown throws exactly when a group entry could change the
+   * answer; otherwise its answer is the same for any groups.
+   */
+  holdsForAnyGroups(caller: Caller, target: Target, requested: Access, decision: Decision): boolean {
+    const kind = decision.source.kind;
+    if (kind === 'owner' || kind === 'user' || kind === 'default-policy') return true;
+    try {
+      return decide(this.source, { ...caller, groups: null }, target, requested, this.defaultPolicy).allow === decision.allow;
+    } catch {
+      return false;
+    }
   }
 }

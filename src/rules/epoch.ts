@@ -1,57 +1,47 @@
-// The commit epoch: a counter every process that commits rules advances, and
-// that the FUSE binding's native code can read without LMDB or JS. It is the
-// size of the file `epoch` in the database directory, grown by one byte with
-// an O_APPEND write (atomic across processes) once before a transaction that
-// changes rules commits and once after it has committed. So:
+// The commit epoch: a 32-bit counter that every process committing rules
+// advances, once before a transaction that changes rules commits and once
+// after it has committed. It lives in the first word of the file `epoch` in
+// the database directory, mapped shared (MAP_SHARED) by every process that
+// opens the store, so reading it is a memory load: the decision path and the
+// FUSE binding's native fast path read it on every open without a syscall.
+//
+// What it guarantees:
 //   - a reader that saw epoch E and later sees E again knows no commit
-//     started in between (the "before" byte would have moved it);
-//   - once a writer has returned, every decision taken on the snapshot
-//     before its commit carries an older epoch (the "after" byte moved it).
-// The native decision cache (src/fs/fastPath.ts) replays an allow only while
-// the epoch is the one the allow was decided at: never a stale allow.
-// Two bytes per committing transaction; the daemon starts the file afresh
-// when it is large and nothing has been decided yet (resetIfLarge).
+//     started in between (the "before" advance would have moved it);
+//   - once a writer has returned, every decision taken on a snapshot from
+//     before its commit carries an older epoch (the "after" advance moved it).
+// So a decision labelled with the epoch read BEFORE its snapshot was taken
+// may be reused exactly while the epoch still reads the same: never a stale
+// allow. Equality is all that is ever asked, so wrapping at 2^32 is harmless
+// unless 4 billion commits happen between two looks.
+//
+// The mapping comes from the patched fuse-native binding (Node cannot map a
+// file); the native fast path reads the very same page (src/fs/mount.ts).
 
-import fs from 'node:fs';
 import nodePath from 'node:path';
+import Fuse from 'fuse-native';
 
 export const EPOCH_FILE = 'epoch';
-/** Beyond this the daemon truncates the file at start (about 4M commits). */
-const RESET_BYTES = 8 * 1024 * 1024;
-const ONE_BYTE = Buffer.from([0x2e]);
 
 export class CommitEpoch {
   private constructor(
-    readonly path: string,
-    readonly fd: number,
+    /** The shared page; the native fast path is handed this buffer. */
+    readonly page: ArrayBuffer,
+    private readonly words: Uint32Array,
   ) {}
 
-  /** Opens (creating, mode 0600) the epoch file of database directory `dir`. */
+  /** Maps (creating, mode 0600) the epoch file of database directory `dir`. */
   static open(dir: string): CommitEpoch {
-    const path = nodePath.join(dir, EPOCH_FILE);
-    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
-    return new CommitEpoch(path, fd);
+    const page = Fuse.native.mapSharedPage(nodePath.join(dir, EPOCH_FILE));
+    return new CommitEpoch(page, new Uint32Array(page, 0, 1));
   }
 
-  /** Advances the epoch by one. */
+  /** Advances the epoch by one, atomically across processes. */
   advance(): void {
-    fs.writeSync(this.fd, ONE_BYTE);
+    Atomics.add(this.words, 0, 1);
   }
 
   value(): number {
-    return fs.fstatSync(this.fd).size;
-  }
-
-  /**
-   * Starts the count again from 0 when the file has grown large. Only for
-   * the daemon at start, before anything was decided or published: a value
-   * seen before the reset could otherwise come round again.
-   */
-  resetIfLarge(): void {
-    if (this.value() > RESET_BYTES) fs.ftruncateSync(this.fd, 0);
-  }
-
-  close(): void {
-    fs.closeSync(this.fd);
+    return Atomics.load(this.words, 0);
   }
 }

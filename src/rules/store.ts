@@ -69,6 +69,8 @@ type Validated = ReturnType<typeof validateRuleInput>;
 export class RuleStore implements RuleView {
   /** Set by any write inside the current transaction; see write(). */
   private dirty = false;
+  /** Epoch at the last read-transaction renewal; see snapshot(). */
+  private snapshotEpoch: number | null = null;
 
   private constructor(
     readonly dir: string,
@@ -106,7 +108,6 @@ export class RuleStore implements RuleView {
     // We only ever write synchronously, so nothing is pending and lmdb-js
     // closes at once; the promise it returns carries no information.
     void this.env.close();
-    this.epoch.close();
   }
 
   /**
@@ -121,8 +122,30 @@ export class RuleStore implements RuleView {
    * read the same snapshot this generation belongs to.
    */
   generation(): number {
+    // The epoch is read before the renewal, so it never labels an older
+    // snapshot than it names.
+    this.snapshotEpoch = this.epoch.value();
     this.env.resetReadTxn();
     return this.meta.get(GENERATION) ?? 0;
+  }
+
+  /**
+   * The commit epoch (see epoch.ts), read FIRST, and a read snapshot at least
+   * as new as that epoch for the RuleView lookups that follow in the same
+   * synchronous stretch. A decision made on those lookups may be reused
+   * while snapshot() still returns the same number.
+   *
+   * The read transaction is renewed only when the epoch moved since the last
+   * renewal (~0.65 µs saved per decision): if it did not, no commit has
+   * started since, so the snapshot held is still the newest.
+   */
+  snapshot(): number {
+    const epoch = this.epoch.value();
+    if (epoch !== this.snapshotEpoch) {
+      this.env.resetReadTxn();
+      this.snapshotEpoch = epoch;
+    }
+    return epoch;
   }
 
   // ---- RuleView -----------------------------------------------------------
