@@ -18,6 +18,7 @@ import {
   clearStaleMount,
   isInside,
   Mount,
+  fastPathStats,
   openBackingRoot,
   unmountPath,
   workerThreadStats,
@@ -150,6 +151,7 @@ async function serve(cmd: MountCommand): Promise<void> {
           decisions: { ...engine.counters },
           cache: cache.stats(),
           workerLocals: workerThreadStats(),
+          fastPath: fastPathStats(),
         }),
       }),
     });
@@ -184,6 +186,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       pageCache: cmd.revoke !== 'immediate',
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
+      epochPage: store.epoch.page,
     });
     log.info(
       {

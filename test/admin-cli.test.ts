@@ -50,6 +50,7 @@ describe('aclfs status', () => {
     expect(text).toContain(`socket       ${ws.socket}\n`);
     expect(text).toMatch(/\ndecisions    \d+ allowed, \d+ denied, \d+ errors\n/);
     expect(text).toMatch(/\ncache        [\d.]+% hits/);
+    expect(text).toMatch(/\nfast path    \d+ opens, \d+ reads, \d+ writes replayed in C\n/);
     const st = JSON.parse(await ok(['status', '--json', ...S]));
     expect(st).toMatchObject({
       pid: daemon.pid,
@@ -63,6 +64,7 @@ describe('aclfs status', () => {
       decisions: { allowed: expect.any(Number), denied: expect.any(Number), errors: 0 },
       cache: { hitRate: expect.any(Number), hits: expect.any(Number), misses: expect.any(Number), size: expect.any(Number) },
       workerLocals: { created: expect.any(Number), idle: expect.any(Number) },
+      fastPath: { opens: expect.any(Number), reads: expect.any(Number), writes: expect.any(Number) },
     });
     expect(st.version).toBe(JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
     expect(typeof st.uptimeSeconds).toBe('number');

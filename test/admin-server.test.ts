@@ -216,6 +216,7 @@ describe('admin endpoints', () => {
         'db',
         'decisions',
         'defaultPolicy',
+        'fastPath',
         'generation',
         'mounted',
         'mountpoint',

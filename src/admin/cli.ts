@@ -222,6 +222,9 @@ function statusText(st: StatusResponse): string {
     const c = st.cache;
     lines.push(`cache        ${(c.hitRate * 100).toFixed(1)}% hits (${c.hits} hits, ${c.misses} misses), ${c.size}/${c.maxSize} entries`);
   }
+  if (st.fastPath !== null) {
+    lines.push(`fast path    ${st.fastPath.opens} opens, ${st.fastPath.reads} reads, ${st.fastPath.writes} writes replayed in C`);
+  }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${st.workerLocals.created} thread slots made, ${st.workerLocals.idle} idle`);
   }

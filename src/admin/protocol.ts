@@ -159,6 +159,8 @@ export interface StatusResponse {
    * threads alive at once; null when not served by a mount daemon.
    */
   readonly workerLocals: { readonly created: number; readonly idle: number } | null;
+  /** Opens, reads and writes the binding answered itself by replaying allows. */
+  readonly fastPath: { readonly opens: number; readonly reads: number; readonly writes: number } | null;
 }
 
 export interface CheckRequest {

@@ -45,6 +45,7 @@ export interface RuntimeInfo {
   readonly decisions: DecisionCountersView;
   readonly cache: CacheStatsView | null;
   readonly workerLocals: { readonly created: number; readonly idle: number } | null;
+  readonly fastPath: { readonly opens: number; readonly reads: number; readonly writes: number } | null;
 }
 
 export interface AdminServiceOptions {
@@ -101,6 +102,7 @@ export class AdminService implements ClosableAdminApi {
       decisions: rt?.decisions ?? { allowed: 0, denied: 0, errors: 0 },
       cache: rt?.cache ?? null,
       workerLocals: rt?.workerLocals ?? null,
+      fastPath: rt?.fastPath ?? null,
     };
   }
 

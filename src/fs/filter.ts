@@ -10,7 +10,7 @@ import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
 import { describeDecision } from '../rules/decide';
 import type { Verdict } from '../rules/engine';
-import { R, W, type Access, type Caller, type FileIdentity, type Target } from '../rules/types';
+import { R, W, type Access, type Caller, type Decision, type FileIdentity, type Target } from '../rules/types';
 import type { CallerResolver } from './callers';
 import { EACCES, EBADF, EEXIST, OK, Refusal, toErrno } from './errno';
 
@@ -25,10 +25,12 @@ const native = Fuse.native;
 
 /** What the filter needs from the rules side. */
 export interface Gatekeeper {
-  /** Current rule generation (sees commits by other processes). */
-  generation(): number;
+  /** The commit epoch now (moves with commits by any process). */
+  epoch(): number;
   /** The decision for this caller and file; throws when it cannot decide. */
   check(caller: Caller, target: Target, requested: Access): Verdict;
+  /** Whether this allow holds whatever the caller's supplementary groups. */
+  holdsForAnyGroups(caller: Caller, target: Target, requested: Access, decision: Decision): boolean;
 }
 
 /** Keeps the rule indexes in step with changes made through the mount. */
@@ -67,16 +69,21 @@ interface OpenFile {
   readonly fd: number;
   readonly target: Target;
   readonly caller: Caller;
-  /** Rule generation the last allow was decided at. */
-  generation: number;
+  /** What reads and writes on it may do: the open's access mode (r, w, rw). */
+  readonly access: Access;
+  /** Commit epoch the last allow was decided at (-1: never, decide first). */
+  epoch: number;
+}
+
+/** r, w or rw: what an open with these flags lets reads and writes do. */
+function accessModeOf(flags: number): Access {
+  const mode = flags & O_ACCMODE;
+  return mode === O_RDONLY ? R : mode === O_WRONLY ? W : R | W;
 }
 
 /** Bits an open with these flags needs (spec: read r, write w, O_TRUNC w). */
 export function accessForOpenFlags(flags: number): Access {
-  const mode = flags & O_ACCMODE;
-  let bits = mode === O_RDONLY ? R : mode === O_WRONLY ? W : mode === O_RDWR ? R | W : R | W;
-  if (flags & O_TRUNC) bits |= W;
-  return bits;
+  return flags & O_TRUNC ? accessModeOf(flags) | W : accessModeOf(flags);
 }
 
 /** The parent directory of a mount path ("/a/b" -> "/a", "/a" -> "/"). */
@@ -180,11 +187,11 @@ export class Filter {
   }
 
   /**
-   * The rule generation an allow was decided at, or null for a deny; never
-   * throws. Any failure while deciding (store unreadable, bad record)
-   * denies and is logged: fail closed.
+   * The verdict of an allow, or null for a deny; never throws. Any failure
+   * while deciding (store unreadable, bad record) denies and is logged:
+   * fail closed.
    */
-  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): number | null {
+  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): Verdict | null {
     let verdict: Verdict;
     try {
       verdict = this.gatekeeper.check(caller, target, requested);
@@ -192,8 +199,8 @@ export class Filter {
       this.log.error({ op, path: target.path, uid: caller.uid, err: String(err) }, 'denied: error while deciding');
       return null;
     }
-    const { decision, generation } = verdict;
-    if (decision.allow) return generation;
+    const { decision } = verdict;
+    if (decision.allow) return verdict;
     this.log.info(
       { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason: describeDecision(decision) },
       'denied',
@@ -202,10 +209,10 @@ export class Filter {
   }
 
   /** allowedAt(), or a Refusal(EACCES). */
-  private demand(caller: Caller, op: string, target: Target, requested: Access): number {
-    const generation = this.allowedAt(caller, op, target, requested);
-    if (generation === null) throw new Refusal(EACCES);
-    return generation;
+  private demand(caller: Caller, op: string, target: Target, requested: Access): Verdict {
+    const verdict = this.allowedAt(caller, op, target, requested);
+    if (verdict === null) throw new Refusal(EACCES);
+    return verdict;
   }
 
   /** Requires `requested` on the existing file at `path`; returns the caller. */
@@ -223,39 +230,67 @@ export class Filter {
   /**
    * Before creating `path`: w on its directory, and `requested` on the new
    * file itself (no file yet, so no inode rule: a rule waiting on its path
-   * or an ancestor's decides). Returns the caller, the generation of the
-   * allow and who will own the file; the directory is looked at once.
+   * or an ancestor's decides). Returns the caller, the epoch of the allow
+   * and who will own the file; the directory is looked at once.
    */
   private beginCreate(
     req: Fuse.RequestCaller,
     op: string,
     path: string,
     requested: Access,
-  ): { caller: Caller; generation: number; owner: Owner | null } {
+  ): { caller: Caller; epoch: number; owner: Owner | null } {
     const dir = parentOf(path);
     const parent = this.stat(dir);
     const caller = this.require(req, op, dir, W, parent);
-    const generation = this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
-    return { caller, generation, owner: this.ownerFor(caller, parent) };
+    const { epoch } = this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
+    return { caller, epoch, owner: this.ownerFor(caller, parent) };
   }
 
   /**
    * Revocation: an open file is re-decided, for the identity that opened
-   * it, whenever the rule generation moved since its last allow.
+   * it, whenever the commit epoch moved since its last allow. The binding
+   * serves reads and writes itself while the epoch stays put, so this runs
+   * once per handle after each commit; an allow hands the handle back to it.
    */
   private stillAllowed(file: OpenFile, requested: Access, op: string): boolean {
-    let generation: number;
+    let epoch: number;
     try {
-      generation = this.gatekeeper.generation();
+      epoch = this.gatekeeper.epoch();
     } catch (err) {
-      this.log.error({ op, path: file.target.path, err: String(err) }, 'denied: rule generation unreadable');
+      this.log.error({ op, path: file.target.path, err: String(err) }, 'denied: commit epoch unreadable');
       return false;
     }
-    if (generation === file.generation) return true;
-    const allowedAt = this.allowedAt(file.caller, op, file.target, requested);
-    if (allowedAt === null) return false;
-    file.generation = allowedAt;
+    if (epoch === file.epoch) return true;
+    const verdict = this.allowedAt(file.caller, op, file.target, requested);
+    if (verdict === null) return false;
+    file.epoch = verdict.epoch;
+    native.vouchHandle(file.fd, file.access, verdict.epoch);
     return true;
+  }
+
+  /**
+   * The record of open handle `fd`. A handle the binding opened by itself
+   * (a replayed allow) has none until its first read or write that reaches
+   * JS, i.e. after a commit: it is made then, for the uid, gid and pid that
+   * opened it, and marked for a fresh decision.
+   */
+  private fileFor(fd: number, path: string): OpenFile | undefined {
+    const opener = native.fastOpener(fd);
+    if (opener === null) return this.files.get(fd);
+    const [uid, gid, pid, access] = opener;
+    // Until re-decided, nothing on this handle is served in C.
+    native.vouchHandle(fd, 0, 0);
+    const st = new Uint32Array(Fuse.STAT_INTS);
+    if (native.fstat(fd, st) !== 0) return undefined;
+    let caller: Caller;
+    try {
+      caller = this.callers.resolve({ uid, gid, pid });
+    } catch {
+      caller = { uid, gid, pid, groups: null };
+    }
+    const file: OpenFile = { fd, target: { path, ...identityOf(st) }, caller, access, epoch: -1 };
+    this.files.set(fd, file);
+    return file;
   }
 
   // ---- creating ------------------------------------------------------------
@@ -306,13 +341,30 @@ export class Filter {
   }
 
   /**
-   * Records an open handle, for the re-check of its reads and writes. The
-   * binding closes released handles itself (see the patch's aclfs_release)
-   * and leaves their records here: the kernel sends nothing more for them,
-   * and the next open given the same descriptor number records over it.
+   * Records an open handle, for the re-check of its reads and writes, and
+   * lets the binding serve them while the epoch stays `epoch`. The binding
+   * closes released handles itself (see the patch's aclfs_release) and
+   * leaves their records here: the kernel sends nothing more for them, and
+   * the next open given the same descriptor number records over it.
    */
-  private registerOpen(fd: number, target: Target, caller: Caller, generation: number): void {
-    this.files.set(fd, { fd, target, caller, generation });
+  private registerOpen(fd: number, target: Target, caller: Caller, flags: number, epoch: number): void {
+    const access = accessModeOf(flags);
+    this.files.set(fd, { fd, target, caller, access, epoch });
+    native.vouchHandle(fd, access, epoch);
+  }
+
+  /**
+   * Lets the binding replay this open's allow by itself (uid, gid, path,
+   * access mode, and this very file), while the epoch stays the one it was
+   * decided at. Only allows that no supplementary group could change: the
+   * binding knows a caller's uid and gid, not its groups. Opens that
+   * truncate always come here.
+   */
+  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, verdict: Verdict): void {
+    if (flags & O_TRUNC) return;
+    const access = accessModeOf(flags);
+    if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, verdict.decision)) return;
+    native.publishAllow(caller.uid, caller.gid, access, target.path, st, verdict.epoch);
   }
 
   readonly ops: Fuse.Operations = {
@@ -382,9 +434,10 @@ export class Filter {
       try {
         const caller = this.caller(req, 'open', path);
         fd = this.openBacking(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL));
-        const { target, generation } = this.allowOpen(caller, 'open', path, fd, flags);
+        const { target, st, verdict } = this.allowOpen(caller, 'open', path, fd, flags);
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
-        this.registerOpen(fd, target, caller, generation);
+        this.registerOpen(fd, target, caller, flags, verdict.epoch);
+        this.publishOpen(caller, target, st, flags, verdict);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) fs.closeSync(fd);
@@ -397,7 +450,7 @@ export class Filter {
       try {
         // The new file must also be openable as asked, decided before
         // anything is created.
-        const { caller, generation, owner } = this.beginCreate(req, 'create', path, accessForOpenFlags(flags));
+        const { caller, epoch, owner } = this.beginCreate(req, 'create', path, accessForOpenFlags(flags));
         try {
           // O_EXCL always: if a file appeared behind the mount's back, it is
           // opened as an existing file and decided on its own identity.
@@ -411,7 +464,7 @@ export class Filter {
           fs.closeSync(openedFd);
           fs.unlinkSync(this.backing(path));
         });
-        this.registerOpen(fd, { path, ...file }, caller, generation);
+        this.registerOpen(fd, { path, ...file }, caller, flags, epoch);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
@@ -419,8 +472,10 @@ export class Filter {
       }
     },
 
-    read: (_req, _path, fd, buf, len, pos, cb) => {
-      const file = this.files.get(fd);
+    // read and write reach JS only when the binding cannot serve them: the
+    // epoch moved since the handle's allow (see stillAllowed).
+    read: (_req, path, fd, buf, len, pos, cb) => {
+      const file = this.fileFor(fd, path);
       if (file === undefined) return cb(EBADF);
       if (!this.stillAllowed(file, R, 'read')) return cb(EACCES);
       try {
@@ -432,8 +487,8 @@ export class Filter {
 
     // ---- gated: w on the file -----------------------------------------------------
 
-    write: (_req, _path, fd, buf, len, pos, cb) => {
-      const file = this.files.get(fd);
+    write: (_req, path, fd, buf, len, pos, cb) => {
+      const file = this.fileFor(fd, path);
       if (file === undefined) return cb(EBADF);
       if (!this.stillAllowed(file, W, 'write')) return cb(EACCES);
       try {
@@ -459,8 +514,8 @@ export class Filter {
       }
     },
 
-    ftruncate: (_req, _path, fd, size, cb) => {
-      const file = this.files.get(fd);
+    ftruncate: (_req, path, fd, size, cb) => {
+      const file = this.fileFor(fd, path);
       if (file === undefined) return cb(EBADF);
       if (!this.stillAllowed(file, W, 'ftruncate')) return cb(EACCES);
       this.answer(cb, () => fs.ftruncateSync(fd, size));
@@ -505,10 +560,7 @@ export class Filter {
     // unimplemented flush makes the kernel stop sending FLUSH at all, which
     // saves a round trip on every close.
 
-    fsync: (_req, _path, datasync, fd, cb) => {
-      if (!this.files.has(fd)) return cb(EBADF);
-      this.answer(cb, () => (datasync ? fs.fdatasyncSync(fd) : fs.fsyncSync(fd)));
-    },
+    // fsync is answered by the binding in C: it needs no decision.
 
     fsyncdir: (_req, path, datasync, _fd, cb) =>
       this.answer(cb, () => {
@@ -611,16 +663,22 @@ export class Filter {
   /**
    * Decides an open on the file actually opened (fstat of the descriptor),
    * so a path swapped between a check and the open cannot hand out a denied
-   * file. Returns the file and the generation the allow was decided at.
+   * file. Returns the file, its stat and the verdict of the allow.
    */
-  private allowOpen(caller: Caller, op: string, path: string, fd: number, flags: number): { target: Target; generation: number } {
+  private allowOpen(
+    caller: Caller,
+    op: string,
+    path: string,
+    fd: number,
+    flags: number,
+  ): { target: Target; st: Uint32Array; verdict: Verdict } {
     const st = this.fstat(fd);
     if ((modeOf(st) & S_IFMT) !== S_IFREG) {
       this.log.warn({ op, path }, 'denied: backing file is not a regular file (tree changed under us)');
       throw new Refusal(EACCES);
     }
     const target: Target = { path, ...identityOf(st) };
-    return { target, generation: this.demand(caller, op, target, accessForOpenFlags(flags)) };
+    return { target, st, verdict: this.demand(caller, op, target, accessForOpenFlags(flags)) };
   }
 }
 

@@ -117,6 +117,22 @@ declare module 'fuse-native' {
       lsetxattr(path: string, name: string, value: Buffer, flags: number): number;
       llistxattr(path: string, buf: Buffer): number;
       lremovexattr(path: string, name: string): number;
+      /** The first page of `path` (created 0600), mapped shared; throws on failure. */
+      mapSharedPage(path: string): ArrayBuffer;
+      /**
+       * Turns on the native fast path (before mounting; with serveAttributes):
+       * open, read, write and fsync are then answered in C where JS vouched
+       * for them, the commit epoch being the first word of `epochPage`.
+       */
+      enableFastPath(epochPage: ArrayBuffer): number;
+      /** Lets C replay this allow while the epoch stays `epoch`; 1 if stored. */
+      publishAllow(uid: number, gid: number, bits: number, path: string, st: StatArray, epoch: number): number;
+      /** Lets C serve reads/writes (`bits`) on handle `fd` while the epoch stays `epoch`. */
+      vouchHandle(fd: number, bits: number, epoch: number): number;
+      /** [uid, gid, pid, bits] of a handle C opened that JS has no record of, else null. */
+      fastOpener(fd: number): [number, number, number, number] | null;
+      /** [opens, reads, writes] served by the fast path so far. */
+      fastStats(): [number, number, number];
     }
 
     interface Options {
@@ -127,6 +143,8 @@ declare module 'fuse-native' {
       fsname?: string;
       subtype?: string;
       debug?: boolean;
+      /** Seconds libfuse trusts its cached attributes for auto_cache (default: attrTimeout). */
+      acAttrTimeout?: number;
       /** Milliseconds before an unanswered request gets ETIMEDOUT; false: never. */
       timeout?: number | false;
       entryTimeout?: number;

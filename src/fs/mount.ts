@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 6;
+export const REQUIRED_PATCH_LEVEL = 7;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -126,6 +126,11 @@ export interface MountOptions {
    * getattr from it on the libfuse threads (getattr is never gated).
    */
   readonly backingRootFd: number;
+  /**
+   * The shared page holding the commit epoch (RuleStore.epoch.page): the
+   * binding's fast path replays allows only while it stays put.
+   */
+  readonly epochPage: ArrayBuffer;
 }
 
 export class Mount {
@@ -136,6 +141,7 @@ export class Mount {
     assertPatchedBinding();
     await assertMountpointFree(options.mountpoint);
     Fuse.native.serveAttributes(options.backingRootFd);
+    Fuse.native.enableFastPath(options.epochPage);
     const fuse = new Fuse(options.mountpoint, options.ops, {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -149,10 +155,20 @@ export class Mount {
       // opens while its mtime and size are unchanged (libfuse checks at
       // each open), instead of dropping it at every open.
       autoCache: options.pageCache,
-      // libfuse 2 gives every name its own node and attribute cache, so a
-      // change made through one hard link would not show through another
-      // while attributes are cached: attributes are not cached.
-      attrTimeout: 0,
+      // ...checked against the file as it is at that open, not against
+      // attributes libfuse cached up to a second ago: a file changed behind
+      // the mount must not be served from stale cached pages.
+      acAttrTimeout: 0,
+      // Names and attributes are cached for a second, as libfuse and bindfs
+      // do by default (getattr does not depend on the caller, so the cache
+      // cannot leak anything): without it, every open costs a GETATTR round
+      // trip per path component for the kernel's permission checks. libfuse
+      // 2 gives every name its own node and attribute cache, so a change
+      // through one hard link would not show through another: the binding
+      // answers attributes of files with several links uncached (see
+      // "attribute caching that keeps hard links coherent" in the patch).
+      entryTimeout: 1,
+      attrTimeout: 1,
       // Inode numbers of the backing files, so hard links look like hard
       // links (cp -a, tar, rsync -H preserve them).
       useIno: true,
@@ -215,6 +231,12 @@ export function openBackingRoot(source: string, inPlace: boolean): { root: strin
 export function workerThreadStats(): { created: number; idle: number } {
   const [created, idle] = Fuse.native.threadStats();
   return { created, idle };
+}
+
+/** Opens, reads and writes the binding answered by replaying allows. */
+export function fastPathStats(): { opens: number; reads: number; writes: number } {
+  const [opens, reads, writes] = Fuse.native.fastStats();
+  return { opens, reads, writes };
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */

@@ -1,0 +1,224 @@
+// The binding's fast path (patch: "the fast path"): allows the daemon's JS
+// decided are replayed in C for later opens, and reads and writes on their
+// handles are served in C, only while the commit epoch has not moved and
+// only for the very file, uid, gid and access that were decided. Each test
+// proves a replay happened (the status counters) and that it stops where
+// it must.
+import { chmodSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ALICE,
+  BOB,
+  CAROL_IN_TEAM,
+  TEAM,
+  aclfs,
+  Daemon,
+  FileHolder,
+  makeWorkspace,
+  requireFuse,
+  runAs,
+  type Identity,
+  type Workspace,
+} from './helpers/mounts';
+
+interface FastStats {
+  opens: number;
+  reads: number;
+  writes: number;
+}
+
+async function importRules(db: string, rules: unknown[]): Promise<void> {
+  const res = await aclfs(['import', '-', '--db', db], { input: JSON.stringify({ version: 1, rules }) });
+  expect(res.stderr).toBe('');
+  expect(res.code).toBe(0);
+}
+
+async function status(ws: Workspace): Promise<{ fastPath: FastStats; decisions: { allowed: number; denied: number } }> {
+  const res = await aclfs(['status', '--json', '--socket', ws.socket]);
+  expect(res.code).toBe(0);
+  return JSON.parse(res.stdout) as { fastPath: FastStats; decisions: { allowed: number; denied: number } };
+}
+
+/** `cat FILE` as `who`, N times; the outputs (or the error line) of each. */
+async function catTimes(who: Identity, file: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await runAs(who, 'cat', [file]);
+    out.push(res.code === 0 ? res.stdout : `ERR ${res.stderr.trim()}`);
+  }
+  return out;
+}
+
+const ROOT_RULE = { path: '/', recursive: true, owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] };
+
+function setupFiles(ws: Workspace): void {
+  writeFileSync(path.join(ws.src, 'a.txt'), 'alpha\n');
+  writeFileSync(path.join(ws.src, 'pub.txt'), 'public\n');
+  writeFileSync(path.join(ws.src, 'other.txt'), 'other\n');
+  writeFileSync(path.join(ws.src, 'team.txt'), 'team\n');
+  writeFileSync(path.join(ws.src, 'big.bin'), Buffer.alloc(1024 * 1024, 0x62));
+  for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin']) chmodSync(path.join(ws.src, f), 0o666);
+}
+
+describe('fast path (default revocation mode)', () => {
+  let ws: Workspace;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    requireFuse();
+    ws = makeWorkspace();
+    setupFiles(ws);
+    await importRules(ws.db, [
+      ROOT_RULE,
+      // Bound to other.txt's inode when the daemon starts: Alice may not.
+      { path: '/other.txt', owner: 0, defaccess: '---', acl: [{ user: BOB.uid, access: 'r--' }] },
+      { path: '/team.txt', owner: 0, defaccess: '---', acl: [{ group: TEAM, access: 'r--' }] },
+    ]);
+    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--default', 'deny'], ws.mnt);
+  });
+
+  afterAll(async () => {
+    await daemon?.ensureStopped();
+    ws?.cleanup();
+  });
+
+  it('replays an allow: later opens skip the JS decision and read the right bytes', async () => {
+    const file = path.join(ws.mnt, 'a.txt');
+    expect(await catTimes(ALICE, file, 1)).toEqual(['alpha\n']);
+    const before = await status(ws);
+    expect(await catTimes(ALICE, file, 10)).toEqual(Array(10).fill('alpha\n'));
+    const after = await status(ws);
+    expect(after.fastPath.opens - before.fastPath.opens).toBe(10);
+    expect(after.decisions.allowed - before.decisions.allowed).toBe(0);
+  });
+
+  it('never replays an allow for another uid', async () => {
+    const file = path.join(ws.mnt, 'a.txt');
+    expect(await catTimes(ALICE, file, 2)).toEqual(['alpha\n', 'alpha\n']);
+    const [bob] = await catTimes(BOB, file, 1);
+    expect(bob).toMatch(/^ERR .*Permission denied/);
+  });
+
+  it('stops at the next open after a revoke through the socket, and resumes after a grant', async () => {
+    const file = path.join(ws.mnt, 'a.txt');
+    expect(await catTimes(ALICE, file, 3)).toEqual(Array(3).fill('alpha\n'));
+    const set = await aclfs(['rule', 'set', '/a.txt', '--owner', '0', '--default', '---', '--socket', ws.socket]);
+    expect(set.code).toBe(0);
+    const [denied] = await catTimes(ALICE, file, 1);
+    expect(denied).toMatch(/^ERR .*Permission denied/);
+    const rm = await aclfs(['rule', 'rm', '/a.txt', '--socket', ws.socket]);
+    expect(rm.code).toBe(0);
+    expect(await catTimes(ALICE, file, 2)).toEqual(['alpha\n', 'alpha\n']);
+  });
+
+  it('stops at the next open after a revoke committed by another process (--db)', async () => {
+    const file = path.join(ws.mnt, 'a.txt');
+    expect(await catTimes(ALICE, file, 3)).toEqual(Array(3).fill('alpha\n'));
+    await importRules(ws.db, [{ path: '/a.txt', owner: 0, defaccess: '---', acl: [] }]);
+    const [denied] = await catTimes(ALICE, file, 1);
+    expect(denied).toMatch(/^ERR .*Permission denied/);
+    const rm = await aclfs(['rule', 'rm', '/a.txt', '--db', ws.db]);
+    expect(rm.code).toBe(0);
+    expect(await catTimes(ALICE, file, 1)).toEqual(['alpha\n']);
+  });
+
+  it('decides afresh when another file now sits at the path (replaced behind the mount)', async () => {
+    const file = path.join(ws.mnt, 'pub.txt');
+    expect(await catTimes(ALICE, file, 3)).toEqual(Array(3).fill('public\n'));
+    // No commit happens: only the file identity tells the replay apart.
+    renameSync(path.join(ws.src, 'other.txt'), path.join(ws.src, 'pub.txt'));
+    const [denied] = await catTimes(ALICE, file, 1);
+    expect(denied).toMatch(/^ERR .*Permission denied/);
+    expect(await catTimes(BOB, file, 1)).toEqual(['other\n']);
+  });
+
+  it('does not replay allows that depend on supplementary groups', async () => {
+    const file = path.join(ws.mnt, 'team.txt');
+    const before = await status(ws);
+    expect(await catTimes(CAROL_IN_TEAM, file, 4)).toEqual(Array(4).fill('team\n'));
+    const after = await status(ws);
+    expect(after.fastPath.opens - before.fastPath.opens).toBe(0);
+    expect(after.decisions.allowed - before.decisions.allowed).toBeGreaterThanOrEqual(4);
+  });
+
+  it('re-decides a handle it opened at the next read that reaches the daemon after a revoke', async () => {
+    const file = path.join(ws.mnt, 'big.bin');
+    // An open and close that reads only the start: the allow is published.
+    const { holder: warm } = await FileHolder.open(ALICE, file, 'r');
+    warm.close();
+    const before = await status(ws);
+    const { holder, first } = await FileHolder.open(ALICE, file, 'r');
+    try {
+      expect(first).toEqual({ ok: true, bytes: 4096 });
+      expect((await status(ws)).fastPath.opens - before.fastPath.opens).toBe(1);
+      await importRules(ws.db, [{ path: '/big.bin', owner: 0, defaccess: '---', acl: [] }]);
+      // Far from anything read so far (and beyond readahead): not in the
+      // page cache, so it reaches the daemon, which must refuse it now.
+      expect(await holder.send(String(900 * 1024))).toEqual({ ok: false, code: 'EACCES' });
+    } finally {
+      holder.close();
+      expect((await aclfs(['rule', 'rm', '/big.bin', '--db', ws.db])).code).toBe(0);
+    }
+  });
+
+  it('writes through a handle it opened, until a revoke', async () => {
+    const file = path.join(ws.mnt, 'big.bin');
+    const { holder: warm } = await FileHolder.open(ALICE, file, 'w');
+    warm.close();
+    const before = await status(ws);
+    const { holder, first } = await FileHolder.open(ALICE, file, 'w');
+    try {
+      expect(first).toEqual({ ok: true, bytes: 4096 });
+      expect(await holder.send('w0')).toEqual({ ok: true, bytes: 4096 });
+      const mid = await status(ws);
+      expect(mid.fastPath.opens - before.fastPath.opens).toBe(1);
+      expect(mid.fastPath.writes - before.fastPath.writes).toBe(1);
+      await importRules(ws.db, [{ path: '/big.bin', owner: 0, defaccess: 'r--', acl: [] }]);
+      expect(await holder.send('w4096')).toEqual({ ok: false, code: 'EACCES' });
+    } finally {
+      holder.close();
+      expect((await aclfs(['rule', 'rm', '/big.bin', '--db', ws.db])).code).toBe(0);
+    }
+  });
+});
+
+describe('fast path with --revoke immediate', () => {
+  let ws: Workspace;
+  let daemon: Daemon;
+
+  beforeAll(async () => {
+    requireFuse();
+    ws = makeWorkspace();
+    setupFiles(ws);
+    await importRules(ws.db, [ROOT_RULE]);
+    daemon = await Daemon.start(
+      [ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--default', 'deny', '--revoke', 'immediate'],
+      ws.mnt,
+    );
+  });
+
+  afterAll(async () => {
+    await daemon?.ensureStopped();
+    ws?.cleanup();
+  });
+
+  it('serves reads of a handle it opened in C, and stops it at its next read after a revoke', async () => {
+    const file = path.join(ws.mnt, 'a.txt');
+    expect(await catTimes(ALICE, file, 1)).toEqual(['alpha\n']);
+    const before = await status(ws);
+    const { holder, first } = await FileHolder.open(ALICE, file, 'r');
+    try {
+      expect(first).toEqual({ ok: true, bytes: 6 });
+      expect(await holder.send('0')).toEqual({ ok: true, bytes: 6 });
+      const mid = await status(ws);
+      expect(mid.fastPath.opens - before.fastPath.opens).toBe(1);
+      expect(mid.fastPath.reads - before.fastPath.reads).toBeGreaterThanOrEqual(2);
+      await importRules(ws.db, [{ path: '/a.txt', owner: 0, defaccess: '---', acl: [] }]);
+      // The very bytes just read: direct I/O, so the read reaches the daemon.
+      expect(await holder.send('0')).toEqual({ ok: false, code: 'EACCES' });
+    } finally {
+      holder.close();
+    }
+  });
+});
