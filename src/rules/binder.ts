@@ -13,15 +13,38 @@ export type IdentityLookup = (rulePath: string) => FileIdentity | null;
  * database); returns how many were bound.
  */
 export function bindPendingRules(store: RuleStore, lookup: IdentityLookup): number {
-  return bindAll(store, store.unboundRules(), lookup);
+  // Paged, so that a million waiting rules are never all in memory at once.
+  const bindings: Binding[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = store.unboundPage(after, STARTUP_PAGE);
+    bindings.push(...findFiles(page, lookup));
+    if (page.length < STARTUP_PAGE) break;
+    after = page[page.length - 1]!.path;
+  }
+  return bindings.length === 0 ? 0 : store.bindMany(bindings);
 }
 
-function bindAll(store: RuleStore, rules: readonly { id: number; path: string }[], lookup: IdentityLookup): number {
-  const bindings: { id: number; dev: number; ino: number; birth: string | null }[] = [];
+const STARTUP_PAGE = 10_000;
+
+interface Binding {
+  id: number;
+  dev: number;
+  ino: number;
+  birth: string | null;
+}
+
+function findFiles(rules: readonly { id: number; path: string }[], lookup: IdentityLookup): Binding[] {
+  const bindings: Binding[] = [];
   for (const rule of rules) {
     const found = lookup(rule.path);
     if (found !== null) bindings.push({ id: rule.id, ...found });
   }
+  return bindings;
+}
+
+function bindAll(store: RuleStore, rules: readonly { id: number; path: string }[], lookup: IdentityLookup): number {
+  const bindings = findFiles(rules, lookup);
   return bindings.length === 0 ? 0 : store.bindMany(bindings);
 }
 

@@ -207,11 +207,15 @@ export class RuleStore implements RuleView {
     return out;
   }
 
-  /** Up to `limit` unbound rules in path order, after path `after` if given. */
-  unboundPage(after: string | undefined, limit: number): Rule[] {
-    const out: Rule[] = [];
+  /**
+   * Up to `limit` unbound rules (id and path) in path order, after path
+   * `after` if given. Read from the index alone: no rule record is decoded,
+   * so paging through a million waiting rules allocates little.
+   */
+  unboundPage(after: string | undefined, limit: number): { id: number; path: string }[] {
+    const out: { id: number; path: string }[] = [];
     const range = this.unboundDb.getRange({ ...(after === undefined ? {} : { start: after, exclusiveStart: true }), limit });
-    for (const { value } of range) out.push(this.mustGet(value));
+    for (const { key, value } of range) out.push({ id: value, path: key });
     return out;
   }
 
