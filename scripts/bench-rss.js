@@ -168,6 +168,8 @@ function report(meta, result) {
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
+    `RssAnon = the daemon's own memory (JS heap, native allocations); RssFile = pages of mapped files it has touched ` +
+      `(the LMDB database, node's binary and libraries), counted in VmRSS, reclaimable by the kernel`,
     '',
     `start VmRSS ${mib(start)}, end VmRSS ${mib(end)}, peak ${mib(peak)} (VmHWM at the end: the most since the daemon started, ` +
       `its start with the rules included); highest VmRSS sampled during the run ${mib(highestSampled)}`,
