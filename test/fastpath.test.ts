@@ -4,7 +4,7 @@
 // only for the very file, uid, gid and access that were decided. Each test
 // proves a replay happened (the status counters) and that it stops where
 // it must.
-import { chmodSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -59,6 +59,8 @@ function setupFiles(ws: Workspace): void {
   writeFileSync(path.join(ws.src, 'team.txt'), 'team\n');
   writeFileSync(path.join(ws.src, 'big.bin'), Buffer.alloc(1024 * 1024, 0x62));
   for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin']) chmodSync(path.join(ws.src, f), 0o666);
+  mkdirSync(path.join(ws.src, 'dir'), { mode: 0o755 });
+  for (const f of ['x', 'y']) writeFileSync(path.join(ws.src, 'dir', f), f);
 }
 
 describe('fast path (default revocation mode)', () => {
@@ -131,6 +133,25 @@ describe('fast path (default revocation mode)', () => {
     const [denied] = await catTimes(ALICE, file, 1);
     expect(denied).toMatch(/^ERR .*Permission denied/);
     expect(await catTimes(BOB, file, 1)).toEqual(['other\n']);
+  });
+
+  it('replays opendir and lists the directory in C, until a revoke', async () => {
+    const dir = path.join(ws.mnt, 'dir');
+    const listing = async (): Promise<string> => {
+      const res = await runAs(ALICE, 'ls', ['-1', dir]);
+      return res.code === 0 ? res.stdout : `ERR ${res.stderr.trim()}`;
+    };
+    expect(await listing()).toBe('x\ny\n');
+    const before = await status(ws);
+    expect(await listing()).toBe('x\ny\n');
+    expect(await listing()).toBe('x\ny\n');
+    const after = await status(ws);
+    expect(after.fastPath.opens - before.fastPath.opens).toBe(2);
+    expect(after.decisions.allowed - before.decisions.allowed).toBe(0);
+    await importRules(ws.db, [{ path: '/dir', owner: 0, defaccess: '---', acl: [] }]);
+    expect(await listing()).toMatch(/^ERR .*Permission denied/);
+    expect((await aclfs(['rule', 'rm', '/dir', '--db', ws.db])).code).toBe(0);
+    expect(await listing()).toBe('x\ny\n');
   });
 
   it('does not replay allows that depend on supplementary groups', async () => {

@@ -416,7 +416,25 @@ export class Filter {
         if ((mode & 7) !== 0) this.require(req, 'access', path, mode & 7, st);
       }),
 
-    opendir: (req, path, _flags, cb) => this.answer(cb, () => this.require(req, 'opendir', path, R)),
+    // The directory is opened and decided on the descriptor, like a file:
+    // the binding then lists it in C (readdir) while the epoch holds, and
+    // replays the allow for the next opendir of the same path.
+    opendir: (req, path, _flags, cb) => {
+      let fd = -1;
+      try {
+        const caller = this.caller(req, 'opendir', path);
+        fd = fs.openSync(this.backing(path), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        const st = this.fstat(fd);
+        const target: Target = { path, ...identityOf(st) };
+        const verdict = this.demand(caller, 'opendir', target, R);
+        this.registerOpen(fd, target, caller, O_RDONLY, verdict.epoch);
+        this.publishOpen(caller, target, st, O_RDONLY, verdict);
+        cb(OK, fd);
+      } catch (err) {
+        if (fd >= 0) closeQuietly(fd);
+        cb(toErrno(err));
+      }
+    },
 
     readdir: (req, path, cb) => {
       try {
@@ -427,7 +445,7 @@ export class Filter {
       }
     },
 
-    releasedir: (_req, _path, _fd, cb) => cb(OK),
+    // releasedir is answered by the binding in C (it closes the descriptor).
 
     open: (req, path, flags, cb) => {
       let fd = -1;
