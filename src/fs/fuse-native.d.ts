@@ -133,6 +133,8 @@ declare module 'fuse-native' {
       fastOpener(fd: number): [number, number, number, number] | null;
       /** [opens, reads, writes] served by the fast path so far. */
       fastStats(): [number, number, number];
+      /** Unmaps (MADV_DONTNEED) this process's shared mappings of `path`; bytes unmapped. */
+      releaseMappedFile(path: string): number;
     }
 
     interface Options {

@@ -19,6 +19,8 @@ export function bindPendingRules(store: RuleStore, lookup: IdentityLookup): numb
   for (;;) {
     const page = store.unboundPage(after, STARTUP_PAGE);
     bindings.push(...findFiles(page, lookup));
+    // A scan maps much of a large database into our RSS; let each page go.
+    store.releaseMappedPages();
     if (page.length < STARTUP_PAGE) break;
     after = page[page.length - 1]!.path;
   }
@@ -81,6 +83,7 @@ export class Binder {
     if (!this.sweeping) return 0;
     const page = this.store.unboundPage(this.cursor, this.slice);
     const bound = bindAll(this.store, page, this.lookup);
+    this.store.releaseMappedPages();
     // Our own commit (at most one) must not start another sweep; anything
     // more was someone else's, and its rules may sort before the cursor.
     const after = this.store.generation();
