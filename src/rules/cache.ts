@@ -23,7 +23,17 @@ export interface CacheStats {
 }
 
 export class DecisionCache {
-  private readonly entries = new Map<string, Decision>();
+  /**
+   * Entries by inode number; entries for the same inode (other callers,
+   * other requested bits, hard links, other devices) are chained. A lookup
+   * hashes one number and compares fields, instead of building and hashing
+   * a string key per question (see cacheKey() for what is compared).
+   */
+  private byIno = new Map<number, Entry>();
+  /** Every entry, oldest first from `head` on (a ring once it is full). */
+  private order: Entry[] = [];
+  private head = 0;
+  private lastGroups: readonly number[] | null = null;
   private generation: number | null = null;
   private hits = 0;
   private misses = 0;
@@ -35,29 +45,60 @@ export class DecisionCache {
   }
 
   get(generation: number, caller: Caller, target: Target, requested: Access): Decision | undefined {
-    this.sync(generation);
-    const hit = this.entries.get(cacheKey(caller, target, requested));
-    if (hit === undefined) this.misses++;
-    else this.hits++;
-    return hit;
+    if (generation !== this.generation) this.sync(generation);
+    const hit = this.find(caller, target, requested);
+    if (hit === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    return hit.decision;
   }
 
   set(generation: number, caller: Caller, target: Target, requested: Access, decision: Decision): void {
-    this.sync(generation);
-    const key = cacheKey(caller, target, requested);
-    if (!this.entries.has(key) && this.entries.size >= this.maxSize) this.evictOldest();
-    this.entries.set(key, decision);
+    if (generation !== this.generation) this.sync(generation);
+    const existing = this.find(caller, target, requested);
+    if (existing !== undefined) {
+      // Like Map.set on an existing key: replaced in place, keeps its age.
+      existing.decision = decision;
+      return;
+    }
+    // Full: the oldest entry goes first (it may head this very chain).
+    const full = this.order.length >= this.maxSize;
+    if (full) {
+      this.unlink(this.order[this.head]!);
+      this.evictions++;
+    }
+    const entry: Entry = {
+      ino: target.ino,
+      dev: target.dev,
+      birth: target.birth ?? null,
+      path: target.path,
+      uid: caller.uid,
+      gid: caller.gid,
+      groups: this.groupsOf(caller),
+      requested,
+      decision,
+      next: this.byIno.get(target.ino),
+    };
+    this.byIno.set(target.ino, entry);
+    if (full) {
+      this.order[this.head] = entry;
+      this.head = this.head + 1 === this.maxSize ? 0 : this.head + 1;
+    } else {
+      this.order.push(entry);
+    }
   }
 
   clear(): void {
-    this.entries.clear();
+    this.empty();
     this.generation = null;
   }
 
   stats(): CacheStats {
     const lookups = this.hits + this.misses;
     return {
-      size: this.entries.size,
+      size: this.order.length,
       maxSize: this.maxSize,
       generation: this.generation,
       hits: this.hits,
@@ -68,41 +109,117 @@ export class DecisionCache {
     };
   }
 
+  /** The caller's sorted groups, shared with the previous entry when equal (callers repeat). */
+  private groupsOf(caller: Caller): readonly number[] | null {
+    if (caller.groups === null) return null;
+    if (this.lastGroups !== null && sameGroups(this.lastGroups, caller.groups)) return this.lastGroups;
+    return (this.lastGroups = sortedGroups(caller.groups));
+  }
+
+  /** The entry answering exactly this question: every part of cacheKey() equal. */
+  private find(caller: Caller, target: Target, requested: Access): Entry | undefined {
+    const birth = target.birth ?? null;
+    for (let e = this.byIno.get(target.ino); e !== undefined; e = e.next) {
+      if (
+        e.ino === target.ino &&
+        e.dev === target.dev &&
+        e.uid === caller.uid &&
+        e.gid === caller.gid &&
+        e.requested === requested &&
+        e.birth === birth &&
+        e.path === target.path &&
+        sameGroups(e.groups, caller.groups)
+      ) {
+        return e;
+      }
+    }
+    return undefined;
+  }
+
+  /** Takes `entry` out of its inode's chain. */
+  private unlink(entry: Entry): void {
+    const first = this.byIno.get(entry.ino);
+    if (first === entry) {
+      if (entry.next === undefined) this.byIno.delete(entry.ino);
+      else this.byIno.set(entry.ino, entry.next);
+      return;
+    }
+    for (let e = first; e !== undefined; e = e.next) {
+      if (e.next === entry) {
+        e.next = entry.next;
+        return;
+      }
+    }
+  }
+
   private sync(generation: number): void {
-    if (generation === this.generation) return;
-    if (this.entries.size > 0) this.invalidations++;
-    this.entries.clear();
+    if (this.order.length > 0) this.invalidations++;
+    this.empty();
     this.generation = generation;
   }
 
-  // A Map iterates in insertion order, so its first key is the oldest entry:
-  // FIFO eviction at O(1), without the bookkeeping an LRU would need on
-  // every hit in the hot path.
-  private evictOldest(): void {
-    const oldest = this.entries.keys().next();
-    if (!oldest.done) {
-      this.entries.delete(oldest.value);
-      this.evictions++;
-    }
+  private empty(): void {
+    this.byIno = new Map();
+    this.order = [];
+    this.head = 0;
   }
 }
 
+/** One cached question and its answer. */
+interface Entry {
+  readonly ino: number;
+  readonly dev: number;
+  readonly birth: string | null;
+  readonly path: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** The caller's supplementary groups, sorted (a copy), or null when unknown. */
+  readonly groups: readonly number[] | null;
+  readonly requested: Access;
+  decision: Decision;
+  /** The next entry for the same inode number. */
+  next: Entry | undefined;
+}
+
 /**
- * uid:gid:sortedGroups|dev:ino:birth|requested|path. Groups are sorted
- * because the kernel's order carries no meaning; the path is last since it
- * alone can contain the separators. Path is part of the key because a
- * hard-linked file has one inode but several paths, and path rules can tell
- * them apart; birth because an inode number reused by another file is
+ * The identity of a question, as one string:
+ * uid:gid:sortedGroups|dev:ino:birth|requested|path. DecisionCache compares
+ * exactly these parts field by field (two questions share an entry exactly
+ * when their keys are equal; test/rules-cache.test.ts checks the two agree).
+ *
+ * Groups are sorted because the kernel's order carries no meaning ("?" when
+ * they are unknown, which differs from none at all); the birth time carries
+ * its length, so no birth can run into the next field; the path is last
+ * since it alone can contain the separators. Path is part of the key because
+ * a hard-linked file has one inode but several paths, and path rules can
+ * tell them apart; birth because an inode number reused by another file is
  * another file to decide() (see Rule.birth).
  */
 export function cacheKey(caller: Caller, target: Target, requested: Access): string {
-  const groups =
-    caller.groups === null
-      ? '?'
-      : caller.groups.length <= 1
-        ? caller.groups.join(',')
-        : [...caller.groups].sort(byNumber).join(',');
-  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}:${target.birth ?? ''}|${requested}|${target.path}`;
+  const groups = caller.groups === null ? '?' : sortedGroups(caller.groups).join(',');
+  const birth = target.birth == null ? '-' : `${target.birth.length}#${target.birth}`;
+  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}:${birth}|${requested}|${target.path}`;
+}
+
+function sortedGroups(groups: readonly number[]): number[] {
+  return groups.length <= 1 ? [...groups] : [...groups].sort(byNumber);
+}
+
+/**
+ * Whether `given` holds the same groups (with repeats) as `stored`, which is
+ * sorted. The kernel hands groups over sorted, so the first pass usually
+ * settles it; only an unsorted list is sorted (a copy) and compared again.
+ */
+function sameGroups(stored: readonly number[] | null, given: readonly number[] | null): boolean {
+  if (stored === null || given === null) return stored === given;
+  const n = stored.length;
+  if (given.length !== n) return false;
+  let i = 0;
+  while (i < n && given[i] === stored[i]) i++;
+  if (i === n) return true;
+  const sorted = sortedGroups(given);
+  for (let j = 0; j < n; j++) if (sorted[j] !== stored[j]) return false;
+  return true;
 }
 
 function byNumber(a: number, b: number): number {
