@@ -6,8 +6,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AclfsError } from '../src/errors';
 import { Binder } from '../src/rules/binder';
 import { decide } from '../src/rules/decide';
-import { RuleStore } from '../src/rules/store';
-import type { Rule, RuleInput } from '../src/rules/types';
+import { open as openLmdb, type Database } from 'lmdb';
+import { decodeRule, RuleStore } from '../src/rules/store';
+import type { AclEntry, Rule, RuleInput } from '../src/rules/types';
 
 const ROOT = path.resolve(__dirname, '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
@@ -562,5 +563,140 @@ describe('Binder', () => {
     binder.step();
     expect(store.findByPath('/a')?.ino).toBe(1);
     expect(store.verifyIndexes()).toEqual([]);
+  });
+});
+
+describe('RuleStore decision-path reads (its own decoder of rule records)', () => {
+  // lmdb-js itself, with the store's encoding: what it writes for a value and
+  // what it reads back. decodeRule must agree with it or decline (undefined).
+  let env: ReturnType<typeof openLmdb>;
+  let db: Database<unknown, number>;
+  let raw: Database<Uint8Array, number>;
+  beforeEach(() => {
+    env = openLmdb({ path: path.join(dir, 'scratch'), noSubdir: false, maxDbs: 4 });
+    db = env.openDB<unknown, number>({ name: 'records', keyEncoding: 'uint32' });
+    raw = env.openDB<Uint8Array, number>({ name: 'records', keyEncoding: 'uint32', encoding: 'binary' });
+  });
+  afterEach(() => {
+    void env.close();
+  });
+  const bytesOf = (value: unknown): Buffer => {
+    db.putSync(1, value);
+    return Buffer.from(raw.get(1)!);
+  };
+  /** What lmdb-js decodes from these exact bytes (undefined when it throws). */
+  const lmdbDecode = (bytes: Uint8Array): { value?: unknown; threw: boolean } => {
+    raw.putSync(2, bytes);
+    try {
+      return { value: db.get(2), threw: false };
+    } catch {
+      return { threw: true };
+    }
+  };
+  const R = (r: Partial<Rule>): Rule => ({ id: 1, path: '/a', dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [], recursive: false, ...r });
+  const acl20: AclEntry[] = Array.from({ length: 20 }, (_, i): AclEntry => (i % 3 === 0 ? { group: 100 + i, access: i % 8 } : { user: 1000 + i, access: 7 - (i % 8) }));
+
+  // Records as the store writes them (plainRule's field order).
+  const handled: [string, Rule][] = [
+    ['unbound, no acl', R({ recursive: true })],
+    ['bound with a birth time', R({ id: 5000, path: '/d999/f3999', dev: 64769, ino: 103999, birth: '1700000000.123456789', acl: [{ user: 1049, access: 6 }] })],
+    ['negative birth seconds', R({ dev: 1, ino: 2, birth: '-5.5' })],
+    ['numbers at every encoding edge', R({ id: 63, dev: 64, ino: 127, owner: 128, defaccess: 7, acl: [{ user: 255, access: 0 }, { group: 256, access: 1 }, { user: 65535, access: 2 }, { group: 65536, access: 3 }] })],
+    ['largest uint32 and beyond (float64)', R({ id: 0xffff_ffff, dev: 2 ** 32 + 5, ino: 2 ** 52 + 1, owner: 0xffff_fffe })],
+    ['fractional number (float64)', R({ defaccess: 1.5 })],
+    ['root path', R({ path: '/' })],
+    ['16 and 17 character paths', R({ path: '/abcdefghijklmno', birth: null, acl: [{ group: 1, access: 1 }] })],
+    ['17 character path', R({ path: '/abcdefghijklmnop' })],
+    ['str8 path', R({ path: '/' + 'x'.repeat(200) })],
+    ['str16 path', R({ path: '/' + 'y/'.repeat(400) + 'z' })],
+    ['users and groups interleaved, repeated shapes', R({ acl: [{ user: 1, access: 4 }, { group: 2, access: 2 }, { user: 3, access: 1 }, { group: 4, access: 7 }] })],
+    ['20 entries (array16)', R({ acl: acl20 })],
+    ['recursive with everything', R({ id: 77, path: '/docs/sub dir/-._~', dev: 0, ino: 0, birth: '0.0', owner: 1000, defaccess: 5, acl: acl20.slice(0, 5), recursive: true })],
+  ];
+  it.each(handled)('decodes %s exactly as lmdb-js does', (_name, rule) => {
+    const bytes = bytesOf(rule);
+    const mine = decodeRule(bytes);
+    expect(mine).toBeDefined();
+    expect(mine).toStrictEqual(db.get(1));
+    expect(mine).toStrictEqual(rule);
+  });
+
+  const declined: [string, unknown][] = [
+    ['a non-ASCII path', R({ path: '/é' })],
+    ['a non-ASCII birth', R({ dev: 1, ino: 2, birth: '1.5é' })],
+    ['a record without birth (older layout)', { id: 1, path: '/a', dev: null, ino: null, owner: 0, defaccess: 4, acl: [], recursive: false }],
+    ['another field order', { path: '/a', id: 1, dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [], recursive: false }],
+    ['an extra field', { ...R({}), extra: 1 }],
+    ['an acl entry in another order', R({ acl: [{ access: 4, user: 1 } as unknown as Rule['acl'][number]] })],
+    ['an acl entry with an extra field', R({ acl: [{ user: 1, access: 4, x: 1 } as unknown as Rule['acl'][number]] })],
+    ['a negative number', R({ owner: -1 })],
+    ['a string where a number belongs', R({ owner: '0' as unknown as number })],
+    ['an undefined birth', R({ birth: undefined })],
+    ['a non-boolean recursive', R({ recursive: 1 as unknown as boolean })],
+    ['a path that is not a string', R({ path: 5 as unknown as string })],
+  ];
+  it.each(declined)('declines %s, which lmdb-js still decodes', (_name, value) => {
+    const bytes = bytesOf(value);
+    expect(decodeRule(bytes)).toBeUndefined();
+    expect(db.get(1)).toStrictEqual(value);
+  });
+
+  it('declines trailing bytes and every truncation', () => {
+    const bytes = bytesOf(handled[1]![1]);
+    expect(decodeRule(Buffer.concat([bytes, Buffer.from([0xc0])]))).toBeUndefined();
+    for (let n = 0; n < bytes.length; n++) expect(decodeRule(bytes.subarray(0, n))).toBeUndefined();
+  });
+
+  it('on any single-byte change, either declines or agrees with lmdb-js', () => {
+    const values = [0x00, 0x01, 0x07, 0x3f, 0x40, 0x41, 0x42, 0x7f, 0x80, 0x90, 0x91, 0x92, 0xa0, 0xa3, 0xc0, 0xc2, 0xc3, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd4, 0xd9, 0xda, 0xdc, 0xff];
+    let agreed = 0;
+    for (const [, rule] of [handled[1]!, handled[3]!, handled[11]!]) {
+      const bytes = bytesOf(rule);
+      for (let at = 0; at < bytes.length; at++) {
+        for (const v of [...values, (bytes[at]! + 1) & 0xff, (bytes[at]! - 1) & 0xff]) {
+          if (v === bytes[at]) continue;
+          const changed = Buffer.from(bytes);
+          changed[at] = v;
+          const mine = decodeRule(changed);
+          if (mine === undefined) continue;
+          const theirs = lmdbDecode(changed);
+          expect(theirs.threw, `byte ${at} = ${v}`).toBe(false);
+          expect(mine, `byte ${at} = ${v}`).toStrictEqual(theirs.value);
+          agreed++;
+        }
+      }
+    }
+    expect(agreed).toBeGreaterThan(100); // values, not just structure, were changed
+  });
+
+  it('findByPath and findByInode return what lmdb-js decodes (store.get), for every shape written', () => {
+    const rules = [
+      store.add(input('/docs', { recursive: true, acl: [{ group: 100, access: 5 }, { user: 7, access: 1 }] })),
+      store.add(input('/docs/é.txt', { dev: 7, ino: 8, birth: '12.5' })),
+      store.add(input('/docs/' + 'long-name-'.repeat(30), { dev: 2 ** 33, ino: 2 ** 40 })),
+      store.add(input('/x', { acl: acl20 })),
+    ];
+    for (const r of rules) {
+      expect(store.findByPath(r.path)).toStrictEqual(store.get(r.id));
+      if (r.dev !== null) expect(store.findByInode(r.dev, r.ino!)).toStrictEqual(store.get(r.id));
+    }
+    expect(store.findByPath('/nothing')).toBeUndefined();
+    expect(store.findByInode(7, 9)).toBeUndefined();
+  });
+
+  it('reads a rule stored in the older layout (no birth field) through lmdb-js', () => {
+    const dbDir = path.join(dir, 'db');
+    store.close();
+    const old = openLmdb({ path: dbDir, noSubdir: false, maxDbs: 8 });
+    const legacy = { id: 50, path: '/legacy', dev: 7, ino: 8, owner: 0, defaccess: 5, acl: [{ user: 1000, access: 4 }], recursive: false };
+    old.openDB<unknown, number>({ name: 'rules', keyEncoding: 'uint32' }).putSync(50, legacy);
+    old.openDB<number, string>({ name: 'byPath' }).putSync('/legacy', 50);
+    old.openDB<number, string>({ name: 'byInode' }).putSync('7:8', 50);
+    void old.close();
+    store = RuleStore.open(dbDir);
+    expect(store.findByPath('/legacy')).toStrictEqual(legacy);
+    expect(store.findByInode(7, 8)).toStrictEqual(legacy);
+    const who = { uid: 1000, gid: 1000, groups: [], pid: 1 };
+    expect(decide(store, who, { path: '/elsewhere', dev: 7, ino: 8 }, 4, 'deny')).toMatchObject({ allow: true, match: 'inode', ruleId: 50 });
   });
 });
