@@ -14,6 +14,7 @@ import {
   TEAM,
   aclfs,
   Daemon,
+  importRules,
   FileHolder,
   makeWorkspace,
   requireFuse,
@@ -28,11 +29,6 @@ interface FastStats {
   writes: number;
 }
 
-async function importRules(db: string, rules: unknown[]): Promise<void> {
-  const res = await aclfs(['import', '-', '--db', db], { input: JSON.stringify({ version: 1, rules }) });
-  expect(res.stderr).toBe('');
-  expect(res.code).toBe(0);
-}
 
 async function status(ws: Workspace): Promise<{ fastPath: FastStats; decisions: { allowed: number; denied: number } }> {
   const res = await aclfs(['status', '--json', '--socket', ws.socket]);

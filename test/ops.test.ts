@@ -27,6 +27,7 @@ import {
   CAROL_IN_TEAM,
   aclfs,
   Daemon,
+  importRules,
   FileHolder,
   isMounted,
   makeWorkspace,
@@ -46,11 +47,6 @@ async function op(who: Identity, ...args: string[]): Promise<string> {
   return res.stdout.trim().split(/\s+/).pop() ?? '';
 }
 
-async function importRules(db: string, rules: unknown[]): Promise<void> {
-  const res = await aclfs(['import', '-', '--db', db], { input: JSON.stringify({ version: 1, rules }) });
-  expect(res.stderr).toBe('');
-  expect(res.code).toBe(0);
-}
 
 /** Everything under `dir` (names, types, sizes, modes, owners, contents). */
 function snapshot(dir: string): string {

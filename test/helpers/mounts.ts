@@ -205,6 +205,12 @@ export function aclfs(args: readonly string[], opts: { input?: string } = {}): P
   return run(process.execPath, [ACLFS, ...args], opts);
 }
 
+/** `aclfs import - --db DB` of these rules (a rule file of version 1); throws unless it succeeds quietly. */
+export async function importRules(db: string, rules: unknown[]): Promise<void> {
+  const res = await aclfs(['import', '-', '--db', db], { input: JSON.stringify({ version: 1, rules }) });
+  if (res.code !== 0 || res.stderr !== '') throw new Error(`aclfs import failed (${String(res.code)}): ${res.stderr}`);
+}
+
 export interface HolderReply {
   readonly ok: boolean;
   readonly bytes?: number;
