@@ -57,6 +57,7 @@ function setupFiles(ws: Workspace): void {
   for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin']) chmodSync(path.join(ws.src, f), 0o666);
   mkdirSync(path.join(ws.src, 'dir'), { mode: 0o755 });
   for (const f of ['x', 'y']) writeFileSync(path.join(ws.src, 'dir', f), f);
+  for (const d of ['tree', 'tree/open', 'tree/shut']) mkdirSync(path.join(ws.src, d), { mode: 0o755 });
 }
 
 describe('fast path (default revocation mode)', () => {
@@ -72,6 +73,7 @@ describe('fast path (default revocation mode)', () => {
       // Bound to other.txt's inode when the daemon starts: Alice may not.
       { path: '/other.txt', owner: 0, defaccess: '---', acl: [{ user: BOB.uid, access: 'r--' }] },
       { path: '/team.txt', owner: 0, defaccess: '---', acl: [{ group: TEAM, access: 'r--' }] },
+      { path: '/tree/shut', owner: 0, defaccess: '---', acl: [] },
     ]);
     daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--default', 'deny'], ws.mnt);
   });
@@ -148,6 +150,21 @@ describe('fast path (default revocation mode)', () => {
     expect(await listing()).toMatch(/^ERR .*Permission denied/);
     expect((await aclfs(['rule', 'rm', '/dir', '--db', ws.db])).code).toBe(0);
     expect(await listing()).toBe('x\ny\n');
+  });
+
+  it('decides the subdirectories of an opened directory ahead, publishing only allows', async () => {
+    const ls = async (dir: string): Promise<string> => {
+      const res = await runAs(ALICE, 'ls', ['-1', path.join(ws.mnt, dir)]);
+      return res.code === 0 ? res.stdout : `ERR ${res.stderr.trim()}`;
+    };
+    expect(await ls('tree')).toBe('open\nshut\n');
+    const before = await status(ws);
+    expect(await ls('tree/open')).toBe('');
+    const mid = await status(ws);
+    // Replayed at its very first opendir: decided when tree/ was opened.
+    expect(mid.fastPath.opens - before.fastPath.opens).toBe(1);
+    expect(mid.decisions.allowed - before.decisions.allowed).toBe(0);
+    expect(await ls('tree/shut')).toMatch(/^ERR .*Permission denied/);
   });
 
   it('does not replay allows that depend on supplementary groups', async () => {

@@ -22,6 +22,8 @@ const S_ISGID = 0o2000;
 // Linux's mask of the access mode bits; Node does not export it.
 const O_ACCMODE = 3;
 const native = Fuse.native;
+/** At most this many subdirectories are decided ahead per opendir. */
+const PREDECIDED_SUBDIRECTORIES = 256;
 
 /** What the filter needs from the rules side. */
 export interface Gatekeeper {
@@ -360,11 +362,43 @@ export class Filter {
    * binding knows a caller's uid and gid, not its groups. Opens that
    * truncate always come here.
    */
-  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, verdict: Verdict): void {
-    if (flags & O_TRUNC) return;
+  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, verdict: Verdict): boolean {
+    if (flags & O_TRUNC) return false;
     const access = accessModeOf(flags);
-    if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, verdict.decision)) return;
-    native.publishAllow(caller.uid, caller.gid, access, target.path, st, verdict.epoch);
+    if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, verdict.decision)) return false;
+    return native.publishAllow(caller.uid, caller.gid, access, target.path, st, verdict.epoch) === 1;
+  }
+
+  /**
+   * Opening a directory is usually followed by opening its subdirectories
+   * (find, ls -R, du, cp -r): their opendir is decided now, for the same
+   * caller, in this one JS turn, and the allows published for the binding
+   * to replay. Decisions like any other, only made earlier; the binding
+   * still checks the identity and the epoch at the open. Denials are simply
+   * not published (and not logged: nobody asked yet).
+   */
+  private predecideSubdirectories(caller: Caller, dir: string): void {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(this.backing(dir), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    let left = PREDECIDED_SUBDIRECTORIES;
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      if (left-- === 0) return;
+      const path = dir === '/' ? `/${entry.name}` : `${dir}/${entry.name}`;
+      const st = this.statIfExists(path);
+      if (st === null || (modeOf(st) & S_IFMT) !== S_IFDIR) continue;
+      const target: Target = { path, ...identityOf(st) };
+      try {
+        const verdict = this.gatekeeper.check(caller, target, R);
+        if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, verdict);
+      } catch {
+        // Decided (and logged) if and when it is opened.
+      }
+    }
   }
 
   readonly ops: Fuse.Operations = {
@@ -428,7 +462,7 @@ export class Filter {
         const target: Target = { path, ...identityOf(st) };
         const verdict = this.demand(caller, 'opendir', target, R);
         this.registerOpen(fd, target, caller, O_RDONLY, verdict.epoch);
-        this.publishOpen(caller, target, st, O_RDONLY, verdict);
+        if (this.publishOpen(caller, target, st, O_RDONLY, verdict)) this.predecideSubdirectories(caller, path);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
