@@ -684,6 +684,34 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     expect(store.findByInode(7, 9)).toBeUndefined();
   });
 
+  it('fills the copy of bound rules by inode once, for a database from before it, without a commit epoch advance', () => {
+    const a = store.add(input('/a'));
+    store.bind(a.id, 3, 4, null);
+    const b = store.add(input('/b'));
+    store.bind(b.id, 3, 5, '1.000000002');
+    store.add(input('/c'));
+    const dbDir = path.join(dir, 'db');
+    store.close();
+    // Take the database back to before inodeRules existed.
+    const old = openLmdb({ path: dbDir, noSubdir: false, maxDbs: 9 });
+    old.openDB<unknown, string>({ name: 'inodeRules' }).clearSync();
+    old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
+    void old.close();
+    store = RuleStore.open(dbDir);
+    const epoch = store.epoch.value();
+    expect(store.verifyIndexes()).toEqual([]);
+    expect(store.findByInode(3, 4)).toMatchObject({ id: a.id, path: '/a' });
+    expect(store.findByInode(3, 5)).toMatchObject({ id: b.id, birth: '1.000000002' });
+    expect(store.findByInode(3, 6)).toBeUndefined();
+    expect(store.epoch.value()).toBe(epoch);
+    // And it is kept in step by every write from then on.
+    store.unbindFile({ dev: 3, ino: 4, birth: null });
+    expect(store.findByInode(3, 4)).toBeUndefined();
+    store.take(b.id);
+    expect(store.findByInode(3, 5)).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
   it('reads a rule stored in the older layout (no birth field) through lmdb-js', () => {
     const dbDir = path.join(dir, 'db');
     store.close();
@@ -692,6 +720,8 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     old.openDB<unknown, number>({ name: 'rules', keyEncoding: 'uint32' }).putSync(50, legacy);
     old.openDB<number, string>({ name: 'byPath' }).putSync('/legacy', 50);
     old.openDB<number, string>({ name: 'byInode' }).putSync('7:8', 50);
+    // Written as a version without the inodeRules copy would have left it.
+    old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
     void old.close();
     store = RuleStore.open(dbDir);
     expect(store.findByPath('/legacy')).toStrictEqual(legacy);

@@ -34,6 +34,7 @@ export const LOCK_FILE = 'lock.mdb';
 
 const GENERATION = 'generation';
 const NEXT_ID = 'nextId';
+const INODE_RULES_BUILT = 'inodeRulesBuilt';
 const DEFAULT_LIST_LIMIT = 1000;
 /** Rule ids are uint32 keys. */
 export const MAX_RULE_ID = 0xffff_ffff;
@@ -79,6 +80,8 @@ export class RuleStore implements RuleView {
     private readonly rules: Database<Rule, number>,
     private readonly byPathDb: Database<number, string>,
     private readonly byInodeDb: Database<number, string>,
+    /** "dev:ino" -> the bound rule's record itself (see inodeRules in open()). */
+    private readonly inodeRulesDb: Database<Rule, string>,
     private readonly unboundDb: Database<number, string>,
     private readonly meta: Database<number, string>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
@@ -91,7 +94,7 @@ export class RuleStore implements RuleView {
     checkDataFileHeader(nodePath.join(dir, DATA_FILE));
     // noSubdir: false explicitly, because lmdb-js would otherwise treat a
     // directory name with a dot ("aclfs.d") as a data file name.
-    const env = open({ path: dir, noSubdir: false, maxDbs: 8 });
+    const env = open({ path: dir, noSubdir: false, maxDbs: 9 });
     restrictFiles(dir);
     return new RuleStore(
       dir,
@@ -99,10 +102,33 @@ export class RuleStore implements RuleView {
       env.openDB<Rule, number>({ name: 'rules', keyEncoding: 'uint32' }),
       env.openDB<number, string>({ name: 'byPath' }),
       env.openDB<number, string>({ name: 'byInode' }),
+      env.openDB<Rule, string>({ name: 'inodeRules' }),
       env.openDB<number, string>({ name: 'unbound' }),
       env.openDB<number, string>({ name: 'meta' }),
       CommitEpoch.open(dir),
-    );
+    ).withInodeRules();
+  }
+
+  /**
+   * inodeRules holds a copy of every bound rule's record under its
+   * "dev:ino", so that the lookup every decision starts with (the rule
+   * bound to the file) is one B-tree descent, not two (byInode, then
+   * rules): with a million rules each random descent costs 0.6-1.0 µs.
+   * Kept in the same transactions as byInode. A database from before it
+   * existed gets it filled once, at open, in one transaction that changes
+   * no rule (so no epoch advance).
+   */
+  private withInodeRules(): this {
+    if (this.meta.get(INODE_RULES_BUILT) === 1) return this;
+    this.env.transactionSync(() => {
+      if (this.meta.get(INODE_RULES_BUILT) === 1) return;
+      for (const { key, value: id } of this.byInodeDb.getRange()) {
+        const rule = this.rules.get(id);
+        if (rule !== undefined) this.inodeRulesDb.putSync(key, rule);
+      }
+      this.meta.putSync(INODE_RULES_BUILT, 1);
+    });
+    return this;
   }
 
   close(): void {
@@ -186,9 +212,7 @@ export class RuleStore implements RuleView {
   }
 
   findByInode(dev: number, ino: number): Rule | undefined {
-    const id = readId(this.byInodeDb, inodeKey(dev, ino));
-    if (id === undefined) return undefined;
-    const rule = readRule(this.rules, id);
+    const rule = readRule(this.inodeRulesDb, inodeKey(dev, ino));
     return rule !== undefined && rule.dev === dev && rule.ino === ino ? rule : undefined;
   }
 
@@ -254,6 +278,9 @@ export class RuleStore implements RuleView {
       if (bound && this.byInodeDb.get(inodeKey(rule.dev!, rule.ino!)) !== id) {
         problems.push(`byInode ${inodeKey(rule.dev!, rule.ino!)} does not point at rule ${id}`);
       }
+      if (bound && !sameRecord(this.inodeRulesDb.get(inodeKey(rule.dev!, rule.ino!)), rule)) {
+        problems.push(`inodeRules ${inodeKey(rule.dev!, rule.ino!)} is not a copy of rule ${id}`);
+      }
       if (bound === (this.unboundDb.get(rule.path) === id)) {
         problems.push(`rule ${id} is ${bound ? 'bound but listed' : 'unbound but not listed'} in unbound`);
       }
@@ -277,6 +304,8 @@ export class RuleStore implements RuleView {
     if (counts.byInode + counts.unbound !== rules) {
       problems.push(`byInode (${counts.byInode}) + unbound (${counts.unbound}) != ${rules} rules`);
     }
+    const copies = (this.inodeRulesDb.getStats() as { entryCount: number }).entryCount;
+    if (copies !== counts.byInode) problems.push(`inodeRules has ${copies} entries for ${counts.byInode} bound rules`);
     return problems;
   }
 
@@ -570,8 +599,12 @@ export class RuleStore implements RuleView {
     stored = plainRule(stored);
     this.rules.putSync(stored.id, stored);
     this.byPathDb.putSync(stored.path, stored.id);
-    if (stored.dev !== null && stored.ino !== null) this.byInodeDb.putSync(inodeKey(stored.dev, stored.ino), stored.id);
-    else this.unboundDb.putSync(stored.path, stored.id);
+    if (stored.dev !== null && stored.ino !== null) {
+      this.byInodeDb.putSync(inodeKey(stored.dev, stored.ino), stored.id);
+      this.inodeRulesDb.putSync(inodeKey(stored.dev, stored.ino), stored);
+    } else {
+      this.unboundDb.putSync(stored.path, stored.id);
+    }
     this.markDirty();
     return stored;
   }
@@ -581,7 +614,9 @@ export class RuleStore implements RuleView {
     this.removeIfPointsAt(this.byPathDb, rule.path, rule.id);
     this.removeIfPointsAt(this.unboundDb, rule.path, rule.id);
     if (rule.dev !== null && rule.ino !== null) {
-      this.removeIfPointsAt(this.byInodeDb, inodeKey(rule.dev, rule.ino), rule.id);
+      const key = inodeKey(rule.dev, rule.ino);
+      this.removeIfPointsAt(this.byInodeDb, key, rule.id);
+      if (this.inodeRulesDb.get(key)?.id === rule.id) this.inodeRulesDb.removeSync(key);
     }
   }
 
@@ -591,7 +626,7 @@ export class RuleStore implements RuleView {
 
   private clearRules(): void {
     // Inside our transaction lmdb-js runs clearSync in it, not in its own.
-    for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.unboundDb]) db.clearSync();
+    for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.inodeRulesDb, this.unboundDb]) db.clearSync();
     this.markDirty();
   }
 
@@ -669,10 +704,15 @@ function readId(db: Database<number, string>, key: string): number | undefined {
 }
 
 /** Rule `id` of `rules`, decoded by decodeRule() or else by lmdb-js. */
-function readRule(rules: Database<Rule, number>, id: number): Rule | undefined {
-  const bytes = rules.getBinaryFast(id);
+/** Whether `copy` is the same rule record as `rule`, field by field. */
+function sameRecord(copy: Rule | undefined, rule: Rule): boolean {
+  return copy !== undefined && JSON.stringify(plainRule(copy)) === JSON.stringify(plainRule(rule));
+}
+
+function readRule<K extends number | string>(rules: Database<Rule, K>, key: K): Rule | undefined {
+  const bytes = rules.getBinaryFast(key);
   if (bytes === undefined) return undefined;
-  return decodeRule(bytes) ?? rules.get(id);
+  return decodeRule(bytes) ?? rules.get(key);
 }
 
 // msgpack as msgpackr writes it with records on (lmdb-js's default): a map
