@@ -1,15 +1,20 @@
 // The rule database: LMDB through lmdb-js, read in-process (the spec's
-// "direct API"). One environment, five named databases:
+// "direct API"). One environment, six named databases:
 //
-//   rules    id (uint32)  -> Rule record (msgpack)
-//   byPath   path         -> id      every rule
-//   byInode  "dev:ino"    -> id      rules bound to a file
-//   unbound  path         -> id      rules not bound yet (binding work list)
-//   meta     "generation" -> number  bumped once per committing write txn
-//            "nextId"     -> number  next id to hand out (ids are never reused)
+//   rules       id (uint32)  -> Rule record (msgpack)
+//   byPath      path         -> id      every rule
+//   byInode     "dev:ino"    -> id      rules bound to a file
+//   inodeRules  "dev:ino"    -> Rule    a copy of each bound rule's record
+//                                       (one lookup per decision; see
+//                                       withInodeRules)
+//   unbound     path         -> id      rules not bound yet (binding work list)
+//   meta        "generation" -> number  bumped once per committing write txn
+//               "nextId"     -> number  next id to hand out (ids are never reused)
+//               "inodeRulesBuilt" -> 1  inodeRules is complete
 //
 // Invariant kept by every write: a rule is in `rules` and `byPath`, and in
-// exactly one of `byInode` (dev/ino set) or `unbound` (dev/ino null). A rule
+// exactly one of `byInode` (dev/ino set, with its copy in `inodeRules`) or
+// `unbound` (dev/ino null). A rule
 // and all of its index entries change in one synchronous transaction.
 //
 // Location: `RuleStore.open(dir)` takes a DIRECTORY (e.g. /var/lib/aclfs).
