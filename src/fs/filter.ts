@@ -24,6 +24,8 @@ const O_ACCMODE = 3;
 const native = Fuse.native;
 /** At most this many subdirectories are decided ahead per opendir. */
 const PREDECIDED_SUBDIRECTORIES = 256;
+/** ...of which this many per event-loop turn. */
+const PREDECIDED_PER_TURN = 16;
 
 /** What the filter needs from the rules side. */
 export interface Gatekeeper {
@@ -371,33 +373,44 @@ export class Filter {
 
   /**
    * Opening a directory is usually followed by opening its subdirectories
-   * (find, ls -R, du, cp -r): their opendir is decided now, for the same
-   * caller, in this one JS turn, and the allows published for the binding
-   * to replay. Decisions like any other, only made earlier; the binding
-   * still checks the identity and the epoch at the open. Denials are simply
-   * not published (and not logged: nobody asked yet).
+   * (find, ls -R, du, cp -r): their opendir is decided ahead, for the same
+   * caller, and the allows published for the binding to replay. Decisions
+   * like any other, only made earlier; the binding still checks the
+   * identity and the epoch at the open. Denials are simply not published
+   * (and not logged: nobody asked yet). The work runs after the reply, a
+   * few subdirectories per event-loop turn: the opendir that asked is not
+   * held up, and an opendir arriving meanwhile is answered in between.
    */
   private predecideSubdirectories(caller: Caller, dir: string): void {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(this.backing(dir), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    let left = PREDECIDED_SUBDIRECTORIES;
-    for (const entry of entries) {
-      if (!entry.isDirectory()) continue;
-      if (left-- === 0) return;
-      const path = dir === '/' ? `/${entry.name}` : `${dir}/${entry.name}`;
-      const st = this.statIfExists(path);
-      if (st === null || (modeOf(st) & S_IFMT) !== S_IFDIR) continue;
-      const target: Target = { path, ...identityOf(st) };
-      try {
-        const verdict = this.gatekeeper.check(caller, target, R);
-        if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, verdict);
-      } catch {
-        // Decided (and logged) if and when it is opened.
+    let names: string[] | null = null;
+    const step = (from: number): void => {
+      if (names === null) {
+        try {
+          names = fs
+            .readdirSync(this.backing(dir), { withFileTypes: true })
+            .filter((entry) => entry.isDirectory())
+            .slice(0, PREDECIDED_SUBDIRECTORIES)
+            .map((entry) => entry.name);
+        } catch {
+          return;
+        }
       }
+      const until = Math.min(from + PREDECIDED_PER_TURN, names.length);
+      for (let i = from; i < until; i++) this.predecide(caller, dir === '/' ? `/${names[i]!}` : `${dir}/${names[i]!}`);
+      if (until < names.length) setImmediate(step, until);
+    };
+    setImmediate(step, 0);
+  }
+
+  private predecide(caller: Caller, path: string): void {
+    const st = this.statIfExists(path);
+    if (st === null || (modeOf(st) & S_IFMT) !== S_IFDIR) return;
+    const target: Target = { path, ...identityOf(st) };
+    try {
+      const verdict = this.gatekeeper.check(caller, target, R);
+      if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, verdict);
+    } catch {
+      // Decided (and logged) if and when it is opened.
     }
   }
 
@@ -462,8 +475,9 @@ export class Filter {
         const target: Target = { path, ...identityOf(st) };
         const verdict = this.demand(caller, 'opendir', target, R);
         this.registerOpen(fd, target, caller, O_RDONLY, verdict.epoch);
-        if (this.publishOpen(caller, target, st, O_RDONLY, verdict)) this.predecideSubdirectories(caller, path);
+        const predecide = this.publishOpen(caller, target, st, O_RDONLY, verdict);
         cb(OK, fd);
+        if (predecide) this.predecideSubdirectories(caller, path);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
         cb(toErrno(err));
