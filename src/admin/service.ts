@@ -44,8 +44,8 @@ export interface RuntimeInfo {
   readonly options: Readonly<Record<string, string | number | boolean>>;
   readonly decisions: DecisionCountersView;
   readonly cache: CacheStatsView | null;
-  readonly workerLocals: { readonly created: number; readonly idle: number } | null;
-  readonly fastPath: { readonly opens: number; readonly reads: number; readonly writes: number } | null;
+  readonly workerLocals: StatusResponse['workerLocals'];
+  readonly fastPath: StatusResponse['fastPath'];
 }
 
 export interface AdminServiceOptions {

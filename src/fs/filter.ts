@@ -470,10 +470,8 @@ export class Filter {
       let fd = -1;
       try {
         const caller = this.caller(req, 'opendir', path);
-        fd = fs.openSync(this.backing(path), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        const st = this.fstat(fd);
-        const target: Target = { path, ...identityOf(st) };
-        const verdict = this.demand(caller, 'opendir', target, R);
+        fd = this.openBacking(path, O_RDONLY | O_DIRECTORY);
+        const { target, st, verdict } = this.allowOpen(caller, 'opendir', path, fd, R, S_IFDIR);
         this.registerOpen(fd, target, caller, O_RDONLY, verdict.epoch);
         const predecide = this.publishOpen(caller, target, st, O_RDONLY, verdict);
         cb(OK, fd);
@@ -500,7 +498,7 @@ export class Filter {
       try {
         const caller = this.caller(req, 'open', path);
         fd = this.openBacking(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL));
-        const { target, st, verdict } = this.allowOpen(caller, 'open', path, fd, flags);
+        const { target, st, verdict } = this.allowOpen(caller, 'open', path, fd, accessForOpenFlags(flags));
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
         this.registerOpen(fd, target, caller, flags, verdict.epoch);
         this.publishOpen(caller, target, st, flags, verdict);
@@ -570,7 +568,7 @@ export class Filter {
         const caller = this.caller(req, 'truncate', path);
         // Decide on the file actually opened, as open() does.
         fd = this.openBacking(path, O_WRONLY);
-        this.allowOpen(caller, 'truncate', path, fd, O_WRONLY);
+        this.allowOpen(caller, 'truncate', path, fd, W);
         fs.ftruncateSync(fd, size);
         fs.closeSync(fd);
         cb(OK);
@@ -729,22 +727,24 @@ export class Filter {
   /**
    * Decides an open on the file actually opened (fstat of the descriptor),
    * so a path swapped between a check and the open cannot hand out a denied
-   * file. Returns the file, its stat and the verdict of the allow.
+   * file. `type` is what the op opens (S_IFREG, or S_IFDIR for opendir).
+   * Returns the file, its stat and the verdict of the allow.
    */
   private allowOpen(
     caller: Caller,
     op: string,
     path: string,
     fd: number,
-    flags: number,
+    requested: Access,
+    type: number = S_IFREG,
   ): { target: Target; st: Uint32Array; verdict: Verdict } {
     const st = this.fstat(fd);
-    if ((modeOf(st) & S_IFMT) !== S_IFREG) {
-      this.log.warn({ op, path }, 'denied: backing file is not a regular file (tree changed under us)');
+    if ((modeOf(st) & S_IFMT) !== type) {
+      this.log.warn({ op, path }, 'denied: backing file is not of the type opened (tree changed under us)');
       throw new Refusal(EACCES);
     }
     const target: Target = { path, ...identityOf(st) };
-    return { target, st, verdict: this.demand(caller, op, target, accessForOpenFlags(flags)) };
+    return { target, st, verdict: this.demand(caller, op, target, requested) };
   }
 }
 

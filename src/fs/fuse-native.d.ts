@@ -106,7 +106,9 @@ declare module 'fuse-native' {
       fstat(fd: number, out: StatArray): number;
       /**
        * Hands the backing root directory fd to the binding, before mounting:
-       * getattr, fgetattr and release are then answered in C, never in JS.
+       * getattr, fgetattr, fsync, release and releasedir are then answered
+       * in C, never in JS (open, opendir, read, write and readdir too where
+       * the fast path can, see enableFastPath).
        */
       serveAttributes(rootFd: number): number;
       /** [thread locals ever created, thread locals idle in the pool]. */
