@@ -4,6 +4,7 @@
 // only what the test started, by pid.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -77,6 +78,24 @@ export const topMountType = mountTypeAt;
 /** A FUSE mount whose daemon is gone answers statfs with ENOTCONN. */
 export const isStale = isStaleMount;
 
+const FUSE_SUPER_MAGIC = 0x65735546;
+
+/**
+ * Whether a live aclfs answers at `mnt` right now. statfs goes to whatever is
+ * on top when it runs: checking the mount table and then statfs alone would
+ * take the bare directory for a live mount when a daemon lazily unmounts a
+ * stale mount in between (the kernel says FUSE in f_type only for a FUSE
+ * filesystem that answered).
+ */
+export async function isLiveAclfs(mnt: string): Promise<boolean> {
+  if (topMountType(mnt) !== 'fuse.aclfs') return false;
+  try {
+    return (await statfs(mnt)).type === FUSE_SUPER_MAGIC && topMountType(mnt) === 'fuse.aclfs';
+  } catch {
+    return false;
+  }
+}
+
 export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
@@ -149,7 +168,7 @@ export class Daemon {
       // The mount table alone would also list a stale mount the daemon is
       // replacing; a live mount also answers statfs.
       await waitFor(
-        async () => exitCode !== undefined || (topMountType(mnt) === 'fuse.aclfs' && !(await isStale(mnt))),
+        async () => exitCode !== undefined || (await isLiveAclfs(mnt)),
         20_000,
         `mount at ${mnt}`,
       );
