@@ -200,6 +200,8 @@ async function serve(cmd: MountCommand): Promise<void> {
         inPlace: cmd.inPlace,
         bound,
         generation: store.generation(),
+        // null: sysfs is read-only here (a container); reads stay at 128 KiB.
+        readaheadKiB: mount.readaheadKiB,
       },
       'mounted',
     );

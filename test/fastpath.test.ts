@@ -4,7 +4,8 @@
 // only for the very file, uid, gid and access that were decided. Each test
 // proves a replay happened (the status counters) and that it stops where
 // it must.
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -22,6 +23,7 @@ import {
   type Identity,
   type Workspace,
 } from './helpers/mounts';
+import { topMountAt } from '../src/fs/mount';
 
 interface FastStats {
   opens: number;
@@ -46,6 +48,10 @@ async function catTimes(who: Identity, file: string, n: number): Promise<string[
   return out;
 }
 
+/** 8 MiB and a bit, different in every word, for the large-request test. */
+const HUGE = Buffer.alloc(8 * 1024 * 1024 + 1234);
+for (let off = 0; off + 4 <= HUGE.length; off += 4) HUGE.writeUInt32LE(off, off);
+
 const ROOT_RULE = { path: '/', recursive: true, owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] };
 
 function setupFiles(ws: Workspace): void {
@@ -54,7 +60,8 @@ function setupFiles(ws: Workspace): void {
   writeFileSync(path.join(ws.src, 'other.txt'), 'other\n');
   writeFileSync(path.join(ws.src, 'team.txt'), 'team\n');
   writeFileSync(path.join(ws.src, 'big.bin'), Buffer.alloc(1024 * 1024, 0x62));
-  for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin']) chmodSync(path.join(ws.src, f), 0o666);
+  writeFileSync(path.join(ws.src, 'huge.bin'), HUGE);
+  for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin', 'huge.bin']) chmodSync(path.join(ws.src, f), 0o666);
   mkdirSync(path.join(ws.src, 'dir'), { mode: 0o755 });
   for (const f of ['x', 'y']) writeFileSync(path.join(ws.src, 'dir', f), f);
   for (const d of ['tree', 'tree/open', 'tree/shut']) mkdirSync(path.join(ws.src, d), { mode: 0o755 });
@@ -194,6 +201,29 @@ describe('fast path (default revocation mode)', () => {
       holder.close();
       expect((await aclfs(['rule', 'rm', '/big.bin', '--db', ws.db])).code).toBe(0);
     }
+  });
+
+  it('lets the kernel send reads and writes of 512 KiB, reads spliced (a 128 KiB cap would take 65 and 64)', async () => {
+    const mount = topMountAt(ws.mnt);
+    expect(mount?.type).toBe('fuse.aclfs');
+    expect(readFileSync(`/sys/class/bdi/${mount?.device ?? ''}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
+    const file = path.join(ws.mnt, 'huge.bin');
+    const before = await status(ws);
+    // Not a multiple of a page: the last READ runs past the end of the file.
+    const sum = await runAs(ALICE, 'sha256sum', [file]);
+    expect(sum.stdout.split(' ')[0]).toBe(createHash('sha256').update(HUGE).digest('hex'));
+    const mid = await status(ws);
+    // 16 of 512 KiB, plus readahead's first smaller windows.
+    const reads = mid.fastPath.reads - before.fastPath.reads;
+    expect(reads).toBeGreaterThanOrEqual(17);
+    expect(reads).toBeLessThanOrEqual(24);
+    const dd = await runAs(ALICE, 'dd', [`of=${file}`, 'if=/dev/zero', 'bs=1M', 'count=8', 'conv=notrunc,fsync', 'status=none']);
+    expect(dd.code).toBe(0);
+    const after = await status(ws);
+    expect(after.fastPath.writes - mid.fastPath.writes).toBe(16);
+    const onDisk = readFileSync(path.join(ws.src, 'huge.bin'));
+    expect(onDisk.subarray(0, 8 * 1024 * 1024).equals(Buffer.alloc(8 * 1024 * 1024))).toBe(true);
+    expect(onDisk.subarray(8 * 1024 * 1024).equals(HUGE.subarray(8 * 1024 * 1024))).toBe(true);
   });
 
   it('writes through a handle it opened, until a revoke', async () => {

@@ -172,6 +172,8 @@ declare module 'fuse-native' {
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     /** Present only on the binding built from the patched source. */
     static readonly ACLFS_PATCH_LEVEL: number | undefined;
+    /** The largest READ or WRITE the patched binding lets the kernel send, in bytes. */
+    static readonly ACLFS_MAX_REQUEST: number;
     static readonly STAT_INTS: number;
     static readonly UTIME_NOW: number;
     static readonly UTIME_OMIT: number;
