@@ -1,0 +1,35 @@
+// Enforce / permissive: whether a request the rules deny is refused
+// (enforce) or let through and only recorded (permissive), daemon-wide.
+// Every daemon starts in enforce and the mode is never persisted: a restart
+// always fails closed.
+
+export type EnforcementMode = 'enforce' | 'permissive';
+
+export class ModeSwitch {
+  private current: EnforcementMode = 'enforce';
+
+  /**
+   * `changed` runs after every actual change (not for a set to the mode in
+   * force): the daemon advances the commit epoch there, so cached decisions,
+   * replayed allows and vouched handles are all decided afresh.
+   */
+  constructor(private readonly changed: (mode: EnforcementMode, previous: EnforcementMode) => void = () => {}) {}
+
+  get(): EnforcementMode {
+    return this.current;
+  }
+
+  permissive(): boolean {
+    return this.current === 'permissive';
+  }
+
+  /** Switches to `mode`; returns the mode now in force. */
+  set(mode: EnforcementMode): EnforcementMode {
+    if (mode !== this.current) {
+      const previous = this.current;
+      this.current = mode;
+      this.changed(mode, previous);
+    }
+    return this.current;
+  }
+}
