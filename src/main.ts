@@ -10,6 +10,7 @@ import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
 import { AclfsError, invalid, notFound } from './errors';
+import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
 import {
@@ -23,6 +24,7 @@ import {
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
+import { ModeSwitch } from './fs/mode';
 import { Binder, bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -121,6 +123,17 @@ async function serve(cmd: MountCommand): Promise<void> {
     const cache = new DecisionCache();
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
     const identity = identityLookup(backing.root);
+    const audit = new AuditLog();
+    // Every start enforces (never persisted: a restart fails closed). A
+    // switch advances the commit epoch (only ever compared for equality, so
+    // an advance without a commit is harmless): cached decisions, allows
+    // published to the fast path and handles vouched for in C all lapse, and
+    // the next open, and the next read or write of an open handle that
+    // reaches the daemon, is decided under the new mode.
+    const mode = new ModeSwitch((now, previous) => {
+      store.epoch.advance();
+      log.warn({ mode: now, previous }, now === 'permissive' ? 'permissive mode: denials are let through and recorded' : 'enforce mode: denials are refused');
+    });
 
     // The admin API, up before the mount so a second daemon on the same
     // socket is refused before it mounts anything.
@@ -134,6 +147,8 @@ async function serve(cmd: MountCommand): Promise<void> {
         store,
         identity,
         defaultPolicy: cmd.defaultPolicy,
+        audit,
+        mode,
         runtime: () => ({
           version: VERSION,
           pid: process.pid,
@@ -178,6 +193,8 @@ async function serve(cmd: MountCommand): Promise<void> {
       callers: new CallerResolver(),
       log,
       rulesOnly: cmd.rulesOnly,
+      audit,
+      permissive: () => mode.permissive(),
     });
     mount = await Mount.start({
       mountpoint: layout.mountpoint,

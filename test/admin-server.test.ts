@@ -217,6 +217,7 @@ describe('admin endpoints', () => {
         'decisions',
         'defaultPolicy',
         'fastPath',
+        'mode',
         'generation',
         'mounted',
         'mountpoint',
@@ -232,6 +233,8 @@ describe('admin endpoints', () => {
       ].sort(),
     );
     expect(res.json).toMatchObject({ version: '9.9.9', pid: process.pid, db: path.join(dir, 'db'), defaultPolicy: 'deny' });
+    // No daemon's mode switch behind this service.
+    expect(res.json.mode).toBeNull();
     expect(res.json.generation).toBe(store.generation());
     expect(res.json.rules).toBe(store.count());
   });

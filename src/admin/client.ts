@@ -6,13 +6,20 @@ import http from 'node:http';
 import { AclfsError, forbidden, isErrorClass, unavailable, type ErrorClass } from '../errors';
 import {
   errorClassForStatus,
+  NDJSON,
   ROUTES,
+  type AuditFollow,
+  type AuditPage,
+  type AuditQuery,
+  type AuditRecordView,
   type CheckRequest,
   type CheckResponse,
   type ClosableAdminApi,
+  type EnforcementMode,
   type ImportOptions,
   type ImportResponse,
   type ListQuery,
+  type ModeResponse,
   type PutResult,
   type RuleBody,
   type RuleListResponse,
@@ -110,6 +117,89 @@ export class AdminClient implements ClosableAdminApi {
 
   check(request: CheckRequest): Promise<CheckResponse> {
     return this.json('POST', ROUTES.check, request);
+  }
+
+  auditLog(query: AuditQuery = {}): Promise<AuditPage> {
+    const q = new URLSearchParams();
+    if (query.after !== undefined) q.set('after', String(query.after));
+    if (query.limit !== undefined) q.set('limit', String(query.limit));
+    return this.json('GET', withQuery(ROUTES.audit, q));
+  }
+
+  getMode(): Promise<ModeResponse> {
+    return this.json('GET', ROUTES.mode);
+  }
+
+  setMode(mode: EnforcementMode): Promise<ModeResponse> {
+    return this.json('PUT', ROUTES.mode, { mode });
+  }
+
+  /**
+   * GET /v1/audit?follow=true: one JSON record per line for as long as the
+   * follow lasts. No idle timeout (a quiet hour is normal); its own
+   * connection, outside the agent, so stop() can simply destroy it.
+   */
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
+    const path = withQuery(ROUTES.audit, new URLSearchParams({ follow: 'true', after: String(after) }));
+    return new Promise<AuditFollow>((resolve, reject) => {
+      let established = false;
+      let stopped = false;
+      let endFollow: (err?: AclfsError) => void = () => {};
+      const ended = new Promise<void>((res, rej) => {
+        endFollow = (err) => (err === undefined ? res() : rej(err));
+      });
+      // Not awaited by anyone until the follow is established.
+      ended.catch(() => undefined);
+      const fail = (err: AclfsError): void => {
+        if (!established) reject(err);
+        else if (!stopped) endFollow(err);
+        stopped = true;
+      };
+      const req = http.request({ socketPath: this.socketPath, agent: false, method: 'GET', path, headers: { Accept: NDJSON } }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.once('end', () => fail(errorFrom({ status, body: Buffer.concat(chunks).toString('utf8') })));
+          return;
+        }
+        established = true;
+        resolve({
+          stop: () => {
+            if (stopped) return;
+            stopped = true;
+            req.destroy();
+            endFollow();
+          },
+          ended,
+        });
+        let pending = '';
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => {
+          if (stopped) return;
+          pending += text;
+          let nl: number;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            if (line === '') continue;
+            let record: AuditRecordView;
+            try {
+              record = JSON.parse(line) as AuditRecordView;
+            } catch {
+              fail(new AclfsError('internal', 'the aclfs daemon sent an audit record that is not JSON'));
+              req.destroy();
+              return;
+            }
+            onRecord(record);
+          }
+        });
+        res.once('end', () => fail(unavailable(`the aclfs daemon at ${this.socketPath} ended the audit follow (it is shutting down)`)));
+        res.once('error', (err) => fail(unavailable(`connection to the aclfs daemon at ${this.socketPath} broke: ${err.message}`)));
+      });
+      req.once('error', (err: NodeJS.ErrnoException) => fail(established ? unavailable(`connection to the aclfs daemon at ${this.socketPath} broke: ${err.message}`) : connectError(this.socketPath, err)));
+      req.end();
+    });
   }
 
   // ---- transport ------------------------------------------------------------

@@ -23,6 +23,8 @@ export const ROUTES = {
   import: '/v1/rules/import',
   export: '/v1/rules/export',
   check: '/v1/check',
+  audit: '/v1/audit',
+  mode: '/v1/mode',
 } as const;
 
 /** Request bodies above this many bytes get 413 (every endpoint but import). */
@@ -32,6 +34,11 @@ export const DEFAULT_IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
 /** Page size bounds of GET /v1/rules. */
 export const MAX_LIST_LIMIT = 10_000;
 export const DEFAULT_LIST_LIMIT = 1000;
+/** Page size bounds of GET /v1/audit (the daemon keeps the last 10,000 records). */
+export const MAX_AUDIT_LIMIT = 10_000;
+export const DEFAULT_AUDIT_LIMIT = 100;
+/** Content type of a followed audit log: one JSON record per line. */
+export const NDJSON = 'application/x-ndjson';
 /** Largest rule id (ids are uint32 keys). */
 export const MAX_RULE_ID = 0xffff_ffff;
 /** Most supplementary groups a check may name (Linux NGROUPS_MAX). */
@@ -134,6 +141,62 @@ export interface CacheStatsView {
   readonly invalidations: number;
 }
 
+/** enforce: requests the rules deny are refused; permissive: let through and recorded. */
+export type EnforcementMode = 'enforce' | 'permissive';
+
+export const ENFORCEMENT_MODES: readonly EnforcementMode[] = ['enforce', 'permissive'];
+
+export interface ModeResponse {
+  readonly mode: EnforcementMode;
+}
+
+/** One record of the audit log: a refused request, or one permissive mode let through. */
+export interface AuditRecordView {
+  /** Increasing from 1 since the daemon started. */
+  readonly seq: number;
+  /** ISO 8601. */
+  readonly time: string;
+  /** The FUSE operation (open, opendir, read, write, unlink, ...). */
+  readonly op: string;
+  readonly path: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  /** Requested access, "rwx"-style ("r--"); "---" when refused before it was known. */
+  readonly access: string;
+  /** false: the rules deny it, and permissive mode let it through. */
+  readonly enforced: boolean;
+  /** The deciding rule; null for the default policy or an error while deciding. */
+  readonly rule: number | null;
+  /** One line, as `check` words it (`deny: rule 2 (...): ...`), or the error. */
+  readonly reason: string;
+}
+
+export interface AuditPage {
+  /** Oldest first. */
+  readonly records: AuditRecordView[];
+  /** Pass back as `after` for the records that follow. */
+  readonly next: number;
+}
+
+export interface AuditQuery {
+  /** Only records with a greater seq (default 0: from the oldest kept). */
+  readonly after?: number;
+  /** At most this many (1-10000, default 100). */
+  readonly limit?: number;
+}
+
+/** A live follow of the audit log. */
+export interface AuditFollow {
+  /** Ends the follow (the `ended` promise then resolves). */
+  stop(): void;
+  /**
+   * Resolves once stop() was called; rejects (unavailable) when the daemon
+   * ended the follow (it shut down, or the connection broke).
+   */
+  readonly ended: Promise<void>;
+}
+
 export interface StatusResponse {
   readonly version: string;
   readonly pid: number;
@@ -147,6 +210,8 @@ export interface StatusResponse {
   readonly db: string;
   readonly socket: string | null;
   readonly defaultPolicy: 'deny' | 'allow';
+  /** Enforce or permissive; null when not served by a mount daemon. */
+  readonly mode: EnforcementMode | null;
   /** Mount options in force (e.g. defaultPermissions); keys may grow. */
   readonly options: Readonly<Record<string, string | number | boolean>>;
   readonly generation: number;
@@ -248,6 +313,17 @@ export interface AdminApi {
   /** The rule file (JSON text) of every rule. */
   exportRules(): Promise<string>;
   check(request: CheckRequest): Promise<CheckResponse>;
+  /** Stored audit records after `query.after`, oldest first (a running daemon only). */
+  auditLog(query?: AuditQuery): Promise<AuditPage>;
+  /**
+   * The stored audit records after `after`, then every new one as it is
+   * recorded, each passed to `onRecord`, until stopped. Resolves once the
+   * follow is established (errors, such as no daemon, reject here).
+   */
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
+  getMode(): Promise<ModeResponse>;
+  /** Switches the daemon's mode; the next open (and the next read or write reaching the daemon) follows it. */
+  setMode(mode: EnforcementMode): Promise<ModeResponse>;
 }
 
 /** An AdminApi holding a resource (a socket agent, a database handle). */
@@ -303,6 +379,29 @@ export const importQuerySchema = z.strictObject({
 });
 
 export const emptyQuerySchema = z.strictObject({});
+
+const flag = z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' });
+
+/** "true"/"1" → true. */
+export function isTrueFlag(value: string | undefined): boolean {
+  return value === 'true' || value === '1';
+}
+
+export const auditQuerySchema = z
+  .strictObject({
+    after: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0').optional(),
+    limit: decimal(1, MAX_AUDIT_LIMIT, `1-${MAX_AUDIT_LIMIT}`).optional(),
+    follow: flag.optional(),
+  })
+  .refine((q) => !(isTrueFlag(q.follow) && q.limit !== undefined), {
+    message: 'does not apply with follow=true (a follow sends every record)',
+    path: ['limit'],
+  });
+
+export const modeBodySchema = z.strictObject(
+  { mode: z.enum(['enforce', 'permissive'], { error: 'must be "enforce" or "permissive"' }) },
+  { error: 'must be an object like {"mode": "permissive"}' },
+);
 
 /** "/v1/rules/42" → 42; anything else that is not a valid id → undefined. */
 export function parseRuleId(text: string): number | undefined {

@@ -7,21 +7,32 @@
 // out of a handler; request bodies are bounded (1 MiB; the import endpoint
 // reads incrementally up to its own limit) and the error is answered with
 // 413 as soon as the limit is passed, without buffering the rest.
+//
+// One endpoint streams: GET /v1/audit?follow=true answers with a body that
+// is written as records happen (a Reply with `stream`). Everything that can
+// fail is done before the reply is made, so errors still take the one path
+// to their status code; the server's close() ends every stream first, so a
+// follower does not hold up shutdown.
 
 import http from 'node:http';
 import { AclfsError, asAclfsError, invalid } from '../errors';
 import {
+  auditQuerySchema,
   DEFAULT_IMPORT_LIMIT_BYTES,
   describeZodError,
   emptyQuerySchema,
   httpStatusFor,
   importQuerySchema,
   inodeQuerySchema,
+  isTrueFlag,
   listQuerySchema,
   MAX_BODY_BYTES,
+  modeBodySchema,
+  NDJSON,
   parseRuleId,
   pathQuerySchema,
   type AdminApi,
+  type AuditRecordView,
   type ErrorBody,
   type RuleBody,
 } from './protocol';
@@ -37,6 +48,12 @@ export interface AdminLog {
 
 const silentLog: AdminLog = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 
+/**
+ * A streamed body that a follower does not read piles up in memory: past
+ * this many bytes not yet taken by the client, its stream is cut.
+ */
+const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
+
 export interface AdminServerOptions {
   readonly socketPath: string;
   /** The admin group: owner group of the socket (0660) and its directory (0750). */
@@ -51,11 +68,24 @@ export interface AdminServerOptions {
 
 interface Reply {
   readonly status: number;
-  /** Serialised as JSON unless `raw` is set. */
+  /** Serialised as JSON unless `raw` or `stream` is set. */
   readonly body?: unknown;
   /** Already JSON text (the export). */
   readonly raw?: string;
+  /** A body written as it happens (the audit follow). */
+  readonly stream?: StreamBody;
   readonly headers?: Record<string, string>;
+}
+
+/** The body of a streaming reply, sent chunked until it ends or is stopped. */
+interface StreamBody {
+  readonly contentType: string;
+  /** Called once the head is sent: `write` sends one chunk. */
+  start(write: (chunk: string) => void): void;
+  /** The client went away, or the server is closing: release the source. */
+  stop(): void;
+  /** Settles when the source ends by itself; the body then ends too. */
+  readonly ended: Promise<void>;
 }
 
 interface Ctx {
@@ -80,13 +110,18 @@ interface Route {
 export class AdminServer {
   private closing = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Ends each streaming reply still open (see close()). */
+  private readonly streams: Set<() => void>;
 
   private constructor(
     readonly socketPath: string,
     private readonly server: http.Server,
     private readonly ino: number,
     private readonly log: AdminLog,
-  ) {}
+    streams: Set<() => void>,
+  ) {
+    this.streams = streams;
+  }
 
   /** Prepares the runtime directory, replaces a stale socket, listens. */
   static async start(options: AdminServerOptions): Promise<AdminServer> {
@@ -98,8 +133,9 @@ export class AdminServer {
     const routes = buildRoutes(options.api, options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES);
     const bodyLimit = options.bodyLimitBytes ?? MAX_BODY_BYTES;
     let self: AdminServer | undefined;
+    const streams = new Set<() => void>();
     const server = http.createServer((req, res) => {
-      const done = handle(req, res, routes, bodyLimit, log, () => self?.closing ?? false);
+      const done = handle(req, res, routes, bodyLimit, log, () => self?.closing ?? false, streams);
       self?.inFlight.add(done);
       void done.finally(() => self?.inFlight.delete(done));
     });
@@ -113,20 +149,23 @@ export class AdminServer {
       }
     });
     const ino = await listenRestricted(server, socketPath, options.gid);
-    self = new AdminServer(socketPath, server, ino, log);
+    self = new AdminServer(socketPath, server, ino, log, streams);
     log.info({ socket: socketPath, gid: options.gid }, 'admin socket listening');
     return self;
   }
 
   /**
    * Stops accepting connections, answers requests arriving on open
-   * connections with 503, waits (up to `graceMs`) for requests in flight,
-   * then closes every connection and removes the socket file.
+   * connections with 503, ends every streaming reply (audit followers),
+   * waits (up to `graceMs`) for requests in flight, then closes every
+   * connection and removes the socket file.
    */
   async close(graceMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A follow never ends by itself: end it, or shutdown would wait out the grace.
+    for (const end of [...this.streams]) end();
     this.server.closeIdleConnections();
     const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.allSettled([...this.inFlight]), timer]);
@@ -146,6 +185,7 @@ async function handle(
   bodyLimit: number,
   log: AdminLog,
   closing: () => boolean,
+  streams: Set<() => void>,
 ): Promise<void> {
   const started = process.hrtime.bigint();
   let reply: Reply;
@@ -156,6 +196,11 @@ async function handle(
     const e = asAclfsError(err);
     if (e.code === 'internal') log.error({ method: req.method, url: req.url, err: err instanceof Error ? err.stack : String(err) }, 'admin request failed');
     reply = errorReply(e);
+  }
+  if (reply.stream !== undefined) {
+    // Logged when it starts; it may last as long as the daemon.
+    log.debug({ method: req.method, url: req.url, status: reply.status }, 'admin stream');
+    return sendStream(req, res, reply, reply.stream, streams, log);
   }
   try {
     send(req, res, reply);
@@ -188,6 +233,51 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, reply: Reply)
   // A body the handler did not read (an error before reading, a GET with a
   // body) is drained and discarded by node:http; nothing is buffered.
   req.resume();
+}
+
+/** Sends the head, then the stream's chunks until it ends, the client goes, or the server closes. */
+function sendStream(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  reply: Reply,
+  stream: StreamBody,
+  streams: Set<() => void>,
+  log: AdminLog,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      streams.delete(finish);
+      stream.stop();
+      if (!res.writableEnded && !res.destroyed) res.end();
+      resolve();
+    };
+    streams.add(finish);
+    res.once('close', finish);
+    void stream.ended.then(finish, finish);
+    try {
+      res.writeHead(reply.status, { 'Content-Type': stream.contentType, 'Cache-Control': 'no-store', ...reply.headers });
+      // Sent now, so the client knows the follow is established before the first record.
+      res.flushHeaders();
+      req.resume();
+      if (req.method === 'HEAD') return finish();
+      stream.start((chunk) => {
+        if (done) return;
+        res.write(chunk);
+        if (res.writableLength > MAX_STREAM_BACKLOG) {
+          log.warn({ url: req.url, backlog: res.writableLength }, 'admin stream cut: the client does not read');
+          res.destroy();
+          finish();
+        }
+      });
+    } catch (err) {
+      log.debug({ err: String(err) }, 'admin stream not sent');
+      res.destroy();
+      finish();
+    }
+  });
 }
 
 async function route(req: http.IncomingMessage, routes: readonly Route[], bodyLimit: number): Promise<Reply> {
@@ -384,6 +474,47 @@ function buildRoutes(api: AdminApi, importLimit: number): Route[] {
           return { status: r.created ? 201 : 200, body: r.rule, headers: { Location: `/v1/rules/${r.rule.id}` } };
         },
         DELETE: async (c) => (query(c.query, emptyQuerySchema), ok(await api.deleteRule(c.id))),
+      },
+    },
+    {
+      match: exact('/v1/audit'),
+      methods: {
+        GET: async (c) => {
+          const q = query(c.query, auditQuerySchema);
+          if (!isTrueFlag(q.follow)) return ok(await api.auditLog({ after: q.after, limit: q.limit }));
+          // Records are held until the head is sent (the replay of stored
+          // ones happens at once, before start()).
+          let write: ((chunk: string) => void) | null = null;
+          const held: string[] = [];
+          const line = (record: AuditRecordView): void => {
+            const text = `${JSON.stringify(record)}\n`;
+            if (write === null) held.push(text);
+            else write(text);
+          };
+          const follow = await api.followAudit(q.after ?? 0, line);
+          const stream: StreamBody = {
+            contentType: NDJSON,
+            start: (w) => {
+              if (held.length > 0) w(held.splice(0).join(''));
+              write = w;
+            },
+            stop: () => follow.stop(),
+            ended: follow.ended,
+          };
+          return { status: 200, stream };
+        },
+      },
+    },
+    {
+      match: exact('/v1/mode'),
+      methods: {
+        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.getMode())),
+        PUT: async (c) => {
+          query(c.query, emptyQuerySchema);
+          const parsed = modeBodySchema.safeParse(await c.json());
+          if (!parsed.success) throw invalid(describeZodError(parsed.error, 'mode'));
+          return ok(await api.setMode(parsed.data.mode));
+        },
       },
     },
     {

@@ -4,7 +4,7 @@
 // transaction and bumps the generation: the decision cache, keyed on the
 // generation, makes the next open through the mount follow it at once.
 
-import { AclfsError, invalid, notFound } from '../errors';
+import { AclfsError, invalid, notFound, unavailable } from '../errors';
 import { formatAccess, isAccess, parseRequested } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
 import { normalizePath } from '../rules/path';
@@ -14,17 +14,26 @@ import type { Access, Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, Rule
 import { SystemAccounts, type Accounts } from './accounts';
 import {
   checkRequestSchema,
+  DEFAULT_AUDIT_LIMIT,
   describeZodError,
+  MAX_AUDIT_LIMIT,
   MAX_RULE_ID,
+  modeBodySchema,
+  type AuditFollow,
+  type AuditPage,
+  type AuditQuery,
+  type AuditRecordView,
   type CacheStatsView,
   type CheckRequest,
   type CheckResponse,
   type ClosableAdminApi,
   type DecisionCountersView,
+  type EnforcementMode,
   type IdOrName,
   type ImportOptions,
   type ImportResponse,
   type ListQuery,
+  type ModeResponse,
   type PutResult,
   type RuleBody,
   type RuleListResponse,
@@ -48,6 +57,21 @@ export interface RuntimeInfo {
   readonly fastPath: StatusResponse['fastPath'];
 }
 
+/** The daemon's audit log, as the API reads it (src/fs/audit.ts, injected by main.ts). */
+export interface AuditFeed {
+  /** Up to `limit` records with seq > `after`, oldest first. */
+  since(after: number, limit: number): AuditPage;
+  /** Calls `listener` with each record appended from now on; returns the unsubscribe. */
+  subscribe(listener: (record: AuditRecordView) => void): () => void;
+}
+
+/** The daemon's enforce/permissive switch (injected by main.ts). */
+export interface ModeControl {
+  get(): EnforcementMode;
+  /** Returns the mode now in force. */
+  set(mode: EnforcementMode): EnforcementMode;
+}
+
 export interface AdminServiceOptions {
   readonly store: RuleStore;
   /**
@@ -60,6 +84,10 @@ export interface AdminServiceOptions {
   readonly accounts?: Accounts;
   /** Daemon facts for `status`; without it status describes just the database. */
   readonly runtime?: () => RuntimeInfo;
+  /** The daemon's audit log; without it (no daemon) the audit operations are unavailable. */
+  readonly audit?: AuditFeed;
+  /** The daemon's mode switch; without it (no daemon) the mode operations are unavailable. */
+  readonly mode?: ModeControl;
   /** Version reported when there is no runtime. */
   readonly version?: string;
   /** Called by close() (e.g. to close a store opened for this service alone). */
@@ -96,6 +124,7 @@ export class AdminService implements ClosableAdminApi {
       db: this.store.dir,
       socket: rt?.socket ?? null,
       defaultPolicy: this.options.defaultPolicy,
+      mode: this.options.mode?.get() ?? null,
       options: rt?.options ?? {},
       generation,
       rules,
@@ -220,7 +249,71 @@ export class AdminService implements ClosableAdminApi {
     };
   }
 
+  async auditLog(query: AuditQuery = {}): Promise<AuditPage> {
+    const feed = this.auditFeed();
+    const after = query.after ?? 0;
+    const limit = query.limit ?? DEFAULT_AUDIT_LIMIT;
+    checkSeq(after);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) throw invalid(`limit must be an integer 1-${MAX_AUDIT_LIMIT}, got ${String(limit)}`);
+    return feed.since(after, limit);
+  }
+
+  async followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
+    const feed = this.auditFeed();
+    checkSeq(after);
+    // The stored records, then the live ones, in one synchronous turn:
+    // records are appended on this same event loop, so none falls between
+    // the two and none is sent twice.
+    let cursor = after;
+    for (;;) {
+      const page = feed.since(cursor, MAX_AUDIT_LIMIT);
+      if (page.records.length === 0) break;
+      for (const record of page.records) onRecord(record);
+      cursor = page.next;
+    }
+    const unsubscribe = feed.subscribe((record) => {
+      if (record.seq > cursor) onRecord(record);
+    });
+    let stopped = false;
+    let resolveEnded = (): void => {};
+    const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
+    return {
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        unsubscribe();
+        resolveEnded();
+      },
+      ended,
+    };
+  }
+
+  async getMode(): Promise<ModeResponse> {
+    return { mode: this.modeControl().get() };
+  }
+
+  async setMode(mode: EnforcementMode): Promise<ModeResponse> {
+    const control = this.modeControl();
+    const parsed = modeBodySchema.safeParse({ mode });
+    if (!parsed.success) throw invalid(describeZodError(parsed.error, 'mode'));
+    return { mode: control.set(parsed.data.mode) };
+  }
+
   // ---- helpers ------------------------------------------------------------
+
+  private auditFeed(): AuditFeed {
+    if (this.options.audit === undefined) {
+      throw unavailable('the audit log is kept in the memory of a running aclfs daemon, not in the database: ask the daemon (--socket)');
+    }
+    return this.options.audit;
+  }
+
+  private modeControl(): ModeControl {
+    if (this.options.mode === undefined) {
+      throw unavailable('enforce/permissive is a mode of a running aclfs daemon, not of the database: ask the daemon (--socket)');
+    }
+    return this.options.mode;
+  }
 
   private parseBody(body: unknown): RuleInput {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -287,6 +380,10 @@ function pathArg(value: unknown, what: string): string {
     const message = err instanceof AclfsError ? err.message : String(err);
     throw invalid(what === 'path' ? message : message.replace(/^path /, `${what} `));
   }
+}
+
+function checkSeq(after: number): void {
+  if (!Number.isSafeInteger(after) || after < 0) throw invalid(`after must be a non-negative integer, got ${String(after)}`);
 }
 
 function checkId(id: number): void {

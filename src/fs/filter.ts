@@ -8,9 +8,11 @@
 import * as fs from 'node:fs';
 import Fuse from 'fuse-native';
 import type { Logger } from 'pino';
+import { formatAccess } from '../rules/access';
 import { describeDecision } from '../rules/decide';
 import type { Verdict } from '../rules/engine';
 import { R, W, type Access, type Caller, type Decision, type FileIdentity, type Target } from '../rules/types';
+import type { AuditEntry } from './audit';
 import type { CallerResolver } from './callers';
 import { EACCES, EBADF, EEXIST, OK, Refusal, toErrno } from './errno';
 
@@ -47,6 +49,11 @@ export interface RuleIndex {
   removed(file: FileIdentity): void;
 }
 
+/** Where the filter records what it refuses (the daemon's audit log). */
+export interface AuditSink {
+  append(entry: AuditEntry): void;
+}
+
 export interface FilterOptions {
   /** Path of the backing tree's root (the source, or /proc/self/fd/N). */
   readonly backingRoot: string;
@@ -60,6 +67,28 @@ export interface FilterOptions {
    * files are owned by the caller, as on a local filesystem.
    */
   readonly rulesOnly: boolean;
+  /** Every refusal, and every denial permissive mode lets through, is recorded here. */
+  readonly audit: AuditSink;
+  /**
+   * Permissive mode: a request the rules deny is let through (and recorded)
+   * instead of refused. Read at every decision; the daemon advances the
+   * commit epoch when it changes, so nothing decided before is replayed.
+   */
+  readonly permissive: () => boolean;
+}
+
+/**
+ * What allowedAt() lets through: the verdict, and whether the rules allowed
+ * it or only permissive mode did.
+ */
+interface Grant extends Verdict {
+  /**
+   * true: the rules deny this and permissive mode let it through. Such a
+   * grant is never published to the binding's fast path nor vouched for a
+   * handle's reads and writes in C, so every later op on it comes to JS and
+   * a switch back to enforce stops it.
+   */
+  readonly letThrough: boolean;
 }
 
 /** Who a new file is given to (layered mode). */
@@ -150,6 +179,8 @@ export class Filter {
   private readonly callers: CallerResolver;
   private readonly log: Logger;
   private readonly rulesOnly: boolean;
+  private readonly audit: AuditSink;
+  private readonly permissive: () => boolean;
 
   constructor(options: FilterOptions) {
     this.root = options.backingRoot;
@@ -158,6 +189,8 @@ export class Filter {
     this.callers = options.callers;
     this.log = options.log;
     this.rulesOnly = options.rulesOnly;
+    this.audit = options.audit;
+    this.permissive = options.permissive;
   }
 
   private backing(path: string): string {
@@ -186,37 +219,66 @@ export class Filter {
       return this.callers.resolve(req);
     } catch (err) {
       this.log.error({ op, path, caller: req, err: String(err) }, 'denied: caller identity unavailable');
+      // Refused before the requested access is worked out: recorded as ---.
+      const who: Caller = { uid: req.uid, gid: req.gid, pid: req.pid, groups: null };
+      this.record(who, op, { path, dev: 0, ino: 0 }, 0, true, null, `deny: error while deciding: caller identity unavailable: ${String(err)}`);
       throw new Refusal(EACCES);
     }
   }
 
   /**
-   * The verdict of an allow, or null for a deny; never throws. Any failure
-   * while deciding (store unreadable, bad record) denies and is logged:
-   * fail closed.
+   * The grant of an allow, or null for a deny; never throws. The one place
+   * requests are refused: every denial is logged and recorded in the audit
+   * log here. In permissive mode a denial by the rules is let through (a
+   * grant marked letThrough), still logged and recorded. Any failure while
+   * deciding (store unreadable, bad record) denies, in either mode, and is
+   * logged: fail closed.
    */
-  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): Verdict | null {
+  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): Grant | null {
     let verdict: Verdict;
     try {
       verdict = this.gatekeeper.check(caller, target, requested);
     } catch (err) {
       this.log.error({ op, path: target.path, uid: caller.uid, err: String(err) }, 'denied: error while deciding');
+      this.record(caller, op, target, requested, true, null, `deny: error while deciding: ${String(err)}`);
       return null;
     }
     const { decision } = verdict;
-    if (decision.allow) return verdict;
+    if (decision.allow) return { ...verdict, letThrough: false };
+    const reason = describeDecision(decision);
+    const letThrough = this.permissive();
     this.log.info(
-      { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason: describeDecision(decision) },
-      'denied',
+      { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason, enforced: !letThrough },
+      letThrough ? 'denied by the rules, let through (permissive mode)' : 'denied',
     );
-    return null;
+    this.record(caller, op, target, requested, !letThrough, decision.ruleId, reason);
+    return letThrough ? { ...verdict, letThrough } : null;
+  }
+
+  private record(caller: Caller, op: string, target: Target, requested: Access, enforced: boolean, rule: number | null, reason: string): void {
+    try {
+      this.audit.append({
+        op,
+        path: target.path,
+        uid: caller.uid,
+        gid: caller.gid,
+        pid: caller.pid,
+        access: formatAccess(requested),
+        enforced,
+        rule,
+        reason,
+      });
+    } catch (err) {
+      // The decision stands whether or not it could be recorded.
+      this.log.error({ op, path: target.path, err: String(err) }, 'audit record failed');
+    }
   }
 
   /** allowedAt(), or a Refusal(EACCES). */
-  private demand(caller: Caller, op: string, target: Target, requested: Access): Verdict {
-    const verdict = this.allowedAt(caller, op, target, requested);
-    if (verdict === null) throw new Refusal(EACCES);
-    return verdict;
+  private demand(caller: Caller, op: string, target: Target, requested: Access): Grant {
+    const grant = this.allowedAt(caller, op, target, requested);
+    if (grant === null) throw new Refusal(EACCES);
+    return grant;
   }
 
   /** Requires `requested` on the existing file at `path`; returns the caller. */
@@ -234,7 +296,7 @@ export class Filter {
   /**
    * Before creating `path`: w on its directory, and `requested` on the new
    * file itself (no file yet, so no inode rule: a rule waiting on its path
-   * or an ancestor's decides). Returns the caller, the epoch of the allow
+   * or an ancestor's decides). Returns the caller, the grant for the file
    * and who will own the file; the directory is looked at once.
    */
   private beginCreate(
@@ -242,12 +304,12 @@ export class Filter {
     op: string,
     path: string,
     requested: Access,
-  ): { caller: Caller; epoch: number; owner: Owner | null } {
+  ): { caller: Caller; grant: Grant; owner: Owner | null } {
     const dir = parentOf(path);
     const parent = this.stat(dir);
     const caller = this.require(req, op, dir, W, parent);
-    const { epoch } = this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
-    return { caller, epoch, owner: this.ownerFor(caller, parent) };
+    const grant = this.demand(caller, op, { path, dev: 0, ino: 0, birth: null }, requested);
+    return { caller, grant, owner: this.ownerFor(caller, parent) };
   }
 
   /**
@@ -255,6 +317,8 @@ export class Filter {
    * it, whenever the commit epoch moved since its last allow. The binding
    * serves reads and writes itself while the epoch stays put, so this runs
    * once per handle after each commit; an allow hands the handle back to it.
+   * A permissive let-through does not: the handle's reads and writes keep
+   * coming here, and the mode switch (which advances the epoch) re-decides it.
    */
   private stillAllowed(file: OpenFile, requested: Access, op: string): boolean {
     let epoch: number;
@@ -262,13 +326,14 @@ export class Filter {
       epoch = this.gatekeeper.epoch();
     } catch (err) {
       this.log.error({ op, path: file.target.path, err: String(err) }, 'denied: commit epoch unreadable');
+      this.record(file.caller, op, file.target, requested, true, null, `deny: error while deciding: commit epoch unreadable: ${String(err)}`);
       return false;
     }
     if (epoch === file.epoch) return true;
-    const verdict = this.allowedAt(file.caller, op, file.target, requested);
-    if (verdict === null) return false;
-    file.epoch = verdict.epoch;
-    native.vouchHandle(file.fd, file.access, verdict.epoch);
+    const grant = this.allowedAt(file.caller, op, file.target, requested);
+    if (grant === null) return false;
+    file.epoch = grant.epoch;
+    this.vouch(file.fd, file.access, grant);
     return true;
   }
 
@@ -351,10 +416,20 @@ export class Filter {
    * leaves their records here: the kernel sends nothing more for them, and
    * the next open given the same descriptor number records over it.
    */
-  private registerOpen(fd: number, target: Target, caller: Caller, flags: number, epoch: number): void {
+  private registerOpen(fd: number, target: Target, caller: Caller, flags: number, grant: Grant): void {
     const access = accessModeOf(flags);
-    this.files.set(fd, { fd, target, caller, access, epoch });
-    native.vouchHandle(fd, access, epoch);
+    this.files.set(fd, { fd, target, caller, access, epoch: grant.epoch });
+    this.vouch(fd, access, grant);
+  }
+
+  /**
+   * Lets the binding serve reads and writes of handle `fd` in C while the
+   * epoch stays the grant's; a permissive let-through is never vouched for
+   * (access 0: nothing is served in C, every op comes here).
+   */
+  private vouch(fd: number, access: Access, grant: Grant): void {
+    if (grant.letThrough) native.vouchHandle(fd, 0, 0);
+    else native.vouchHandle(fd, access, grant.epoch);
   }
 
   /**
@@ -362,13 +437,15 @@ export class Filter {
    * access mode, and this very file), while the epoch stays the one it was
    * decided at. Only allows that no supplementary group could change: the
    * binding knows a caller's uid and gid, not its groups. Opens that
-   * truncate always come here.
+   * truncate always come here, and so do opens that only permissive mode
+   * let through (the rules deny them: nothing to replay).
    */
-  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, verdict: Verdict): boolean {
+  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, grant: Grant): boolean {
+    if (grant.letThrough || !grant.decision.allow) return false;
     if (flags & O_TRUNC) return false;
     const access = accessModeOf(flags);
-    if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, verdict.decision)) return false;
-    return native.publishAllow(caller.uid, caller.gid, access, target.path, st, verdict.epoch) === 1;
+    if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, grant.decision)) return false;
+    return native.publishAllow(caller.uid, caller.gid, access, target.path, st, grant.epoch) === 1;
   }
 
   /**
@@ -407,8 +484,11 @@ export class Filter {
     if (st === null || (modeOf(st) & S_IFMT) !== S_IFDIR) return;
     const target: Target = { path, ...identityOf(st) };
     try {
+      // Straight to the gatekeeper, not through allowedAt: nobody asked, so
+      // a denial is neither logged nor audited, and permissive mode does
+      // not apply (only the rules' own allows are published).
       const verdict = this.gatekeeper.check(caller, target, R);
-      if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, verdict);
+      if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, { ...verdict, letThrough: false });
     } catch {
       // Decided (and logged) if and when it is opened.
     }
@@ -471,9 +551,9 @@ export class Filter {
       try {
         const caller = this.caller(req, 'opendir', path);
         fd = this.openBacking(path, O_RDONLY | O_DIRECTORY);
-        const { target, st, verdict } = this.allowOpen(caller, 'opendir', path, fd, R, S_IFDIR);
-        this.registerOpen(fd, target, caller, O_RDONLY, verdict.epoch);
-        const predecide = this.publishOpen(caller, target, st, O_RDONLY, verdict);
+        const { target, st, grant } = this.allowOpen(caller, 'opendir', path, fd, R, S_IFDIR);
+        this.registerOpen(fd, target, caller, O_RDONLY, grant);
+        const predecide = this.publishOpen(caller, target, st, O_RDONLY, grant);
         cb(OK, fd);
         if (predecide) this.predecideSubdirectories(caller, path);
       } catch (err) {
@@ -498,10 +578,10 @@ export class Filter {
       try {
         const caller = this.caller(req, 'open', path);
         fd = this.openBacking(path, flags & ~(O_TRUNC | O_CREAT | O_EXCL));
-        const { target, st, verdict } = this.allowOpen(caller, 'open', path, fd, accessForOpenFlags(flags));
+        const { target, st, grant } = this.allowOpen(caller, 'open', path, fd, accessForOpenFlags(flags));
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
-        this.registerOpen(fd, target, caller, flags, verdict.epoch);
-        this.publishOpen(caller, target, st, flags, verdict);
+        this.registerOpen(fd, target, caller, flags, grant);
+        this.publishOpen(caller, target, st, flags, grant);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) fs.closeSync(fd);
@@ -514,7 +594,7 @@ export class Filter {
       try {
         // The new file must also be openable as asked, decided before
         // anything is created.
-        const { caller, epoch, owner } = this.beginCreate(req, 'create', path, accessForOpenFlags(flags));
+        const { caller, grant, owner } = this.beginCreate(req, 'create', path, accessForOpenFlags(flags));
         try {
           // O_EXCL always: if a file appeared behind the mount's back, it is
           // opened as an existing file and decided on its own identity.
@@ -528,7 +608,7 @@ export class Filter {
           fs.closeSync(openedFd);
           fs.unlinkSync(this.backing(path));
         });
-        this.registerOpen(fd, { path, ...file }, caller, flags, epoch);
+        this.registerOpen(fd, { path, ...file }, caller, flags, grant);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
@@ -728,7 +808,7 @@ export class Filter {
    * Decides an open on the file actually opened (fstat of the descriptor),
    * so a path swapped between a check and the open cannot hand out a denied
    * file. `type` is what the op opens (S_IFREG, or S_IFDIR for opendir).
-   * Returns the file, its stat and the verdict of the allow.
+   * Returns the file, its stat and the grant.
    */
   private allowOpen(
     caller: Caller,
@@ -737,14 +817,14 @@ export class Filter {
     fd: number,
     requested: Access,
     type: number = S_IFREG,
-  ): { target: Target; st: Uint32Array; verdict: Verdict } {
+  ): { target: Target; st: Uint32Array; grant: Grant } {
     const st = this.fstat(fd);
     if ((modeOf(st) & S_IFMT) !== type) {
       this.log.warn({ op, path }, 'denied: backing file is not of the type opened (tree changed under us)');
       throw new Refusal(EACCES);
     }
     const target: Target = { path, ...identityOf(st) };
-    return { target, st, verdict: this.demand(caller, op, target, requested) };
+    return { target, st, grant: this.demand(caller, op, target, requested) };
   }
 }
 
