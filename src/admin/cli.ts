@@ -4,20 +4,22 @@
 // supplies; this module imports only the protocol and the client.
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
-import { AclfsError, asAclfsError, invalid, type ErrorClass } from '../errors';
+import { AclfsError, asAclfsError, invalid, unavailable, type ErrorClass } from '../errors';
 import { AdminClient } from './client';
 import { bashCompletion } from './completion';
 import { useManHelp } from './manHelp';
 import type {
+  AuditRecordView,
   CheckResponse,
   ClosableAdminApi,
+  EnforcementMode,
   IdOrName,
   ImportProgress,
   RuleBody,
   RuleView,
   StatusResponse,
 } from './protocol';
-import { DEFAULT_IMPORT_LIMIT_BYTES, MAX_LIST_LIMIT } from './protocol';
+import { DEFAULT_IMPORT_LIMIT_BYTES, ENFORCEMENT_MODES, MAX_AUDIT_LIMIT, MAX_LIST_LIMIT } from './protocol';
 
 export const DEFAULT_DB = '/var/lib/aclfs';
 export const DEFAULT_SOCKET = '/run/aclfs/aclfs.sock';
@@ -150,6 +152,12 @@ function ruleRef(ref: string): { id: number } | { path: string } {
   throw invalid(`${JSON.stringify(ref)} is neither a rule id nor an absolute path inside the mount (like /docs/a.txt)`);
 }
 
+/** --after SEQ: a non-negative integer. */
+function parseSeq(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw invalid(`--after must be a non-negative integer (a seq), got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 function parseLimit(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw invalid(`--limit must be a positive integer, got ${JSON.stringify(text)}`);
   return Number(text);
@@ -214,6 +222,7 @@ function statusText(st: StatusResponse): string {
     `database     ${st.db}`,
     `socket       ${st.socket ?? '-'}`,
     `policy       default ${st.defaultPolicy}${opts === '' ? '' : `; ${opts}`}`,
+    ...(st.mode === null ? [] : [`mode         ${st.mode}${st.mode === 'permissive' ? ' (denials are let through and recorded)' : ''}`]),
     `generation   ${st.generation}`,
     `rules        ${st.rules}`,
     `decisions    ${st.decisions.allowed} allowed, ${st.decisions.denied} denied, ${st.decisions.errors} errors`,
@@ -235,6 +244,14 @@ function checkText(r: CheckResponse): string {
   const groups = r.caller.groups.length === 0 ? 'none' : r.caller.groups.join(',');
   const file = r.file === null ? 'by path only' : `file dev ${r.file.dev} ino ${r.file.ino}`;
   return `${r.reason}\n  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), generation ${r.generation}\n`;
+}
+
+/**
+ * One line per audit record: seq, time, enforced (refused) or permissive
+ * (let through), who, what, where and why.
+ */
+function auditLine(r: AuditRecordView): string {
+  return `${String(r.seq).padStart(6)}  ${r.time}  ${r.enforced ? 'enforced  ' : 'permissive'}  uid ${r.uid} gid ${r.gid} pid ${r.pid}  ${r.op} ${r.access}  ${r.path}  ${r.reason}\n`;
 }
 
 function json(value: unknown): string {
@@ -542,6 +559,71 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
     .action(async (o: { socket?: string; json: boolean }) => {
       const st = await withApi(o, false, (api) => api.status());
       io.stdout(o.json ? json(st) : statusText(st));
+    });
+
+  // ---- audit / mode: a running daemon's own state, never in the database ----
+
+  /** The daemon at --socket; --db is refused: what is asked lives in the daemon's memory. */
+  async function withDaemon<T>(o: TargetOptions, what: string, fn: (api: ClosableAdminApi) => Promise<T>): Promise<T> {
+    if (o.db !== undefined) throw unavailable(`${what} belongs to a running aclfs daemon, not to the database: give --socket (not --db)`);
+    return withApi(o, false, fn);
+  }
+
+  // Accepted only to say clearly why it cannot work (exit 6, as with no daemon).
+  const daemonOnlyDbOption = (): Option => new Option('--db <path>', 'not accepted: the daemon keeps this, not the database').hideHelp();
+
+  program
+    .command('audit')
+    .description("the daemon's recent denials (last 10,000), oldest first; --follow prints new ones as they happen")
+    .option('--follow', 'after the stored records, print each new one as it happens, until SIGINT/SIGTERM', false)
+    .option('--after <seq>', 'only records after this seq (the next of an earlier --json listing)')
+    .option('--limit <n>', `print at most N records (1-${MAX_AUDIT_LIMIT}; not with --follow)`)
+    .addOption(socketOption())
+    .addOption(daemonOnlyDbOption())
+    .addOption(jsonOption())
+    .action(async (o: TargetOptions & { follow: boolean; after?: string; limit?: string; json: boolean }) => {
+      const after = o.after === undefined ? 0 : parseSeq(o.after);
+      if (o.follow && o.limit !== undefined) throw invalid('--limit does not apply with --follow');
+      const max = o.limit === undefined ? Infinity : parseLimit(o.limit);
+      if (max !== Infinity && max > MAX_AUDIT_LIMIT) throw invalid(`--limit must be 1-${MAX_AUDIT_LIMIT}, got ${max}`);
+      await withDaemon(o, 'the audit log', async (api) => {
+        if (o.follow) {
+          const follow = await api.followAudit(after, (r) => io.stdout(o.json ? `${JSON.stringify(r)}\n` : auditLine(r)));
+          const stop = (): void => follow.stop();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+          try {
+            // Resolves on a signal (exit 0); rejects (unavailable, exit 6) when the daemon goes away.
+            await follow.ended;
+          } finally {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+          }
+          return;
+        }
+        // Every stored record after --after (all pages), or the first N.
+        const records: AuditRecordView[] = [];
+        let next = after;
+        for (;;) {
+          const page = await api.auditLog({ after: next, limit: Math.min(MAX_AUDIT_LIMIT, max - records.length) });
+          records.push(...page.records);
+          next = page.next;
+          if (page.records.length === 0 || records.length >= max) break;
+        }
+        io.stdout(o.json ? json({ records, next }) : records.map(auditLine).join(''));
+      });
+    });
+
+  program
+    .command('mode')
+    .description("show the daemon's mode, or set it: enforce refuses what the rules deny, permissive lets it through and records it")
+    .addArgument(new Argument('[mode]', 'the mode to switch to').choices([...ENFORCEMENT_MODES]))
+    .addOption(socketOption())
+    .addOption(daemonOnlyDbOption())
+    .addOption(jsonOption())
+    .action(async (mode: EnforcementMode | undefined, o: TargetOptions & { json: boolean }) => {
+      const result = await withDaemon(o, 'the enforce/permissive mode', (api) => (mode === undefined ? api.getMode() : api.setMode(mode)));
+      io.stdout(o.json ? json(result) : `${result.mode}\n`);
     });
 
   // ---- completion, man-style help ----

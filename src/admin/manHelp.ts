@@ -28,13 +28,14 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       'aclfs mount /srv/data /srv/protected --db /var/lib/aclfs',
       'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r--',
       'aclfs check /docs/secret.txt --uid alice --access r',
+      'aclfs audit --follow',
       'source <(aclfs completion bash)',
     ],
   },
   'aclfs mount': {
     description: [
       'Serves SRC, filtered, at MNT in the foreground until SIGINT or SIGTERM, then unmounts and exits 0. The admin socket is served for as long as the mount. A stale mount left at MNT by a crashed daemon is cleared at start; a live one is refused. If the mount is removed from outside (aclfs unmount, fusermount -u), the daemon exits.',
-      'Logs are JSON lines on standard error; every denial is logged with its reason.',
+      'Logs are JSON lines on standard error; every denial is logged with its reason, and the last 10,000 are kept for `aclfs audit`. The daemon starts in enforce mode (see `aclfs mode`).',
     ],
     examples: [
       'aclfs mount /srv/data /srv/protected',
@@ -96,8 +97,23 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     exit: ['0   allowed', '1   denied'],
   },
   'aclfs status': {
-    description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, rule generation and count, decision counters, cache hit rate, uptime and version.'],
+    description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, enforce or permissive mode, rule generation and count, decision counters, cache hit rate, uptime and version.'],
     examples: ['aclfs status', 'aclfs status --socket /run/aclfs/aclfs.sock --json'],
+  },
+  'aclfs audit': {
+    description: [
+      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode let through, one a line: seq, time, enforced (refused) or permissive (let through), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
+      'Without --limit every stored record after --after is printed. With --follow the stored records come first, then each new one as it happens, until SIGINT or SIGTERM (exit 0) or until the daemon goes away (exit 6). --json prints {"records": [...], "next": SEQ} (pass next as --after to continue), or with --follow one JSON record per line.',
+      'The audit log is the daemon\'s own: this command talks to it over its admin socket (--socket, default /run/aclfs/aclfs.sock); there is nothing to read with --db.',
+    ],
+    examples: ['aclfs audit', 'aclfs audit --after 120 --limit 20 --json', 'aclfs audit --follow --json | jq .path'],
+  },
+  'aclfs mode': {
+    description: [
+      'Without MODE, prints the mode of the running daemon; with MODE, switches it and prints the new mode. In enforce mode a request the rules deny is refused. In permissive mode it is let through and recorded in the audit log as not enforced (and logged); Unix permissions still apply. Use it to try out new rules on a live system with `aclfs audit --follow`.',
+      'A switch takes effect for the very next open, and for the next read or write of an open file that reaches the daemon. Every daemon starts in enforce mode: the mode is not kept across restarts. The mode is the daemon\'s own: this command talks to it over its admin socket (--socket, default /run/aclfs/aclfs.sock).',
+    ],
+    examples: ['aclfs mode', 'aclfs mode permissive', 'aclfs mode enforce', 'aclfs mode --json'],
   },
   'aclfs completion': {
     description: [
