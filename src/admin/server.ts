@@ -110,18 +110,15 @@ interface Route {
 export class AdminServer {
   private closing = false;
   private readonly inFlight = new Set<Promise<void>>();
-  /** Ends each streaming reply still open (see close()). */
-  private readonly streams: Set<() => void>;
 
   private constructor(
     readonly socketPath: string,
     private readonly server: http.Server,
     private readonly ino: number,
     private readonly log: AdminLog,
-    streams: Set<() => void>,
-  ) {
-    this.streams = streams;
-  }
+    /** Ends each streaming reply still open (see close()). */
+    private readonly streams: Set<() => void>,
+  ) {}
 
   /** Prepares the runtime directory, replaces a stale socket, listens. */
   static async start(options: AdminServerOptions): Promise<AdminServer> {
