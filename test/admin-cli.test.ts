@@ -64,7 +64,7 @@ describe('aclfs status', () => {
       decisions: { allowed: expect.any(Number), denied: expect.any(Number), errors: 0 },
       cache: { hitRate: expect.any(Number), hits: expect.any(Number), misses: expect.any(Number), size: expect.any(Number) },
       workerLocals: { created: expect.any(Number), idle: expect.any(Number) },
-      fastPath: { opens: expect.any(Number), reads: expect.any(Number), writes: expect.any(Number) },
+      fastPath: { opens: expect.any(Number), reads: expect.any(Number), writes: expect.any(Number), listedAttributes: expect.any(Number) },
     });
     expect(st.version).toBe(JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version);
     expect(typeof st.uptimeSeconds).toBe('number');

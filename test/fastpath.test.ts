@@ -5,7 +5,7 @@
 // proves a replay happened (the status counters) and that it stops where
 // it must.
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -29,6 +29,7 @@ interface FastStats {
   opens: number;
   reads: number;
   writes: number;
+  listedAttributes: number;
 }
 
 
@@ -52,6 +53,9 @@ async function catTimes(who: Identity, file: string, n: number): Promise<string[
 const HUGE = Buffer.alloc(8 * 1024 * 1024 + 1234);
 for (let off = 0; off + 4 <= HUGE.length; off += 4) HUGE.writeUInt32LE(off, off);
 
+const MANY = 300;
+const manyName = (i: number): string => `an-entry-with-a-rather-long-name-${String(i).padStart(3, '0')}.txt`;
+
 const ROOT_RULE = { path: '/', recursive: true, owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'rw-' }] };
 
 function setupFiles(ws: Workspace): void {
@@ -63,6 +67,13 @@ function setupFiles(ws: Workspace): void {
   writeFileSync(path.join(ws.src, 'huge.bin'), HUGE);
   for (const f of ['a.txt', 'pub.txt', 'other.txt', 'team.txt', 'big.bin', 'huge.bin']) chmodSync(path.join(ws.src, f), 0o666);
   mkdirSync(path.join(ws.src, 'dir'), { mode: 0o755 });
+  // Long names: a listing takes many READDIRPLUS replies.
+  mkdirSync(path.join(ws.src, 'many'), { mode: 0o755 });
+  for (let i = 0; i < MANY; i++) writeFileSync(path.join(ws.src, 'many', manyName(i)), 'x'.repeat(i));
+  mkdirSync(path.join(ws.src, 'links'), { mode: 0o755 });
+  writeFileSync(path.join(ws.src, 'links', 'one'), 'linked\n', { mode: 0o644 });
+  linkSync(path.join(ws.src, 'links', 'one'), path.join(ws.src, 'links', 'two'));
+  writeFileSync(path.join(ws.src, 'links', 'single'), 'single\n', { mode: 0o644 });
   for (const f of ['x', 'y']) writeFileSync(path.join(ws.src, 'dir', f), f);
   for (const d of ['tree', 'tree/open', 'tree/shut']) mkdirSync(path.join(ws.src, d), { mode: 0o755 });
 }
@@ -224,6 +235,26 @@ describe('fast path (default revocation mode)', () => {
     const onDisk = readFileSync(path.join(ws.src, 'huge.bin'));
     expect(onDisk.subarray(0, 8 * 1024 * 1024).equals(Buffer.alloc(8 * 1024 * 1024))).toBe(true);
     expect(onDisk.subarray(8 * 1024 * 1024).equals(HUGE.subarray(8 * 1024 * 1024))).toBe(true);
+  });
+
+  it('lists entries with their attributes (READDIRPLUS), across many replies, with the right sizes', async () => {
+    const before = await status(ws);
+    const res = await runAs(ALICE, 'find', [path.join(ws.mnt, 'many'), '-type', 'f', '-printf', '%f %s\\n']);
+    expect(res.code).toBe(0);
+    const listed = res.stdout.trim().split('\n').sort();
+    expect(listed).toEqual(Array.from({ length: MANY }, (_, i) => `${manyName(i)} ${i}`).sort());
+    const after = await status(ws);
+    // Every entry came with its attributes: find's stats needed no LOOKUP.
+    expect(after.fastPath.listedAttributes - before.fastPath.listedAttributes).toBeGreaterThanOrEqual(MANY);
+  });
+
+  it('keeps a listed file with several links uncached: a change behind the mount shows through the other name at once', async () => {
+    const ls = await runAs(ALICE, 'ls', ['-l', path.join(ws.mnt, 'links')]);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/-rw-r--r-- 2 .* one\n/);
+    chmodSync(path.join(ws.src, 'links', 'one'), 0o600);
+    const two = await runAs(ALICE, 'stat', ['-c', '%a %h', path.join(ws.mnt, 'links', 'two')]);
+    expect(two.stdout).toBe('600 2\n');
   });
 
   it('writes through a handle it opened, until a revoke', async () => {

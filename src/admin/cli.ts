@@ -233,6 +233,7 @@ function statusText(st: StatusResponse): string {
   }
   if (st.fastPath !== null) {
     lines.push(`fast path    ${st.fastPath.opens} opens, ${st.fastPath.reads} reads, ${st.fastPath.writes} writes replayed in C`);
+    lines.push(`listings     ${st.fastPath.listedAttributes} entries listed with their attributes`);
   }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${st.workerLocals.created} thread slots made, ${st.workerLocals.idle} idle`);

@@ -225,7 +225,13 @@ export interface StatusResponse {
    */
   readonly workerLocals: { readonly created: number; readonly idle: number } | null;
   /** Opens, reads and writes the binding answered itself by replaying allows. */
-  readonly fastPath: { readonly opens: number; readonly reads: number; readonly writes: number } | null;
+  readonly fastPath: {
+    readonly opens: number;
+    readonly reads: number;
+    readonly writes: number;
+    /** Directory entries listed together with their attributes (READDIRPLUS), each a LOOKUP the kernel did not need. */
+    readonly listedAttributes: number;
+  } | null;
 }
 
 export interface CheckRequest {

@@ -134,7 +134,7 @@ declare module 'fuse-native' {
       /** [uid, gid, pid, bits] of a handle C opened that JS has no record of, else null. */
       fastOpener(fd: number): [number, number, number, number] | null;
       /** [opens, reads, writes] served by the fast path so far. */
-      fastStats(): [number, number, number];
+      fastStats(): [number, number, number, number];
       /** Unmaps (MADV_DONTNEED) this process's shared mappings of `path`; bytes unmapped. */
       releaseMappedFile(path: string): number;
     }

@@ -11,7 +11,7 @@ import { AclfsError } from '../errors';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 8;
+export const REQUIRED_PATCH_LEVEL = 9;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -272,10 +272,13 @@ export function workerThreadStats(): { created: number; idle: number } {
   return { created, idle };
 }
 
-/** Opens, reads and writes the binding answered by replaying allows. */
-export function fastPathStats(): { opens: number; reads: number; writes: number } {
-  const [opens, reads, writes] = Fuse.native.fastStats();
-  return { opens, reads, writes };
+/**
+ * Opens, reads and writes the binding answered by replaying allows, and the
+ * directory entries it listed with their attributes (READDIRPLUS).
+ */
+export function fastPathStats(): { opens: number; reads: number; writes: number; listedAttributes: number } {
+  const [opens, reads, writes, listedAttributes] = Fuse.native.fastStats();
+  return { opens, reads, writes, listedAttributes };
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */
