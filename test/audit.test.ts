@@ -101,6 +101,32 @@ describe('AuditLog', () => {
     expect(page.next).toBe(next);
   });
 
+  it('keeps every field of every kept record when strings repeat, and past the pool of reused strings (4,096)', () => {
+    const log = new AuditLog(6000, () => new Date(Date.UTC(2026, 0, 1)));
+    // Distinct paths beyond the pool's size, the same reason over and over,
+    // rule ids and null, both enforcement flags.
+    for (let n = 1; n <= 9000; n++) {
+      log.append(entry(n, { reason: 'deny: the same reason', rule: n % 3 === 0 ? null : n, enforced: n % 2 === 0 }));
+    }
+    const { records } = log.since(0, 6000);
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: 6000 }, (_, i) => 3001 + i));
+    for (const r of records) {
+      expect(r).toEqual({
+        seq: r.seq,
+        time: '2026-01-01T00:00:00.000Z',
+        op: 'open',
+        path: `/f${r.seq}`,
+        uid: 1000 + r.seq,
+        gid: 100,
+        pid: 4000 + r.seq,
+        access: 'r--',
+        enforced: r.seq % 2 === 0,
+        rule: r.seq % 3 === 0 ? null : r.seq,
+        reason: 'deny: the same reason',
+      });
+    }
+  });
+
   it('pages through everything by passing next back as after', () => {
     const log = filled(7, 20);
     const seen: number[] = [];

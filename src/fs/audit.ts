@@ -5,6 +5,14 @@
 // records, older ones drop off, so a flood of denials costs a fixed amount
 // of memory. Pure: no I/O, no clock but the one it is given; nothing is
 // persisted (a restart starts an empty log at seq 1).
+//
+// Stored column-wise: numbers in typed arrays allocated once, strings
+// interned (a flood of denials repeats the same few paths and reasons).
+// A ring of record objects kept each record alive for 10,000 appends, long
+// enough for V8 to move it to the old generation, where it then died: under
+// a flood of 40,000 denials a second the daemon's RSS climbed by 40 MiB in
+// 20 s (the stress test). Now an append retains nothing new unless its
+// strings are new; record objects are made when asked for and die young.
 
 /** Records kept; the oldest is dropped when another is appended. */
 export const AUDIT_CAPACITY = 10_000;
@@ -49,9 +57,21 @@ export interface AuditPage {
 
 export type AuditListener = (record: AuditRecord) => void;
 
+/** Numbers and strings stored per record (see AuditLog). */
+const NUMBERS = 5;
+const STRINGS = 4;
+
+/** Distinct strings kept for reuse; the pool starts over when full. */
+const INTERNED_MAX = 4096;
+
 export class AuditLog {
-  /** Slot i holds the record with seq ≡ i (mod capacity). */
-  private readonly ring: (AuditRecord | undefined)[];
+  // Slot i holds the record with seq ≡ i (mod capacity).
+  /** Per slot: time (ms since the epoch), uid, gid, pid, rule (NaN: null). */
+  private readonly numbers: Float64Array;
+  private readonly enforced: Uint8Array;
+  /** Per slot: op, path, access, reason. */
+  private readonly strings: string[];
+  private readonly interned = new Map<string, string>();
   private lastSeq = 0;
   private readonly listeners = new Set<AuditListener>();
 
@@ -60,7 +80,9 @@ export class AuditLog {
     private readonly clock: () => Date = () => new Date(),
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`audit capacity must be a positive integer, got ${capacity}`);
-    this.ring = new Array<AuditRecord | undefined>(capacity);
+    this.numbers = new Float64Array(capacity * NUMBERS);
+    this.enforced = new Uint8Array(capacity);
+    this.strings = new Array<string>(capacity * STRINGS).fill('');
   }
 
   /** Seq of the newest record (0: none yet). */
@@ -75,9 +97,22 @@ export class AuditLog {
 
   /** Appends, numbers and timestamps `entry`, then tells every listener. */
   append(entry: AuditEntry): AuditRecord {
-    const record: AuditRecord = { seq: this.lastSeq + 1, time: this.clock().toISOString(), ...entry };
-    this.lastSeq = record.seq;
-    this.ring[record.seq % this.capacity] = record;
+    const seq = this.lastSeq + 1;
+    const slot = seq % this.capacity;
+    const n = slot * NUMBERS;
+    this.numbers[n] = this.clock().getTime();
+    this.numbers[n + 1] = entry.uid;
+    this.numbers[n + 2] = entry.gid;
+    this.numbers[n + 3] = entry.pid;
+    this.numbers[n + 4] = entry.rule ?? Number.NaN;
+    this.enforced[slot] = entry.enforced ? 1 : 0;
+    const t = slot * STRINGS;
+    this.strings[t] = this.intern(entry.op);
+    this.strings[t + 1] = this.intern(entry.path);
+    this.strings[t + 2] = this.intern(entry.access);
+    this.strings[t + 3] = this.intern(entry.reason);
+    this.lastSeq = seq;
+    const record = this.recordAt(seq);
     for (const listener of [...this.listeners]) {
       // A listener that throws (a follower whose connection broke) must not
       // fail the filesystem operation that was being recorded.
@@ -95,9 +130,39 @@ export class AuditLog {
     const from = Math.max(after + 1, this.oldest());
     const until = Math.min(this.lastSeq, from + Math.max(0, limit) - 1);
     const records: AuditRecord[] = [];
-    for (let seq = from; seq <= until; seq++) records.push(this.ring[seq % this.capacity]!);
+    for (let seq = from; seq <= until; seq++) records.push(this.recordAt(seq));
     const last = records.at(-1);
     return { records, next: last !== undefined ? last.seq : Math.min(after, this.lastSeq) };
+  }
+
+  /** The record kept for `seq` (which must still be kept), as an object. */
+  private recordAt(seq: number): AuditRecord {
+    const slot = seq % this.capacity;
+    const n = slot * NUMBERS;
+    const t = slot * STRINGS;
+    const rule = this.numbers[n + 4]!;
+    return {
+      seq,
+      time: new Date(this.numbers[n]!).toISOString(),
+      op: this.strings[t]!,
+      path: this.strings[t + 1]!,
+      uid: this.numbers[n + 1]!,
+      gid: this.numbers[n + 2]!,
+      pid: this.numbers[n + 3]!,
+      access: this.strings[t + 2]!,
+      enforced: this.enforced[slot] === 1,
+      rule: Number.isNaN(rule) ? null : rule,
+      reason: this.strings[t + 3]!,
+    };
+  }
+
+  /** The pooled copy of `s` (the one given, the first time it is seen). */
+  private intern(s: string): string {
+    const pooled = this.interned.get(s);
+    if (pooled !== undefined) return pooled;
+    if (this.interned.size >= INTERNED_MAX) this.interned.clear();
+    this.interned.set(s, s);
+    return s;
   }
 
   /** Calls `listener` with every record appended from now on; returns the unsubscribe. */
