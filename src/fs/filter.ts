@@ -77,20 +77,6 @@ export interface FilterOptions {
   readonly permissive: () => boolean;
 }
 
-/**
- * What allowedAt() lets through: the verdict, and whether the rules allowed
- * it or only permissive mode did.
- */
-interface Grant extends Verdict {
-  /**
-   * true: the rules deny this and permissive mode let it through. Such a
-   * grant is never published to the binding's fast path nor vouched for a
-   * handle's reads and writes in C, so every later op on it comes to JS and
-   * a switch back to enforce stops it.
-   */
-  readonly letThrough: boolean;
-}
-
 /** Who a new file is given to (layered mode). */
 interface Owner {
   readonly uid: number;
@@ -227,14 +213,15 @@ export class Filter {
   }
 
   /**
-   * The grant of an allow, or null for a deny; never throws. The one place
+   * The verdict of an allow, or null for a deny; never throws. The one place
    * requests are refused: every denial is logged and recorded in the audit
-   * log here. In permissive mode a denial by the rules is let through (a
-   * grant marked letThrough), still logged and recorded. Any failure while
-   * deciding (store unreadable, bad record) denies, in either mode, and is
-   * logged: fail closed.
+   * log here. In permissive mode a denial by the rules is let through: its
+   * verdict is returned although its decision denies (callers never publish
+   * or vouch for such a verdict, see publishOpen and vouch), still logged
+   * and recorded. Any failure while deciding (store unreadable, bad record)
+   * denies, in either mode, and is logged: fail closed.
    */
-  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): Grant | null {
+  private allowedAt(caller: Caller, op: string, target: Target, requested: Access): Verdict | null {
     let verdict: Verdict;
     try {
       verdict = this.gatekeeper.check(caller, target, requested);
@@ -244,7 +231,7 @@ export class Filter {
       return null;
     }
     const { decision } = verdict;
-    if (decision.allow) return { ...verdict, letThrough: false };
+    if (decision.allow) return verdict;
     const reason = describeDecision(decision);
     const letThrough = this.permissive();
     this.log.info(
@@ -252,7 +239,7 @@ export class Filter {
       letThrough ? 'denied by the rules, let through (permissive mode)' : 'denied',
     );
     this.record(caller, op, target, requested, !letThrough, decision.ruleId, reason);
-    return letThrough ? { ...verdict, letThrough } : null;
+    return letThrough ? verdict : null;
   }
 
   private record(caller: Caller, op: string, target: Target, requested: Access, enforced: boolean, rule: number | null, reason: string): void {
@@ -275,7 +262,7 @@ export class Filter {
   }
 
   /** allowedAt(), or a Refusal(EACCES). */
-  private demand(caller: Caller, op: string, target: Target, requested: Access): Grant {
+  private demand(caller: Caller, op: string, target: Target, requested: Access): Verdict {
     const grant = this.allowedAt(caller, op, target, requested);
     if (grant === null) throw new Refusal(EACCES);
     return grant;
@@ -304,7 +291,7 @@ export class Filter {
     op: string,
     path: string,
     requested: Access,
-  ): { caller: Caller; grant: Grant; owner: Owner | null } {
+  ): { caller: Caller; grant: Verdict; owner: Owner | null } {
     const dir = parentOf(path);
     const parent = this.stat(dir);
     const caller = this.require(req, op, dir, W, parent);
@@ -416,7 +403,7 @@ export class Filter {
    * leaves their records here: the kernel sends nothing more for them, and
    * the next open given the same descriptor number records over it.
    */
-  private registerOpen(fd: number, target: Target, caller: Caller, flags: number, grant: Grant): void {
+  private registerOpen(fd: number, target: Target, caller: Caller, flags: number, grant: Verdict): void {
     const access = accessModeOf(flags);
     this.files.set(fd, { fd, target, caller, access, epoch: grant.epoch });
     this.vouch(fd, access, grant);
@@ -424,11 +411,12 @@ export class Filter {
 
   /**
    * Lets the binding serve reads and writes of handle `fd` in C while the
-   * epoch stays the grant's; a permissive let-through is never vouched for
-   * (access 0: nothing is served in C, every op comes here).
+   * epoch stays the grant's; a permissive let-through (a grant whose
+   * decision denies) is never vouched for (access 0: nothing is served in
+   * C, every op comes here).
    */
-  private vouch(fd: number, access: Access, grant: Grant): void {
-    if (grant.letThrough) native.vouchHandle(fd, 0, 0);
+  private vouch(fd: number, access: Access, grant: Verdict): void {
+    if (!grant.decision.allow) native.vouchHandle(fd, 0, 0);
     else native.vouchHandle(fd, access, grant.epoch);
   }
 
@@ -440,8 +428,8 @@ export class Filter {
    * truncate always come here, and so do opens that only permissive mode
    * let through (the rules deny them: nothing to replay).
    */
-  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, grant: Grant): boolean {
-    if (grant.letThrough || !grant.decision.allow) return false;
+  private publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, grant: Verdict): boolean {
+    if (!grant.decision.allow) return false;
     if (flags & O_TRUNC) return false;
     const access = accessModeOf(flags);
     if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, grant.decision)) return false;
@@ -488,7 +476,7 @@ export class Filter {
       // a denial is neither logged nor audited, and permissive mode does
       // not apply (only the rules' own allows are published).
       const verdict = this.gatekeeper.check(caller, target, R);
-      if (verdict.decision.allow) this.publishOpen(caller, target, st, O_RDONLY, { ...verdict, letThrough: false });
+      this.publishOpen(caller, target, st, O_RDONLY, verdict);
     } catch {
       // Decided (and logged) if and when it is opened.
     }
@@ -817,7 +805,7 @@ export class Filter {
     fd: number,
     requested: Access,
     type: number = S_IFREG,
-  ): { target: Target; st: Uint32Array; grant: Grant } {
+  ): { target: Target; st: Uint32Array; grant: Verdict } {
     const st = this.fstat(fd);
     if ((modeOf(st) & S_IFMT) !== type) {
       this.log.warn({ op, path }, 'denied: backing file is not of the type opened (tree changed under us)');
