@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { cacheKey, DecisionCache } from '../src/rules/cache';
-import type { Caller, Decision, Target } from '../src/rules/types';
+import { DecisionCache } from '../src/rules/cache';
+import type { Access, Caller, Decision, Target } from '../src/rules/types';
+
+/**
+ * The identity of a question, as one string: what DecisionCache must
+ * compare field by field (two questions share an entry exactly when their
+ * keys are equal). Groups sorted ("?" when unknown, which differs from
+ * none), the birth time with its length so it cannot run into the next
+ * field, the path last since it alone can contain the separators.
+ */
+function cacheKey(caller: Caller, target: Target, requested: Access): string {
+  const groups = caller.groups === null ? '?' : [...caller.groups].sort((a, b) => a - b).join(',');
+  const birth = target.birth == null ? '-' : `${target.birth.length}#${target.birth}`;
+  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}:${birth}|${requested}|${target.path}`;
+}
 
 const alice: Caller = { uid: 1000, gid: 100, groups: [20, 10], pid: 1 };
 const file: Target = { path: '/docs/a', dev: 1, ino: 2 };

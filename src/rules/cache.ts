@@ -27,7 +27,7 @@ export class DecisionCache {
    * Entries by inode number; entries for the same inode (other callers,
    * other requested bits, hard links, other devices) are chained. A lookup
    * hashes one number and compares fields, instead of building and hashing
-   * a string key per question (see cacheKey() for what is compared).
+   * a string key per question (see find() for what is compared).
    */
   private byIno = new Map<number, Entry>();
   /** Every entry, oldest first from `head` on (a ring once it is full). */
@@ -116,7 +116,14 @@ export class DecisionCache {
     return (this.lastGroups = sortedGroups(caller.groups));
   }
 
-  /** The entry answering exactly this question: every part of cacheKey() equal. */
+  /**
+   * The entry answering exactly this question: same uid, gid and groups
+   * (compared sorted: the kernel's order carries no meaning; unknown groups
+   * differ from none at all), same dev, ino and birth (an inode number
+   * reused by another file is another file to decide(), see Rule.birth),
+   * same path (a hard-linked file has one inode but several paths, and path
+   * rules can tell them apart) and same requested bits.
+   */
   private find(caller: Caller, target: Target, requested: Access): Entry | undefined {
     const birth = target.birth ?? null;
     for (let e = this.byIno.get(target.ino); e !== undefined; e = e.next) {
@@ -179,26 +186,6 @@ interface Entry {
   decision: Decision;
   /** The next entry for the same inode number. */
   next: Entry | undefined;
-}
-
-/**
- * The identity of a question, as one string:
- * uid:gid:sortedGroups|dev:ino:birth|requested|path. DecisionCache compares
- * exactly these parts field by field (two questions share an entry exactly
- * when their keys are equal; test/rules-cache.test.ts checks the two agree).
- *
- * Groups are sorted because the kernel's order carries no meaning ("?" when
- * they are unknown, which differs from none at all); the birth time carries
- * its length, so no birth can run into the next field; the path is last
- * since it alone can contain the separators. Path is part of the key because
- * a hard-linked file has one inode but several paths, and path rules can
- * tell them apart; birth because an inode number reused by another file is
- * another file to decide() (see Rule.birth).
- */
-export function cacheKey(caller: Caller, target: Target, requested: Access): string {
-  const groups = caller.groups === null ? '?' : sortedGroups(caller.groups).join(',');
-  const birth = target.birth == null ? '-' : `${target.birth.length}#${target.birth}`;
-  return `${caller.uid}:${caller.gid}:${groups}|${target.dev}:${target.ino}:${birth}|${requested}|${target.path}`;
 }
 
 function sortedGroups(groups: readonly number[]): number[] {
