@@ -175,7 +175,12 @@ export interface AuditRecordView {
 export interface AuditPage {
   /** Oldest first. */
   readonly records: AuditRecordView[];
-  /** Pass back as `after` for the records that follow. */
+  /**
+   * Pass back as `after` for the records that follow: the seq of the last
+   * record returned, or, when none was, the newest seq there is (never
+   * more than the `after` asked), so a cursor from before a daemon restart
+   * does not skip the new daemon's records.
+   */
   readonly next: number;
 }
 

@@ -14,46 +14,19 @@
 // 20 s (the stress test). Now an append retains nothing new unless its
 // strings are new; record objects are made when asked for and die young.
 
+// The record's shape is the admin API's (a type only: nothing of the
+// protocol runs here).
+import type { AuditPage, AuditRecordView } from '../admin/protocol';
+
 /** Records kept; the oldest is dropped when another is appended. */
 export const AUDIT_CAPACITY = 10_000;
 
-/** One refused (or, in permissive mode, let-through) request. */
-export interface AuditRecord {
-  /** Increasing from 1 with every record appended since the daemon started. */
-  readonly seq: number;
-  /** When it was decided (ISO 8601). */
-  readonly time: string;
-  /** The FUSE operation: open, opendir, read, write, unlink, ... */
-  readonly op: string;
-  /** Path inside the mount the decision was about. */
-  readonly path: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly pid: number;
-  /** The requested access, "rwx"-style ("r--", "-w-"). */
-  readonly access: string;
-  /** false: the rules deny it, but permissive mode let it through. */
-  readonly enforced: boolean;
-  /** Id of the rule that decided; null for the default policy or an error. */
-  readonly rule: number | null;
-  /** One line: the decision's reason, or what went wrong while deciding. */
-  readonly reason: string;
-}
+/** One refused (or, in permissive mode, let-through) request, as the admin API shows it. */
+export type AuditRecord = AuditRecordView;
+export type { AuditPage };
 
 /** What the filter supplies; the log numbers and timestamps it. */
 export type AuditEntry = Omit<AuditRecord, 'seq' | 'time'>;
-
-export interface AuditPage {
-  /** Oldest first. */
-  readonly records: AuditRecord[];
-  /**
-   * Pass back as `after` for the records that follow: the seq of the last
-   * record returned, or, when none was, the newest seq there is (never
-   * more than the `after` asked), so a cursor from before a daemon restart
-   * does not skip the new daemon's records.
-   */
-  readonly next: number;
-}
 
 export type AuditListener = (record: AuditRecord) => void;
 

@@ -3,7 +3,9 @@
 // Every daemon starts in enforce and the mode is never persisted: a restart
 // always fails closed.
 
-export type EnforcementMode = 'enforce' | 'permissive';
+import type { EnforcementMode } from '../admin/protocol';
+
+export type { EnforcementMode };
 
 export class ModeSwitch {
   private current: EnforcementMode = 'enforce';
