@@ -112,6 +112,20 @@ const LOAD_JS = String.raw`'use strict';
 const fs = require('node:fs');
 const [mode, target, a, b, c, d] = process.argv.slice(2);
 function out(o) { process.stdout.write(JSON.stringify({ uid: process.getuid(), ...o }) + '\n'); }
+// Prints "ready" and blocks until the bench writes a byte to stdin.
+function readyThenWaitForGo() {
+  process.stdout.write('ready\n');
+  const go = Buffer.alloc(1);
+  for (;;) {
+    try {
+      if (fs.readSync(0, go, 0, 1, null) !== 1) process.exit(3); // bench gone
+      return;
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
 function smallFiles(dir, size) {
   const names = fs.readdirSync(dir).sort().map((n) => dir + '/' + n);
   const buf = Buffer.alloc(size);
@@ -141,17 +155,7 @@ if (mode === 'ops') {
   const seconds = Number(a);
   const { names, one } = smallFiles(target, Number(b));
   for (const f of names) one(f);
-  process.stdout.write('ready\n');
-  const go = Buffer.alloc(1);
-  for (;;) {
-    try {
-      if (fs.readSync(0, go, 0, 1, null) !== 1) process.exit(3); // bench gone
-      break;
-    } catch (err) {
-      if (err.code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-    }
-  }
+  readyThenWaitForGo();
   const start = Math.floor((Number(c) * names.length) / Number(d));
   const t0 = process.hrtime.bigint();
   const end = t0 + BigInt(Math.round(seconds * 1e9));
@@ -182,15 +186,25 @@ if (mode === 'ops') {
   if (r.status !== 0) throw new Error('find: ' + (r.error || 'exit ' + r.status) + ' ' + r.stderr);
   out({ files: r.stdout.length });
 } else if (mode === 'seq') {
+  // With b = 'cold': reads the file once untimed, then waits for the go;
+  // the bench drops the caches and gives the go (see coldRead there), and
+  // the timed read starts at once.
   const buf = Buffer.alloc(Number(a));
   const fd = fs.openSync(target, 'r');
-  let bytes = 0;
-  const t0 = process.hrtime.bigint();
-  for (;;) {
-    const n = fs.readSync(fd, buf, 0, buf.length, null);
-    if (n === 0) break;
-    bytes += n;
+  const readAll = () => {
+    let bytes = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, bytes);
+      if (n === 0) return bytes;
+      bytes += n;
+    }
+  };
+  if (b === 'cold') {
+    readAll();
+    readyThenWaitForGo();
   }
+  const t0 = process.hrtime.bigint();
+  const bytes = readAll();
   const ns = Number(process.hrtime.bigint() - t0);
   fs.closeSync(fd);
   out({ bytes, ns, mbps: bytes / 1e6 / (ns / 1e9) });
@@ -568,21 +582,30 @@ async function load(tmp, uid, pinCpu, args) {
 }
 
 /**
- * Runs `readers` load programs in "par" mode at once: starts them all, waits
- * until every one has warmed up and printed "ready", then releases them
- * together (a byte on stdin each). `onGo` is called at that moment. Returns
- * their results; if one fails, the others are killed.
+ * Runs `readers` load programs in "par" mode at once (see gatedLoads).
  */
-async function parallelLoad(tmp, uid, pinCpu, { dir, seconds, readers, onGo }) {
+function parallelLoad(tmp, uid, pinCpu, { dir, seconds, readers, onGo }) {
+  const argsList = [];
+  for (let i = 0; i < readers; i++) argsList.push(['par', dir, String(seconds), String(SMALL_SIZE), String(i), String(readers)]);
+  return gatedLoads(tmp, uid, pinCpu, argsList, { timeoutMs: seconds * 1000 + LOAD_TIMEOUT_MS, onGo });
+}
+
+/**
+ * Starts one load program per entry of `argsList`, waits until every one has
+ * set itself up and printed "ready", calls `onGo`, then releases them
+ * together (a byte on stdin each). Returns their results; if one fails, the
+ * others are killed.
+ */
+async function gatedLoads(tmp, uid, pinCpu, argsList, { timeoutMs = LOAD_TIMEOUT_MS, onGo } = {}) {
   const kids = [];
   const ready = [];
-  for (let i = 0; i < readers; i++) {
-    const cmd = loadCommand(tmp, uid, pinCpu, ['par', dir, String(seconds), String(SMALL_SIZE), String(i), String(readers)]);
+  for (const args of argsList) {
+    const cmd = loadCommand(tmp, uid, pinCpu, args);
     let signal;
     ready.push(new Promise((resolve) => (signal = resolve)));
     const kid = start(cmd[0], cmd.slice(1), {
       stdin: 'pipe',
-      timeoutMs: PAR_READY_TIMEOUT_MS + seconds * 1000 + LOAD_TIMEOUT_MS,
+      timeoutMs: PAR_READY_TIMEOUT_MS + timeoutMs,
       onStdout: (text) => text.startsWith('ready\n') && signal(),
     });
     kids.push(kid);
@@ -590,12 +613,12 @@ async function parallelLoad(tmp, uid, pinCpu, { dir, seconds, readers, onGo }) {
   try {
     let released = false;
     let timer;
-    // Not ready in time, or a reader ended before the start: give up.
+    // Not ready in time, or a load ended before the start: give up.
     const stopped = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`parallel readers not ready within ${PAR_READY_TIMEOUT_MS} ms`)), PAR_READY_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new Error(`loads not ready within ${PAR_READY_TIMEOUT_MS} ms`)), PAR_READY_TIMEOUT_MS);
       for (const k of kids) {
         k.done.then(
-          () => released || reject(new Error('a reader exited before the start')),
+          () => released || reject(new Error('a load exited before the start')),
           (err) => released || reject(err),
         );
       }
@@ -606,7 +629,7 @@ async function parallelLoad(tmp, uid, pinCpu, { dir, seconds, readers, onGo }) {
       released = true;
       clearTimeout(timer);
     }
-    onGo?.();
+    await onGo?.();
     for (const k of kids) k.child.stdin.end('g');
     const outs = await Promise.all(kids.map((k) => k.done));
     return outs.map((o) => loadResult(o, uid));
@@ -640,6 +663,54 @@ async function sanityCheck(tmp, roots, opts) {
 function dropCaches() {
   // Dirty pages survive drop_caches; setup synced, and the loads only read.
   fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+}
+
+// Cold sequential reads on a VM with free page reporting (a virtio-balloon
+// feature, on in this development VM): about 2 s after memory is freed, the
+// guest hands the free pages back to the host, and a page cache filled from
+// pages handed back costs a host fault per page, so any reader, the plain
+// directory too, then reads at 0.5-1 GB/s instead of 2-3. Which level a cold
+// read met used to depend on how much memory the last drop_caches had freed
+// and on when the last reporting pass ran: each round's first cold read was
+// slow, whatever the variant. So every cold read is set up alike: the load
+// opens the file and reads it once (the file's pages, through that variant,
+// are then what drop_caches frees), reporting is let go quiet for longer
+// than its delay (no pass pending from earlier frees), the caches are
+// dropped and the timed read starts at once, on pages not yet handed back.
+const PAGE_REPORTED_KIB = '/sys/module/page_reporting/parameters/reported_kib';
+const PAGE_REPORTING_QUIET_MS = 2500;
+const PAGE_REPORTING_WAIT_MAX_MS = 15000;
+
+async function coldRead(tmp, uid, pinCpu, file) {
+  const [result] = await gatedLoads(tmp, uid, pinCpu, [['seq', file, String(READ_BUF), 'cold']], {
+    onGo: async () => {
+      await settlePageReporting();
+      dropCaches();
+    },
+  });
+  return result;
+}
+
+async function settlePageReporting() {
+  const reported = () => {
+    try {
+      return fs.readFileSync(PAGE_REPORTED_KIB, 'utf8').trim();
+    } catch {
+      return null; // no such counter on this kernel: nothing to wait for
+    }
+  };
+  let last = reported();
+  if (last === null) return;
+  const deadline = Date.now() + PAGE_REPORTING_WAIT_MAX_MS;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < PAGE_REPORTING_QUIET_MS && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = reported();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
 }
 
 function median(xs) {
@@ -680,8 +751,7 @@ async function measure(tmp, mounted, opts, cpus) {
       }
       for (const v of order) {
         const big = path.join(roots[v], 'big.bin');
-        dropCaches();
-        const cold = await load(tmp, BENCH_UID, pinCpu, ['seq', big, String(READ_BUF)]);
+        const cold = await coldRead(tmp, BENCH_UID, pinCpu, big);
         const warm = await load(tmp, BENCH_UID, pinCpu, ['seq', big, String(READ_BUF)]);
         for (const r of [cold, warm]) {
           if (r.bytes !== opts.bigMiB * 1024 * 1024) throw new Error(`${v}: read ${r.bytes} bytes of ${big}`);
@@ -953,6 +1023,7 @@ module.exports = {
   SMALL_SIZE,
   alive,
   cleanup,
+  coldRead,
   load,
   log,
   parallelLoad,
