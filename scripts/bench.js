@@ -14,7 +14,7 @@
 //   - open + 4 KiB read + close of small files, µs/op;
 //   - the same by 8 reader processes at once, aggregate ops/s;
 //   - sequential read of one big file, MB/s (10^6 bytes/s), cold (after
-//     drop_caches) and re-read;
+//     drop_caches; three times per round, the noisiest figure) and re-read;
 //   - `find DIR -type f -print0 | xargs -0 stat > /dev/null` over 10,000
 //     files on a cold mount (that variant unmounted and mounted again, and
 //     drop_caches, before every run), seconds.
@@ -51,9 +51,11 @@ const PAR_READERS = 8;
 /** Files per directory of the metadata tree (meta/dNNN/fNNN). */
 const META_PER_DIR = 100;
 
-const FULL = { bigMiB: 256, ops: 20000, runs: 5, parSeconds: 2, metaFiles: 10000 };
+// coldReads: cold reads per variant and round (their figure is the noisiest;
+// see coldRead), all of them samples of the same median.
+const FULL = { bigMiB: 256, ops: 20000, runs: 5, parSeconds: 2, metaFiles: 10000, coldReads: 3 };
 // --quick: the same shape at a fraction of the cost, to check the harness.
-const QUICK = { bigMiB: 32, ops: 2000, runs: 1, parSeconds: 0.5, metaFiles: 2000 };
+const QUICK = { bigMiB: 32, ops: 2000, runs: 1, parSeconds: 0.5, metaFiles: 2000, coldReads: 1 };
 
 const VARIANTS = ['plain', 'bindfs', 'bindfs-cache', 'aclfs'];
 const PIN_MODES = ['unpinned', 'pinned'];
@@ -258,7 +260,7 @@ function parseOptions(argv) {
     runs = Number(values.runs);
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
   }
-  return { json: values.json, quick: values.quick, runs, bigMiB: base.bigMiB, ops: base.ops, parSeconds: base.parSeconds, metaFiles: base.metaFiles };
+  return { json: values.json, quick: values.quick, runs, bigMiB: base.bigMiB, ops: base.ops, parSeconds: base.parSeconds, metaFiles: base.metaFiles, coldReads: base.coldReads };
 }
 
 // ---------------------------------------------------------------- processes
@@ -749,15 +751,22 @@ async function measure(tmp, mounted, opts, cpus) {
         const rs = await parallelLoad(tmp, BENCH_UID, pinCpu, { dir: path.join(roots[v], 'small'), seconds: opts.parSeconds, readers: PAR_READERS });
         samples[pin][v].parOpsPerSec.push(rs.reduce((sum, r) => sum + r.opsPerSec, 0));
       }
-      for (const v of order) {
-        const big = path.join(roots[v], 'big.bin');
-        const cold = await coldRead(tmp, BENCH_UID, pinCpu, big);
-        const warm = await load(tmp, BENCH_UID, pinCpu, ['seq', big, String(READ_BUF)]);
-        for (const r of [cold, warm]) {
-          if (r.bytes !== opts.bigMiB * 1024 * 1024) throw new Error(`${v}: read ${r.bytes} bytes of ${big}`);
+      for (let k = 0; k < opts.coldReads; k++) {
+        for (const v of order) {
+          const big = path.join(roots[v], 'big.bin');
+          const cold = await coldRead(tmp, BENCH_UID, pinCpu, big);
+          const reads = [cold];
+          samples[pin][v].seqColdMBps.push(cold.mbps);
+          // The re-read right after the last cold read, from what it cached.
+          if (k === opts.coldReads - 1) {
+            const warm = await load(tmp, BENCH_UID, pinCpu, ['seq', big, String(READ_BUF)]);
+            reads.push(warm);
+            samples[pin][v].seqWarmMBps.push(warm.mbps);
+          }
+          for (const r of reads) {
+            if (r.bytes !== opts.bigMiB * 1024 * 1024) throw new Error(`${v}: read ${r.bytes} bytes of ${big}`);
+          }
         }
-        samples[pin][v].seqColdMBps.push(cold.mbps);
-        samples[pin][v].seqWarmMBps.push(warm.mbps);
       }
       for (const v of order) {
         // Cold: a fresh daemon (nothing in its caches or libfuse's node
@@ -864,7 +873,8 @@ function table(meta, summary, samples) {
     `command: ${meta.command}`,
     `host: ${meta.host.cpus} CPUs (${meta.host.cpuModel}), kernel ${meta.host.kernel}, node ${meta.host.node}, ${meta.host.bindfs}`,
     `setup: ${SMALL_FILES} x ${SMALL_SIZE} B files, ${meta.config.bigMiB} MiB file, ${meta.config.ops} ops/sample, ` +
-      `${READ_BUF / 1024} KiB reads, uid ${BENCH_UID}, medians of ${meta.config.runs} interleaved round(s)`,
+      `${READ_BUF / 1024} KiB reads, uid ${BENCH_UID}, medians of ${meta.config.runs} interleaved round(s) ` +
+      `(cold reads: ${meta.config.coldReads} per variant and round)`,
     `${PAR_READERS} readers = ${PAR_READERS} processes over the small files at once for ${meta.config.parSeconds} s, ops/s summed; ` +
       `find|xargs stat = find DIR -type f -print0 | xargs -0 stat > /dev/null over ${meta.config.metaFiles} files, ` +
       'after unmounting and mounting that variant again and drop_caches',
@@ -977,6 +987,7 @@ async function main() {
     const summary = summarize(samples);
     meta.config = {
       runs: opts.runs,
+      coldReads: opts.coldReads,
       quick: opts.quick,
       ops: opts.ops,
       smallFiles: SMALL_FILES,
