@@ -668,7 +668,7 @@ function dropCaches() {
 }
 
 // Cold sequential reads on a VM with free page reporting (a virtio-balloon
-// feature, on in this development VM): about 2 s after memory is freed, the
+// feature, on in this development VM): 2-4 s after memory is freed, the
 // guest hands the free pages back to the host, and a page cache filled from
 // pages handed back costs a host fault per page, so any reader, the plain
 // directory too, then reads at 0.5-1 GB/s instead of 2-3. Which level a cold
