@@ -1034,7 +1034,6 @@ module.exports = {
   SMALL_SIZE,
   alive,
   cleanup,
-  coldRead,
   load,
   log,
   parallelLoad,
