@@ -133,7 +133,7 @@ declare module 'fuse-native' {
       vouchHandle(fd: number, bits: number, epoch: number): number;
       /** [uid, gid, pid, bits] of a handle C opened that JS has no record of, else null. */
       fastOpener(fd: number): [number, number, number, number] | null;
-      /** [opens, reads, writes] served by the fast path so far. */
+      /** [opens, reads, writes] served by the fast path so far, and directory entries listed with their attributes. */
       fastStats(): [number, number, number, number];
       /** Unmaps (MADV_DONTNEED) this process's shared mappings of `path`; bytes unmapped. */
       releaseMappedFile(path: string): number;
