@@ -142,9 +142,9 @@ export interface CacheStatsView {
 }
 
 /** enforce: requests the rules deny are refused; permissive: let through and recorded. */
-export type EnforcementMode = 'enforce' | 'permissive';
+export const ENFORCEMENT_MODES = ['enforce', 'permissive'] as const;
 
-export const ENFORCEMENT_MODES: readonly EnforcementMode[] = ['enforce', 'permissive'];
+export type EnforcementMode = (typeof ENFORCEMENT_MODES)[number];
 
 export interface ModeResponse {
   readonly mode: EnforcementMode;
@@ -410,7 +410,7 @@ export const auditQuerySchema = z
   });
 
 export const modeBodySchema = z.strictObject(
-  { mode: z.enum(['enforce', 'permissive'], { error: 'must be "enforce" or "permissive"' }) },
+  { mode: z.enum(ENFORCEMENT_MODES, { error: 'must be "enforce" or "permissive"' }) },
   { error: 'must be an object like {"mode": "permissive"}' },
 );
 
