@@ -7,10 +7,16 @@
 // file"): names or ids for owner/user/group, "rwx" or 0-7 for access. They
 // are validated by the rule file's own schema on the serving side (one
 // definition for files and API bodies, so the two cannot drift); the other
-// request inputs (check bodies, query strings) are validated here.
+// request inputs (check bodies, query strings) are validated here, with the
+// limits and path checks of src/rules/validate.ts (a module of pure checks,
+// the one piece of src/rules this side imports, so that the API, the rule
+// file and the store cannot disagree on what is valid).
 
 import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
+import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
+
+export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RULE_ID };
 
 export const API_VERSION = 'v1';
 
@@ -31,16 +37,11 @@ export const ROUTES = {
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The import endpoint's own limit (default; the daemon can be given another). */
 export const DEFAULT_IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Page size bounds of GET /v1/rules. */
-export const MAX_LIST_LIMIT = 10_000;
-export const DEFAULT_LIST_LIMIT = 1000;
 /** Page size bounds of GET /v1/audit (the daemon keeps the last 10,000 records). */
 export const MAX_AUDIT_LIMIT = 10_000;
 export const DEFAULT_AUDIT_LIMIT = 100;
 /** Content type of a followed audit log: one JSON record per line. */
 export const NDJSON = 'application/x-ndjson';
-/** Largest rule id (ids are uint32 keys). */
-export const MAX_RULE_ID = 0xffff_ffff;
 /** Most supplementary groups a check may name (Linux NGROUPS_MAX). */
 export const MAX_GROUPS = 65_536;
 
@@ -344,10 +345,17 @@ export interface ClosableAdminApi extends AdminApi {
 
 // ---- schemas for request inputs (query strings, check bodies) ----------------
 
-const idOrName = z.union(
-  [z.number().int().min(0).max(0xffff_ffff), z.string().min(1).max(256)],
-  { error: 'must be a numeric id (0-4294967295) or a name' },
-);
+/** A uid (or gid, per `what`) as a number 0-MAX_ID, or a name (resolved by the daemon). */
+const idOrName = (what: 'uid' | 'gid') =>
+  z.union([z.number().refine(isId, { error: (issue) => notAnId(issue.input, what) }), z.string().min(1).max(256)], {
+    error: `must be a numeric ${what} (0-${MAX_ID}) or a name`,
+  });
+
+/** A path as text: well-formed (no lone surrogate, no NUL; see pathTextProblem). */
+const pathText = z.string({ error: 'must be a string' }).superRefine((value, ctx) => {
+  const problem = pathTextProblem(value);
+  if (problem !== null) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} ${problem}` });
+});
 
 const accessSpec = z.union([z.number().int().min(0).max(7), z.string().min(1).max(8)], {
   error: 'must be an access like "r", "rw", "r-x" or 1-7',
@@ -355,10 +363,10 @@ const accessSpec = z.union([z.number().int().min(0).max(7), z.string().min(1).ma
 
 export const checkRequestSchema = z.strictObject(
   {
-    uid: idOrName,
-    gid: idOrName.optional(),
-    groups: z.array(idOrName, { error: 'must be an array of group ids or names' }).max(MAX_GROUPS, 'too many groups').optional(),
-    path: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
+    uid: idOrName('uid'),
+    gid: idOrName('gid').optional(),
+    groups: z.array(idOrName('gid'), { error: 'must be an array of group ids or names' }).max(MAX_GROUPS, 'too many groups').optional(),
+    path: pathText.min(1, 'must not be empty'),
     access: accessSpec,
   },
   { error: 'must be an object like {"uid": 1000, "path": "/docs/a.txt", "access": "r"}' },
@@ -373,12 +381,12 @@ const decimal = (min: number, max: number, range: string) =>
     .refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, `must be a decimal integer ${range}`);
 
 export const listQuerySchema = z.strictObject({
-  prefix: z.string().optional(),
-  cursor: z.string().optional(),
+  prefix: pathText.optional(),
+  cursor: pathText.optional(),
   limit: decimal(1, MAX_LIST_LIMIT, `1-${MAX_LIST_LIMIT}`).optional(),
 });
 
-export const pathQuerySchema = z.strictObject({ path: z.string({ error: 'is required' }) });
+export const pathQuerySchema = z.strictObject({ path: z.string({ error: 'is required' }).pipe(pathText) });
 
 export const inodeQuerySchema = z.strictObject({
   dev: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0'),

@@ -287,6 +287,7 @@ async function route(req: http.IncomingMessage, routes: readonly Route[], bodyLi
     throw invalid(`malformed request target ${JSON.stringify(req.url)}`);
   }
   const path = url.pathname.length > 1 && url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+  checkQueryEncoding(url.search);
   for (const r of routes) {
     const m = r.match(path);
     if (m === null) continue;
@@ -366,6 +367,26 @@ function parseJson(body: Buffer): unknown {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw invalid(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/**
+ * A query string must percent-encode UTF-8. URLSearchParams decodes any
+ * other bytes (%FF, or %ED%A0%80, a surrogate) to U+FFFD, which would make
+ * `?path=` name another path than the client's; such a parameter is
+ * refused instead. A "%" not followed by two hex digits stays itself, as
+ * URLSearchParams takes it.
+ */
+function checkQueryEncoding(search: string): void {
+  if (!search.includes('%')) return;
+  for (const part of search.slice(1).split('&')) {
+    if (!part.includes('%')) continue;
+    try {
+      decodeURIComponent(part.replace(/\+/g, ' ').replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+    } catch {
+      const name = part.split('=')[0] ?? '';
+      throw invalid(`query parameter ${JSON.stringify(decodeURIComponentSafe(name))} is not UTF-8 once percent-decoded`);
+    }
   }
 }
 

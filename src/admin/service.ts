@@ -4,20 +4,19 @@
 // transaction and bumps the generation: the decision cache, keyed on the
 // generation, makes the next open through the mount follow it at once.
 
-import { AclfsError, invalid, notFound, unavailable } from '../errors';
+import { invalid, notFound, unavailable } from '../errors';
 import { formatAccess, isAccess, parseRequested } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
-import { normalizePath } from '../rules/path';
 import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../rules/store';
 import type { Access, Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import { checkPath, isId, isRuleId, MAX_RULE_ID, notAnId, renamePathError } from '../rules/validate';
 import { SystemAccounts, type Accounts } from './accounts';
 import {
   checkRequestSchema,
   DEFAULT_AUDIT_LIMIT,
   describeZodError,
   MAX_AUDIT_LIMIT,
-  MAX_RULE_ID,
   modeBodySchema,
   type AuditFollow,
   type AuditPage,
@@ -330,6 +329,7 @@ export class AdminService implements ClosableAdminApi {
     else {
       const primary = this.accounts.primaryGid(uid);
       if (primary === undefined) throw invalid(`uid ${uid} has no entry in /etc/passwd, so its primary group is unknown: give a gid`);
+      if (!isId(primary)) throw invalid(`the primary group of uid ${uid}: ${notAnId(primary, 'gid')}`);
       gid = primary;
     }
     const groups =
@@ -338,9 +338,15 @@ export class AdminService implements ClosableAdminApi {
   }
 
   private resolve(kind: 'user' | 'group', spec: IdOrName): number {
-    if (typeof spec === 'number') return spec;
+    const what = kind === 'user' ? 'uid' : 'gid';
+    if (typeof spec === 'number') {
+      if (!isId(spec)) throw invalid(notAnId(spec, what));
+      return spec;
+    }
     const id = this.accounts[kind](spec);
     if (id === undefined) throw invalid(`unknown ${kind} ${JSON.stringify(spec)}`);
+    // The account files may give a name (uid_t)-1.
+    if (!isId(id)) throw invalid(`${kind} ${JSON.stringify(spec)}: ${notAnId(id, what)}`);
     return id;
   }
 
@@ -374,11 +380,10 @@ export function toView(rule: Rule): RuleView {
 function pathArg(value: unknown, what: string): string {
   if (typeof value !== 'string' || value === '') throw invalid(`${what} is required`);
   try {
-    return normalizePath(value);
+    return checkPath(value);
   } catch (err) {
-    // normalizePath words it as 'path "x" is not absolute'.
-    const message = err instanceof AclfsError ? err.message : String(err);
-    throw invalid(what === 'path' ? message : message.replace(/^path /, `${what} `));
+    // checkPath words it as 'path "x" is not absolute'.
+    throw renamePathError(err, what);
   }
 }
 
@@ -387,7 +392,7 @@ function checkSeq(after: number): void {
 }
 
 function checkId(id: number): void {
-  if (!Number.isInteger(id) || id < 1 || id > MAX_RULE_ID) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
+  if (!isRuleId(id)) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
 }
 
 function requestedBits(spec: string | number): Access {

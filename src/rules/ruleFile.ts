@@ -18,9 +18,8 @@ import { z } from 'zod';
 import { invalid } from '../errors';
 import { formatAccess, tryParseAccess } from './access';
 import { numericId, systemNames, type NameResolver } from './names';
-import { normalizePath } from './path';
 import type { AclEntry, Rule, RuleInput } from './types';
-import { isId, MAX_RULE_PATH_BYTES } from './validate';
+import { checkRulePath, isId, notAnId, pathTextProblem } from './validate';
 
 /** One rule as written to an export file: numeric ids, "rwx" strings. */
 export interface RuleFileRule {
@@ -79,7 +78,7 @@ export function parseRuleBody(data: unknown, names: NameResolver = systemNames):
   const issue = result.error.issues[0];
   if (issue === undefined) throw invalid('rule is invalid');
   const raw = typeof data === 'object' && data !== null ? (data as { path?: unknown }).path : undefined;
-  const label = typeof raw === 'string' ? `rule ${raw}` : 'rule';
+  const label = typeof raw === 'string' ? `rule ${shownPath(raw)}` : 'rule';
   const where = fieldName(issue.path);
   const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem${result.error.issues.length > 2 ? 's' : ''})` : '';
   return fail(`${label}: ${where === '' ? '' : `${where}: `}${issueMessage(issue)}${more}`);
@@ -163,10 +162,12 @@ function idField(kind: 'user' | 'group', names: NameResolver): z.ZodType<number>
   const what = kind === 'user' ? 'uid' : 'gid';
   return field<number>((v) => {
     if (v === undefined) return 'is required';
-    if (typeof v === 'number') return isId(v) ? v : `${v} is not a ${what}`;
+    if (typeof v === 'number') return isId(v) ? v : notAnId(v, what);
     if (typeof v !== 'string' || v === '') return `must be a ${what} or a ${kind} name`;
     const id = numericId(v) ?? names[kind](v);
-    return id ?? `unknown ${kind} ${JSON.stringify(v)}`;
+    if (id === undefined) return `unknown ${kind} ${JSON.stringify(v)}`;
+    // A numeric string, or a name the account files give (uid_t)-1.
+    return isId(id) ? id : `${JSON.stringify(v)}: ${notAnId(id, what)}`;
   });
 }
 
@@ -177,14 +178,11 @@ const pathField = z.unknown().transform((v, ctx: Ctx) => {
   };
   if (v === undefined) return fail('is required');
   if (typeof v !== 'string') return fail('must be a string');
-  let path: string;
   try {
-    path = normalizePath(v);
+    return checkRulePath(v);
   } catch (err) {
     return fail(err instanceof Error ? err.message : String(err));
   }
-  if (Buffer.byteLength(path) > MAX_RULE_PATH_BYTES) return fail(`longer than ${MAX_RULE_PATH_BYTES} bytes`);
-  return path;
 });
 
 function aclEntrySchema(names: NameResolver): z.ZodType<AclEntry> {
@@ -276,7 +274,12 @@ function fieldName(path: readonly PropertyKey[]): string {
 function ruleLabel(data: unknown, index: number): string {
   const raw = (data as { rules?: unknown[] } | null)?.rules?.[index] as { path?: unknown } | null | undefined;
   const path = typeof raw === 'object' && raw !== null ? raw.path : undefined;
-  return typeof path === 'string' ? `rule ${index} (${path})` : `rule ${index}`;
+  return typeof path === 'string' ? `rule ${index} (${shownPath(path)})` : `rule ${index}`;
+}
+
+/** A path as written, for a message: as a JSON string when it is not well-formed (a lone surrogate, a NUL). */
+function shownPath(path: string): string {
+  return pathTextProblem(path) === null ? path : JSON.stringify(path);
 }
 
 function rejectDuplicatePaths(rules: readonly RuleInput[], data: unknown): void {

@@ -32,7 +32,20 @@ import { CommitEpoch } from './epoch';
 import { isAtOrBelow, normalizePath } from './path';
 import { toRuleFileRule, type RuleFileRule } from './ruleFile';
 import type { AclEntry, FileIdentity, Rule, RuleInput, RuleView } from './types';
-import { isBirth, isFileId, MAX_RULE_PATH_BYTES, validateRuleInput } from './validate';
+import {
+  checkPath,
+  DEFAULT_LIST_LIMIT,
+  fitsRulePath,
+  isBirth,
+  isFileId,
+  isRuleId,
+  isWellFormedPathText,
+  MAX_LIST_LIMIT,
+  MAX_RULE_ID,
+  pathTextProblem,
+  renamePathError,
+  validateRuleInput,
+} from './validate';
 
 export const DATA_FILE = 'data.mdb';
 export const LOCK_FILE = 'lock.mdb';
@@ -40,10 +53,6 @@ export const LOCK_FILE = 'lock.mdb';
 const GENERATION = 'generation';
 const NEXT_ID = 'nextId';
 const INODE_RULES_BUILT = 'inodeRulesBuilt';
-const DEFAULT_LIST_LIMIT = 1000;
-/** Rule ids are uint32 keys. */
-export const MAX_RULE_ID = 0xffff_ffff;
-const MAX_LIST_LIMIT = 10_000;
 
 export interface ListOptions {
   /** Only this path and everything below it ("/docs" ⊇ "/docs/a", not "/docsx"). */
@@ -198,20 +207,35 @@ export class RuleStore implements RuleView {
     return this.findByInode(dev, ino);
   }
 
+  /**
+   * findByPath() without its check of the text: decide() looks up the
+   * target's canonical path and its ancestors, which come from the kernel
+   * (decoded from bytes, so never a lone surrogate) or from a request
+   * checked already, and it runs on every decision the cache cannot answer.
+   */
   byPath(path: string): Rule | undefined {
-    return this.findByPath(path);
+    return this.lookupPath(path);
   }
 
   // ---- reads --------------------------------------------------------------
 
   get(id: number): Rule | undefined {
-    if (!Number.isInteger(id) || id < 1 || id > 0xffff_ffff) return undefined;
+    if (!isRuleId(id)) return undefined;
     return this.rules.get(id);
   }
 
-  /** Exact (canonical) path. Paths too long to be a key have no rule. */
+  /**
+   * Exact (canonical) path. Paths too long to be a key have no rule; a path
+   * that is not well-formed (a lone surrogate, a NUL) is refused: its key
+   * would be another path's.
+   */
   findByPath(path: string): Rule | undefined {
-    if (path.length * 3 > MAX_RULE_PATH_BYTES && Buffer.byteLength(path) > MAX_RULE_PATH_BYTES) return undefined;
+    if (!isWellFormedPathText(path)) throw invalid(`path ${JSON.stringify(path)} ${pathTextProblem(path) ?? 'is not well-formed'}`);
+    return this.lookupPath(path);
+  }
+
+  private lookupPath(path: string): Rule | undefined {
+    if (!fitsRulePath(path)) return undefined;
     const id = readId(this.byPathDb, path);
     return id === undefined ? undefined : readRule(this.rules, id);
   }
@@ -226,10 +250,15 @@ export class RuleStore implements RuleView {
   }
 
   list(options: ListOptions = {}): ListPage {
-    const prefix = normalizePath(options.prefix ?? '/');
+    let prefix: string;
+    try {
+      prefix = checkPath(options.prefix ?? '/');
+    } catch (err) {
+      throw renamePathError(err, 'prefix');
+    }
     const limit = checkLimit(options.limit);
     const cursor = options.cursor;
-    if (cursor !== undefined && (typeof cursor !== 'string' || !isAtOrBelow(cursor, prefix))) {
+    if (cursor !== undefined && (typeof cursor !== 'string' || !isWellFormedPathText(cursor) || !isAtOrBelow(cursor, prefix))) {
       throw invalid(`cursor ${JSON.stringify(cursor)} does not belong to a listing of ${prefix}`);
     }
     const ids: { path: string; id: number }[] = [];
@@ -345,7 +374,7 @@ export class RuleStore implements RuleView {
    * it. One transaction either way.
    */
   putOrCreate(id: number, input: RuleInput): { rule: Rule; created: boolean } {
-    if (!Number.isInteger(id) || id < 1 || id > MAX_RULE_ID) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
+    if (!isRuleId(id)) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
     const v = validateRuleInput(input);
     const keepBinding = input.dev === undefined && input.ino === undefined;
     return this.write(() => {
@@ -425,6 +454,8 @@ export class RuleStore implements RuleView {
    */
   bindWaiting(path: string, file: FileIdentity): boolean {
     checkFileId(file.dev, file.ino, file.birth);
+    // Its key would be another path's (see findByPath).
+    if (!isWellFormedPathText(path)) throw invalid(`path ${JSON.stringify(path)} ${pathTextProblem(path) ?? 'is not well-formed'}`);
     const id = this.unboundDb.get(path);
     if (id === undefined) return false;
     return this.write(() => {
@@ -456,8 +487,8 @@ export class RuleStore implements RuleView {
    * bound rule still follows its file by inode) and is reported.
    */
   movePaths(from: string, to: string): { moved: number; kept: number[] } {
-    const src = normalizePath(from);
-    const dst = normalizePath(to);
+    const src = checkPath(from);
+    const dst = checkPath(to);
     if (src === '/' || isAtOrBelow(dst, src)) throw invalid(`cannot move ${src} into itself (${dst})`);
     const ids: number[] = [];
     for (const { id } of this.pathEntries(src, undefined, Number.MAX_SAFE_INTEGER)) ids.push(id);
@@ -468,7 +499,7 @@ export class RuleStore implements RuleView {
       for (const id of ids) {
         const rule = this.mustGet(id);
         const path = dst + rule.path.slice(src.length);
-        if (Buffer.byteLength(path) > MAX_RULE_PATH_BYTES || this.byPathDb.get(path) !== undefined) {
+        if (!fitsRulePath(path) || this.byPathDb.get(path) !== undefined) {
           kept.push(id);
           continue;
         }
