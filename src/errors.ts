@@ -26,6 +26,26 @@ export class AclfsError extends Error {
   }
 }
 
+/**
+ * The rule database cannot be used as it is: its file is cut short, its
+ * meta pages are not LMDB's, or a record cannot be read. An `internal`
+ * error (the CLI's exit 8, HTTP 500) whose message is one line naming the
+ * database directory, what is wrong and what to do.
+ */
+export class DamagedDatabaseError extends AclfsError {
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+  ) {
+    super('internal', `database ${dir} is damaged: ${oneLine(problem)} (restore it from a backup or export/import)`);
+    this.name = 'DamagedDatabaseError';
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
 export const invalid = (message: string): AclfsError => new AclfsError('invalid', message);
 export const notFound = (message: string): AclfsError => new AclfsError('not_found', message);
 export const conflict = (message: string): AclfsError => new AclfsError('conflict', message);

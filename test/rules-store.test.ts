@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { AclfsError } from '../src/errors';
+import { AclfsError, DamagedDatabaseError } from '../src/errors';
 import { Binder } from '../src/rules/binder';
 import { decide } from '../src/rules/decide';
 import { open as openLmdb, type Database } from 'lmdb';
@@ -25,6 +25,15 @@ function codeOf(fn: () => unknown): string | undefined {
     return err instanceof AclfsError ? err.code : 'not-an-AclfsError';
   }
   return undefined;
+}
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof Error) return err;
+  }
+  throw new Error('expected an error');
 }
 
 function allRules(store: RuleStore, prefix?: string, limit = 1000): Rule[] {
@@ -515,17 +524,21 @@ describe('RuleStore upkeep for changes made through the mount', () => {
 
 describe('RuleStore refuses a damaged data file', () => {
   it.each([
-    ['the first meta page', [0]],
-    ['the second meta page', [4096]],
-    ['both meta pages', [0, 4096]],
-  ])('names the file in one line when %s is damaged, instead of handing it to LMDB', (_what, pages) => {
+    ['the first meta page', [0], /meta page 0 is not an LMDB meta page/],
+    ['the second meta page', [4096], /meta page 1 is not an LMDB meta page/],
+    ['both meta pages', [0, 4096], /meta page 0 is not an LMDB meta page/],
+  ])('names the database in one line when %s is damaged, instead of handing it to LMDB', (_what, pages, problem) => {
     store.add(input('/kept'));
     store.close();
     const data = path.join(dir, 'db', 'data.mdb');
     const fd = fs.openSync(data, 'r+');
     for (const page of pages) fs.writeSync(fd, Buffer.from('garbage!garbage!garbage!'), 0, 24, page + 16);
     fs.closeSync(fd);
-    expect(() => RuleStore.open(path.join(dir, 'db'))).toThrow(/db\/data\.mdb is not an aclfs database or its header is damaged/);
+    const err = errorOf(() => RuleStore.open(path.join(dir, 'db')));
+    expect(err).toBeInstanceOf(DamagedDatabaseError);
+    expect(err).toMatchObject({ code: 'internal', dir: path.join(dir, 'db') });
+    expect(err.message).toMatch(/^database \/\S+\/db is damaged: .* \(restore it from a backup or export\/import\)$/);
+    expect(err.message).toMatch(problem);
     store = RuleStore.open(path.join(dir, 'fresh'));
   });
 
@@ -533,7 +546,7 @@ describe('RuleStore refuses a damaged data file', () => {
     store.close();
     fs.mkdirSync(path.join(dir, 'other'));
     fs.writeFileSync(path.join(dir, 'other', 'data.mdb'), Buffer.alloc(16384, 0x41));
-    expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/header is damaged/);
+    expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/^database \S+\/other is damaged: meta page 0 is not an LMDB meta page/);
     store = RuleStore.open(path.join(dir, 'fresh'));
   });
 });

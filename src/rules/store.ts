@@ -27,7 +27,8 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import Fuse from 'fuse-native';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { AclfsError, conflict, invalid, notFound } from '../errors';
+import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
+import { inspectDataFile } from './dataFile';
 import { CommitEpoch } from './epoch';
 import { isAtOrBelow, normalizePath } from './path';
 import { toRuleFileRule, type RuleFileRule } from './ruleFile';
@@ -53,6 +54,8 @@ export const LOCK_FILE = 'lock.mdb';
 const GENERATION = 'generation';
 const NEXT_ID = 'nextId';
 const INODE_RULES_BUILT = 'inodeRulesBuilt';
+/** How long open() waits before looking at a data file that seemed damaged a second time. */
+const CREATION_GRACE_MS = 100;
 
 export interface ListOptions {
   /** Only this path and everything below it ("/docs" ⊇ "/docs/a", not "/docsx"). */
@@ -102,25 +105,55 @@ export class RuleStore implements RuleView {
     readonly epoch: CommitEpoch,
   ) {}
 
-  /** Opens (creating if needed) the store in directory `dir`. */
+  /**
+   * Opens (creating if needed) the store in directory `dir`. A data file
+   * LMDB could not safely be given (cut short, meta pages not LMDB's, see
+   * dataFile.ts) is refused with a DamagedDatabaseError before LMDB sees it.
+   */
   static open(dir: string): RuleStore {
     prepareDirectory(dir);
-    checkDataFileHeader(nodePath.join(dir, DATA_FILE));
-    // noSubdir: false explicitly, because lmdb-js would otherwise treat a
-    // directory name with a dot ("aclfs.d") as a data file name.
-    const env = open({ path: dir, noSubdir: false, maxDbs: 9 });
-    restrictFiles(dir);
-    return new RuleStore(
-      dir,
-      env,
-      env.openDB<Rule, number>({ name: 'rules', keyEncoding: 'uint32' }),
-      env.openDB<number, string>({ name: 'byPath' }),
-      env.openDB<number, string>({ name: 'byInode' }),
-      env.openDB<Rule, string>({ name: 'inodeRules' }),
-      env.openDB<number, string>({ name: 'unbound' }),
-      env.openDB<number, string>({ name: 'meta' }),
-      CommitEpoch.open(dir),
-    ).withInodeRules();
+    const file = nodePath.join(dir, DATA_FILE);
+    let data = inspectDataFile(file);
+    if (data.state === 'damaged') {
+      // Another process may be creating this database: LMDB writes the meta
+      // pages of a new file just after creating it (under its lock, which
+      // this look does not take). Look once more before calling it damaged.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, CREATION_GRACE_MS);
+      data = inspectDataFile(file);
+      if (data.state === 'damaged') throw new DamagedDatabaseError(dir, data.problem);
+    }
+    let env: RootDatabase;
+    try {
+      // noSubdir: false explicitly, because lmdb-js would otherwise treat a
+      // directory name with a dot ("aclfs.d") as a data file name.
+      env = open({ path: dir, noSubdir: false, maxDbs: 9 });
+    } catch (err) {
+      throw readFailure(dir, err);
+    }
+    let store: RuleStore;
+    try {
+      restrictFiles(dir);
+      store = new RuleStore(
+        dir,
+        env,
+        env.openDB<Rule, number>({ name: 'rules', keyEncoding: 'uint32' }),
+        env.openDB<number, string>({ name: 'byPath' }),
+        env.openDB<number, string>({ name: 'byInode' }),
+        env.openDB<Rule, string>({ name: 'inodeRules' }),
+        env.openDB<number, string>({ name: 'unbound' }),
+        env.openDB<number, string>({ name: 'meta' }),
+        CommitEpoch.open(dir),
+      );
+    } catch (err) {
+      void env.close();
+      throw readFailure(dir, err);
+    }
+    try {
+      return store.withInodeRules();
+    } catch (err) {
+      store.close();
+      throw err;
+    }
   }
 
   /**
@@ -133,16 +166,30 @@ export class RuleStore implements RuleView {
    * no rule (so no epoch advance).
    */
   private withInodeRules(): this {
-    if (this.meta.get(INODE_RULES_BUILT) === 1) return this;
-    this.env.transactionSync(() => {
-      if (this.meta.get(INODE_RULES_BUILT) === 1) return;
-      for (const { key, value: id } of this.byInodeDb.getRange()) {
-        const rule = this.rules.get(id);
-        if (rule !== undefined) this.inodeRulesDb.putSync(key, rule);
-      }
-      this.meta.putSync(INODE_RULES_BUILT, 1);
-    });
+    if (this.reading(() => this.meta.get(INODE_RULES_BUILT)) === 1) return this;
+    this.reading(() =>
+      this.env.transactionSync(() => {
+        if (this.meta.get(INODE_RULES_BUILT) === 1) return;
+        for (const { key, value: id } of this.byInodeDb.getRange()) {
+          const rule = this.rules.get(id);
+          if (rule !== undefined) this.inodeRulesDb.putSync(key, checkRecord(rule, id));
+        }
+        this.meta.putSync(INODE_RULES_BUILT, 1);
+      }),
+    );
     return this;
+  }
+
+  /**
+   * Runs `fn`, which reads the database; a failure that says the file or a
+   * record is damaged (see readFailure) is thrown as a DamagedDatabaseError.
+   */
+  private reading<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw readFailure(this.dir, err);
+    }
   }
 
   close(): void {
@@ -166,8 +213,12 @@ export class RuleStore implements RuleView {
     // The epoch is read before the renewal, so it never labels an older
     // snapshot than it names.
     this.snapshotEpoch = this.epoch.value();
-    this.env.resetReadTxn();
-    return this.meta.get(GENERATION) ?? 0;
+    try {
+      this.env.resetReadTxn();
+      return this.meta.get(GENERATION) ?? 0;
+    } catch (err) {
+      throw readFailure(this.dir, err);
+    }
   }
 
   /**
@@ -221,7 +272,7 @@ export class RuleStore implements RuleView {
 
   get(id: number): Rule | undefined {
     if (!isRuleId(id)) return undefined;
-    return this.rules.get(id);
+    return this.reading(() => this.getIn(id));
   }
 
   /**
@@ -236,17 +287,26 @@ export class RuleStore implements RuleView {
 
   private lookupPath(path: string): Rule | undefined {
     if (!fitsRulePath(path)) return undefined;
-    const id = readId(this.byPathDb, path);
-    return id === undefined ? undefined : readRule(this.rules, id);
+    try {
+      const id = readId(this.byPathDb, path);
+      return id === undefined ? undefined : readRule(this.rules, id);
+    } catch (err) {
+      throw readFailure(this.dir, err);
+    }
   }
 
   findByInode(dev: number, ino: number): Rule | undefined {
-    const rule = readRule(this.inodeRulesDb, inodeKey(dev, ino));
+    let rule: Rule | undefined;
+    try {
+      rule = readRule(this.inodeRulesDb, inodeKey(dev, ino));
+    } catch (err) {
+      throw readFailure(this.dir, err);
+    }
     return rule !== undefined && rule.dev === dev && rule.ino === ino ? rule : undefined;
   }
 
   count(): number {
-    return (this.rules.getStats() as { entryCount: number }).entryCount;
+    return this.reading(() => (this.rules.getStats() as { entryCount: number }).entryCount);
   }
 
   list(options: ListOptions = {}): ListPage {
@@ -261,21 +321,25 @@ export class RuleStore implements RuleView {
     if (cursor !== undefined && (typeof cursor !== 'string' || !isWellFormedPathText(cursor) || !isAtOrBelow(cursor, prefix))) {
       throw invalid(`cursor ${JSON.stringify(cursor)} does not belong to a listing of ${prefix}`);
     }
-    const ids: { path: string; id: number }[] = [];
-    for (const entry of this.pathEntries(prefix, cursor, limit + 1)) ids.push(entry);
-    const more = ids.length > limit;
-    const page = more ? ids.slice(0, limit) : ids;
-    return {
-      rules: page.map(({ id }) => this.mustGet(id)),
-      nextCursor: more ? page[page.length - 1]!.path : null,
-    };
+    return this.reading(() => {
+      const ids: { path: string; id: number }[] = [];
+      for (const entry of this.pathEntries(prefix, cursor, limit + 1)) ids.push(entry);
+      const more = ids.length > limit;
+      const page = more ? ids.slice(0, limit) : ids;
+      return {
+        rules: page.map(({ id }) => this.mustGet(id)),
+        nextCursor: more ? page[page.length - 1]!.path : null,
+      };
+    });
   }
 
   /** Rules not bound to a dev:ino, in path order (the daemon binds them). */
   unboundRules(): Rule[] {
-    const out: Rule[] = [];
-    for (const { value } of this.unboundDb.getRange()) out.push(this.mustGet(value));
-    return out;
+    return this.reading(() => {
+      const out: Rule[] = [];
+      for (const { value } of this.unboundDb.getRange()) out.push(this.mustGet(value));
+      return out;
+    });
   }
 
   /**
@@ -284,17 +348,21 @@ export class RuleStore implements RuleView {
    * so paging through a million waiting rules allocates little.
    */
   unboundPage(after: string | undefined, limit: number): { id: number; path: string }[] {
-    const out: { id: number; path: string }[] = [];
-    const range = this.unboundDb.getRange({ ...(after === undefined ? {} : { start: after, exclusiveStart: true }), limit });
-    for (const { key, value } of range) out.push({ id: value, path: key });
-    return out;
+    return this.reading(() => {
+      const out: { id: number; path: string }[] = [];
+      const range = this.unboundDb.getRange({ ...(after === undefined ? {} : { start: after, exclusiveStart: true }), limit });
+      for (const { key, value } of range) out.push({ id: value, path: key });
+      return out;
+    });
   }
 
   /** Every rule, in path order, in the rule file's shape. */
   exportRules(): RuleFileRule[] {
-    const out: RuleFileRule[] = [];
-    for (const { value } of this.byPathDb.getRange()) out.push(toRuleFileRule(this.mustGet(value)));
-    return out;
+    return this.reading(() => {
+      const out: RuleFileRule[] = [];
+      for (const { value } of this.byPathDb.getRange()) out.push(toRuleFileRule(this.mustGet(value)));
+      return out;
+    });
   }
 
   /**
@@ -302,6 +370,10 @@ export class RuleStore implements RuleView {
    * tests and `status`-style tooling; reads every entry). Empty = healthy.
    */
   verifyIndexes(): string[] {
+    return this.reading(() => this.verifyIndexesIn());
+  }
+
+  private verifyIndexesIn(): string[] {
     const problems: string[] = [];
     let rules = 0;
     for (const { key: id, value: rule } of this.rules.getRange()) {
@@ -378,7 +450,7 @@ export class RuleStore implements RuleView {
     const v = validateRuleInput(input);
     const keepBinding = input.dev === undefined && input.ino === undefined;
     return this.write(() => {
-      const existing = this.get(id);
+      const existing = this.getIn(id);
       if (existing !== undefined) return { rule: this.putIn(existing, v, keepBinding), created: false };
       const nextId = this.meta.get(NEXT_ID) ?? 1;
       if (id < nextId) throw conflict(`rule id ${id} belonged to a deleted rule; ids are never reused`);
@@ -456,7 +528,7 @@ export class RuleStore implements RuleView {
     checkFileId(file.dev, file.ino, file.birth);
     // Its key would be another path's (see findByPath).
     if (!isWellFormedPathText(path)) throw invalid(`path ${JSON.stringify(path)} ${pathTextProblem(path) ?? 'is not well-formed'}`);
-    const id = this.unboundDb.get(path);
+    const id = this.reading(() => this.unboundDb.get(path));
     if (id === undefined) return false;
     return this.write(() => {
       const rule = this.get(id);
@@ -564,6 +636,8 @@ export class RuleStore implements RuleView {
         if (this.dirty) this.meta.putSync(GENERATION, (this.meta.get(GENERATION) ?? 0) + 1);
         return result;
       });
+    } catch (err) {
+      throw readFailure(this.dir, err);
     } finally {
       // The "after" advance: the commit is visible to every reader now.
       if (this.dirty) this.epoch.advance();
@@ -690,11 +764,17 @@ export class RuleStore implements RuleView {
     for (const { key, value } of range) yield { path: key, id: value };
   }
 
-  private mustGet(id: number): Rule {
+  /** Rule `id` (a valid id) as lmdb-js decodes it, checked to be a rule record. */
+  private getIn(id: number): Rule | undefined {
     const rule = this.rules.get(id);
+    return rule === undefined ? undefined : checkRecord(rule, id);
+  }
+
+  private mustGet(id: number): Rule {
+    const rule = this.getIn(id);
     // An index entry without its record breaks the store's invariant: this
     // must surface as an internal error (and a deny), never as "no rule".
-    if (rule === undefined) throw new AclfsError('internal', `index points at missing rule ${id}`);
+    if (rule === undefined) throw new DamagedDatabaseError(this.dir, `an index points at missing rule ${id}`);
     return rule;
   }
 
@@ -736,7 +816,11 @@ function readId(db: Database<number, string>, key: string): number | undefined {
   pos = 0;
   end = bytes.length;
   const id = readNumber();
-  return id >= 0 && pos === end ? id : db.get(key);
+  if (id >= 0 && pos === end) return id;
+  // The key is there, so lmdb-js's decoding must give a rule id.
+  const decoded: unknown = db.get(key);
+  if (!isRuleId(decoded)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
+  return decoded;
 }
 
 /** Rule `id` of `rules`, decoded by decodeRule() or else by lmdb-js. */
@@ -748,7 +832,62 @@ function sameRecord(copy: Rule | undefined, rule: Rule): boolean {
 function readRule<K extends number | string>(rules: Database<Rule, K>, key: K): Rule | undefined {
   const bytes = rules.getBinaryFast(key);
   if (bytes === undefined) return undefined;
-  return decodeRule(bytes) ?? rules.get(key);
+  // The store's decoder returns only well-shaped rules; lmdb-js's may not.
+  const rule = decodeRule(bytes);
+  if (rule !== undefined) return rule;
+  const decoded = rules.get(key);
+  return decoded === undefined ? undefined : checkRecord(decoded, key);
+}
+
+/**
+ * A decoded record, when it has the shape of a Rule (the fields decide()
+ * and the admin API read, of their types); else the record is damaged.
+ * The store's own decoder only ever returns this shape; this checks what
+ * lmdb-js's msgpackr made of anything else.
+ */
+function checkRecord(value: unknown, key: number | string): Rule {
+  const r = value as Partial<Record<keyof Rule, unknown>> | null;
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    typeof r.id !== 'number' ||
+    typeof r.path !== 'string' ||
+    typeof r.owner !== 'number' ||
+    typeof r.defaccess !== 'number' ||
+    !Array.isArray(r.acl) ||
+    typeof r.recursive !== 'boolean' ||
+    !(r.dev === null || typeof r.dev === 'number') ||
+    !(r.ino === null || typeof r.ino === 'number')
+  ) {
+    throw new RecordError(`the record under ${JSON.stringify(key)} is not a rule`);
+  }
+  return value as Rule;
+}
+
+/** A record that decodes, but not to a rule (see readFailure). */
+class RecordError extends Error {}
+
+// LMDB's return codes (lmdb.h) that say the file is not what LMDB wrote:
+// MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_PANIC, MDB_VERSION_MISMATCH,
+// MDB_INVALID, MDB_INCOMPATIBLE, MDB_BAD_CHECKSUM. lmdb-js throws them as
+// Errors whose `code` is the number.
+const LMDB_DAMAGE_CODES: ReadonlySet<number> = new Set([-30797, -30796, -30795, -30794, -30793, -30784, -30778]);
+
+/**
+ * What a failure while reading the database is: an AclfsError stays as it
+ * is; LMDB reporting damage, a record the decoder cannot read (msgpackr's
+ * "Data read, but end of buffer not reached", a RangeError past the end)
+ * or one that is not a rule, is a DamagedDatabaseError of `dir`; any other
+ * error of LMDB (a full map, too many readers, ENOMEM) or the system is
+ * passed on (it is `internal` to the CLI and the API anyway).
+ */
+function readFailure(dir: string, err: unknown): unknown {
+  if (err instanceof AclfsError || !(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number') return LMDB_DAMAGE_CODES.has(code) ? new DamagedDatabaseError(dir, `LMDB: ${err.message}`) : err;
+  // errno errors (EACCES, ENOMEM) carry a string code.
+  if (typeof code === 'string') return err;
+  return new DamagedDatabaseError(dir, `a record cannot be read: ${err.message}`);
 }
 
 // msgpack as msgpackr writes it with records on (lmdb-js's default): a map
@@ -1070,41 +1209,6 @@ function checkLimit(limit: number | undefined): number {
     throw invalid(`limit must be an integer 1-${MAX_LIST_LIMIT}, got ${String(limit)}`);
   }
   return limit;
-}
-
-// LMDB's meta pages (the first two pages) carry this magic number; in the
-// page layout lmdb-js ships it sits 24 bytes into each page.
-const LMDB_MAGIC = 0xbeefc0de;
-const LMDB_MAGIC_OFFSET = 24;
-const LMDB_PAGE = 4096;
-
-/**
- * LMDB trusts its file: a data file whose meta pages are damaged (or that is
- * no LMDB file at all) can crash the process inside the native library.
- * Both meta pages are looked at first, so such a file is refused with one
- * clear line instead. (Damage deeper in the file is not detected here.)
- */
-function checkDataFileHeader(file: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // a new database
-    throw err;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return;
-    const buf = Buffer.alloc(4);
-    const magicAt = (page: number): boolean =>
-      fs.readSync(fd, buf, 0, 4, page * LMDB_PAGE + LMDB_MAGIC_OFFSET) === 4 && buf.readUInt32LE(0) === LMDB_MAGIC;
-    // LMDB reads both meta pages (and picks the newer), so both must be sound.
-    if (!magicAt(0) || !magicAt(1)) {
-      throw new AclfsError('internal', `${file} is not an aclfs database or its header is damaged; restore it from a backup or an export`);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function prepareDirectory(dir: string): void {
