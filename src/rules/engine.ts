@@ -3,10 +3,11 @@
 // (from this process or another) invalidates every cached answer.
 import type { DecisionCache } from './cache';
 import { decide } from './decide';
-import type { Access, Caller, Decision, DefaultPolicy, RuleView, Target } from './types';
+import { checkMove, type Move, type MoveCheck, type MoveView } from './moves';
+import type { Access, Caller, Decision, DefaultPolicy, Target } from './types';
 
 /** A store as the engine sees it: lookups plus the commit epoch. */
-export interface PolicySource extends RuleView {
+export interface PolicySource extends MoveView {
   /**
    * The commit epoch, read before the lookups that follow see their
    * snapshot (RuleStore.snapshot, src/rules/epoch.ts).
@@ -59,6 +60,11 @@ export class PolicyEngine {
     if (decision.allow) this.counters.allowed++;
     else this.counters.denied++;
     return { decision, epoch };
+  }
+
+  /** Whether a link or rename keeps every object under the rule that governs it (moves.ts); throws when it cannot tell. */
+  checkMove(move: Move): MoveCheck {
+    return checkMove(this.source, move);
   }
 
   /**

@@ -270,6 +270,24 @@ export class RuleStore implements RuleView {
 
   // ---- reads --------------------------------------------------------------
 
+  /** Whether some rule's path is `path` or lies below it (see moves.ts). */
+  anyRuleAtOrBelow(path: string): boolean {
+    // No rule path is that long, nor any below it.
+    if (!fitsRulePath(path)) return false;
+    for (const _entry of this.pathEntries(normalizePath(path), undefined, 1)) return true;
+    return false;
+  }
+
+  /** Byte length of the longest rule path at or below `path`; 0 when none. */
+  longestRulePathAtOrBelow(path: string): number {
+    let longest = 0;
+    if (!fitsRulePath(path)) return 0;
+    for (const entry of this.pathEntries(normalizePath(path), undefined, Number.MAX_SAFE_INTEGER)) {
+      longest = Math.max(longest, Buffer.byteLength(entry.path));
+    }
+    return longest;
+  }
+
   get(id: number): Rule | undefined {
     if (!isRuleId(id)) return undefined;
     return this.reading(() => this.getIn(id));
