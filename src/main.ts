@@ -1,8 +1,10 @@
 // The one place that wires the three areas together: the rules (store,
 // engine, cache), the filesystem edge (filter, mount) and the admin side
 // (CLI). Nothing else imports across those lines.
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import pino, { type Logger } from 'pino';
 import * as nodePath from 'node:path';
 import { runCli, type CliBackend, type MountCommand } from './admin/cli';
@@ -21,6 +23,8 @@ import {
   Mount,
   fastPathStats,
   openBackingRoot,
+  raisedInBinding,
+  type RequestFault,
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
@@ -35,6 +39,12 @@ import { DATA_FILE, RuleStore } from './rules/store';
 const BIND_POLL_MS = 250;
 /** How often the daemon checks that its mount still exists. */
 const MOUNT_CHECK_MS = 1000;
+/** A repeated fault (of one kind) is logged at most this often, with the count left out. */
+const FAULT_LOG_MS = 1000;
+/** The spec's exit code for an internal error. */
+const EXIT_INTERNAL = 8;
+
+const execFileAsync = promisify(execFile);
 
 /** The package version (package.json beside dist/). */
 const VERSION = ((): string => {
@@ -79,6 +89,76 @@ function adminGid(spec: string): number {
   return gid;
 }
 
+/** This process's RLIMIT_NOFILE, from /proc/self/limits ("unlimited" is Infinity). */
+export function descriptorLimits(): { soft: number; hard: number } {
+  const line = fs
+    .readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'));
+  const m = line === undefined ? null : /^Max open files\s+(\S+)\s+(\S+)/.exec(line);
+  if (m?.[1] === undefined || m[2] === undefined) throw new Error('no "Max open files" line in /proc/self/limits');
+  const value = (v: string): number => (v === 'unlimited' ? Infinity : Number(v));
+  return { soft: value(m[1]), hard: value(m[2]) };
+}
+
+export interface DescriptorLimit {
+  /** The limits now; null where they could not be read. */
+  readonly soft: number | null;
+  readonly hard: number | null;
+  /** Why the soft limit is not the hard one, where it could not be raised. */
+  readonly problem?: string;
+}
+
+/**
+ * Raises this process's soft descriptor limit (RLIMIT_NOFILE) to its hard
+ * limit: every file open through the mount may hold a descriptor in the
+ * daemon, and the usual soft limit (1024) is soon reached by a few busy
+ * callers. Node raises it itself as it starts, where it can; where it did
+ * not, prlimit(1) sets it on our own pid (Node has no setrlimit). The hard
+ * limit is the administrator's (systemd LimitNOFILE=, ulimit -Hn) and stays
+ * as it is. Never throws: the mount serves with whatever limit it has.
+ */
+export async function raiseDescriptorLimit(): Promise<DescriptorLimit> {
+  let limits: { soft: number; hard: number };
+  try {
+    limits = descriptorLimits();
+  } catch (err) {
+    return { soft: null, hard: null, problem: String(err) };
+  }
+  if (limits.soft >= limits.hard) return limits;
+  const hard = limits.hard === Infinity ? 'unlimited' : String(limits.hard);
+  try {
+    await execFileAsync('prlimit', ['--pid', String(process.pid), `--nofile=${hard}:`]);
+    limits = descriptorLimits();
+  } catch (err) {
+    return { ...limits, problem: `prlimit: ${String(err).split('\n')[0] ?? ''}` };
+  }
+  return limits.soft >= limits.hard ? limits : { ...limits, problem: 'prlimit left the soft limit below the hard one' };
+}
+
+/**
+ * Logs `emit` at most once per `intervalMs` for each key, telling it how
+ * many occurrences went unlogged since: a fault a caller can repeat at will
+ * (descriptor exhaustion) must not flood the log.
+ */
+function throttled(intervalMs: number): (key: string, emit: (suppressed: number) => void) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (key, emit) => {
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen !== undefined && now - seen.at < intervalMs) {
+      seen.suppressed++;
+      return;
+    }
+    last.set(key, { at: now, suppressed: 0 });
+    emit(seen?.suppressed ?? 0);
+  };
+}
+
+function stackOf(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
 function makeLogger(level: string): Logger {
   // Logs go to stderr so stdout stays clean for data (export, --json).
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: false }));
@@ -110,6 +190,8 @@ async function serve(cmd: MountCommand): Promise<void> {
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
   const gid = adminGid(cmd.adminGroup);
   const socketPath = socketOutsideMount(cmd.socket, layout);
+  // Raised now, logged once mounted (a refusal is one line on stderr).
+  const descriptors = await raiseDescriptorLimit();
   // Modes of new files come from the kernel with the caller's umask already
   // applied; ours must not strip more.
   process.umask(0);
@@ -118,6 +200,39 @@ async function serve(cmd: MountCommand): Promise<void> {
   const startedAt = new Date();
   const store = RuleStore.open(cmd.db);
   const timers: NodeJS.Timeout[] = [];
+  const logFault = throttled(FAULT_LOG_MS);
+  // The last resort. Every FUSE request runs inside the mount's guard (its
+  // fault is that request's errno), every admin request inside its own
+  // try/catch, every timer below catches what it calls; what still escapes
+  // is a bug. Raised in the binding's request path, it has left a request
+  // that can no longer be answered: the daemon ends, and the mount, stale,
+  // fails closed until a restart clears it (never unmounted, which would
+  // uncover an --in-place SRC). Anywhere else it is logged loudly and the
+  // daemon keeps serving.
+  const onUncaught = (err: unknown, origin: string): void => {
+    if (raisedInBinding(err)) {
+      log.fatal({ err: stackOf(err), origin }, 'uncaught error in the FUSE binding: a request is left unanswered; the daemon ends');
+      setTimeout(() => process.exit(EXIT_INTERNAL), 1000);
+      log.flush(() => process.exit(EXIT_INTERNAL));
+      return;
+    }
+    logFault(`uncaught:${origin}`, (suppressed) =>
+      log.fatal({ err: stackOf(err), origin, suppressed }, 'uncaught error outside every request (a bug): logged, the daemon keeps serving'),
+    );
+  };
+  process.on('uncaughtException', onUncaught);
+  // Listened for before anything is mounted: a signal during start-up
+  // unmounts cleanly once mounted, instead of ending the daemon by default
+  // with its mount left stale.
+  let stop: (signal: NodeJS.Signals) => void = () => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    stop = (signal) => {
+      log.info({ signal }, 'unmounting');
+      resolve();
+    };
+  });
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   let admin: AdminServer | undefined;
   try {
     const cache = new DecisionCache();
@@ -181,7 +296,8 @@ async function serve(cmd: MountCommand): Promise<void> {
           const n = binder.step();
           if (n > 0) log.info({ bound: n }, 'bound rules to files');
         } catch (err) {
-          log.error({ err: String(err) }, 'binding rules failed');
+          // Tried again at the next tick.
+          logFault('bind', (suppressed) => log.error({ err: String(err), suppressed }, 'binding rules failed'));
         }
       }, BIND_POLL_MS),
     );
@@ -204,6 +320,13 @@ async function serve(cmd: MountCommand): Promise<void> {
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
       epochPage: store.epoch.page,
+      onFault: (fault: RequestFault) =>
+        logFault(`${fault.op}:${fault.kind}`, (suppressed) =>
+          log.error(
+            { op: fault.op, kind: fault.kind, errno: fault.errno, err: fault.error === undefined ? undefined : stackOf(fault.error), suppressed },
+            'FUSE request fault contained (a bug): the daemon keeps serving',
+          ),
+        ),
     });
     log.info(
       {
@@ -222,25 +345,38 @@ async function serve(cmd: MountCommand): Promise<void> {
       },
       'mounted',
     );
+    if (descriptors.problem === undefined) log.info(descriptors, 'descriptor limit');
+    else log.warn(descriptors, 'descriptor limit: the soft limit could not be raised to the hard limit');
 
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        log.info({ signal }, 'unmounting');
-        resolve();
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    const removed = new Promise<void>((resolve) => {
       // A FUSE daemon ends with its mount: if an administrator unmounted it
-      // (aclfs unmount, fusermount -u), there is nothing left to serve.
+      // (aclfs unmount, fusermount -u), there is nothing left to serve. A
+      // mount table that cannot be read now (descriptors or memory
+      // exhausted) says nothing: asked again at the next tick.
+      let unreadable = false;
       timers.push(
         setInterval(() => {
-          if (!mount?.isMounted()) {
-            log.warn('mount was removed from outside');
-            resolve();
+          try {
+            const probe = mount?.probeMounted();
+            if (probe === undefined) return;
+            if ('error' in probe) {
+              if (!unreadable) log.warn({ err: String(probe.error) }, 'cannot read the mount table: asking again each second');
+              unreadable = true;
+              return;
+            }
+            if (unreadable) log.info('mount table readable again');
+            unreadable = false;
+            if (!probe.mounted) {
+              log.warn('mount was removed from outside');
+              resolve();
+            }
+          } catch (err) {
+            logFault('mount-check', (suppressed) => log.error({ err: stackOf(err), suppressed }, 'mount check failed: asking again'));
           }
         }, MOUNT_CHECK_MS),
       );
     });
+    await Promise.race([stopRequested, removed]);
     timers.forEach(clearInterval);
     // No admin changes while the mount goes away.
     await admin.close();
@@ -251,6 +387,9 @@ async function serve(cmd: MountCommand): Promise<void> {
     await admin?.close();
     store.close();
     backing.close();
+    process.off('uncaughtException', onUncaught);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
   }
   // The binding's worker thread and handles must not keep a daemon whose
   // mount is gone alive; everything is closed, so end here.

@@ -13,6 +13,9 @@
 // fail is done before the reply is made, so errors still take the one path
 // to their status code; the server's close() ends every stream first, so a
 // follower does not hold up shutdown.
+//
+// Running out of descriptors (or memory) costs a client its connection,
+// never the daemon: see acceptFailed().
 
 import http from 'node:http';
 import { AclfsError, asAclfsError, invalid } from '../errors';
@@ -53,6 +56,11 @@ const silentLog: AdminLog = { info: () => {}, warn: () => {}, error: () => {}, d
  * this many bytes not yet taken by the client, its stream is cut.
  */
 const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
+
+/** After an accept failed for want of descriptors, the server stops listening this long. */
+const ACCEPT_PAUSE_MS = 250;
+/** A refused connection is logged at most this often (with the count since). */
+const REFUSAL_LOG_MS = 1000;
 
 export interface AdminServerOptions {
   readonly socketPath: string;
@@ -110,11 +118,18 @@ interface Route {
 export class AdminServer {
   private closing = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Not listening for a moment after running out of descriptors (see acceptFailed()). */
+  private paused = false;
+  private relisten: NodeJS.Timeout | undefined;
+  private refused = 0;
+  private lastRefusalLog = 0;
 
   private constructor(
     readonly socketPath: string,
     private readonly server: http.Server,
-    private readonly ino: number,
+    /** Inode of the socket file this server made (it makes a new one after a pause). */
+    private ino: number,
+    private readonly gid: number,
     private readonly log: AdminLog,
     /** Ends each streaming reply still open (see close()). */
     private readonly streams: Set<() => void>,
@@ -146,9 +161,67 @@ export class AdminServer {
       }
     });
     const ino = await listenRestricted(server, socketPath, options.gid);
-    self = new AdminServer(socketPath, server, ino, log, streams);
+    const admin = new AdminServer(socketPath, server, ino, options.gid, log, streams);
+    self = admin;
+    // Once listening, an error of the server is a connection it could not
+    // take. Without a listener it would end the daemon.
+    server.on('error', (err: NodeJS.ErrnoException) => admin.acceptFailed(err));
     log.info({ socket: socketPath, gid: options.gid }, 'admin socket listening');
     return self;
+  }
+
+  /**
+   * A connection the server could not take: out of descriptors (EMFILE,
+   * ENFILE) or memory. The client's connection fails; the daemon goes on.
+   * libuv keeps a spare descriptor to accept and close such a connection,
+   * but once it has lost it (another thread took the descriptor it freed),
+   * it retries accept at once, for as long as the connection waits, and the
+   * daemon would spin there: so, out of descriptors, the server stops
+   * listening (closing the listening socket ends libuv's loop; its file
+   * goes with it, so clients see the daemon unreachable) and listens again
+   * a moment later.
+   */
+  private acceptFailed(err: NodeJS.ErrnoException): void {
+    this.refused++;
+    const now = Date.now();
+    if (now - this.lastRefusalLog >= REFUSAL_LOG_MS) {
+      this.log.warn({ code: err.code, err: err.message, refused: this.refused }, 'admin connection refused');
+      this.lastRefusalLog = now;
+      this.refused = 0;
+    }
+    if ((err.code !== 'EMFILE' && err.code !== 'ENFILE') || this.paused || this.closing) return;
+    this.paused = true;
+    this.server.close();
+    this.listenLater();
+  }
+
+  private listenLater(): void {
+    this.relisten = setTimeout(() => {
+      this.relisten = undefined;
+      if (this.closing) return;
+      listenRestricted(this.server, this.socketPath, this.gid).then(
+        (ino) => {
+          if (this.closing) {
+            this.server.close();
+            removeSocket(this.socketPath, ino);
+            return;
+          }
+          this.ino = ino;
+          this.paused = false;
+          this.log.info({ socket: this.socketPath }, 'admin socket listening again');
+        },
+        (e: unknown) => {
+          if (e instanceof AclfsError && e.code === 'conflict') {
+            // Another daemon took the path meanwhile: it is its socket now.
+            this.log.error({ socket: this.socketPath, err: e.message }, 'admin socket lost to another daemon: this one serves no admin API any more');
+            return;
+          }
+          this.log.warn({ err: String(e) }, 'admin socket: cannot listen again yet');
+          this.listenLater();
+        },
+      );
+    }, ACCEPT_PAUSE_MS);
+    this.relisten.unref();
   }
 
   /**
@@ -160,6 +233,7 @@ export class AdminServer {
   async close(graceMs = 5000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.relisten);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     // A follow never ends by itself: end it, or shutdown would wait out the grace.
     for (const end of [...this.streams]) end();
