@@ -11,18 +11,21 @@ import { runCli, type CliBackend, type MountCommand } from './admin/cli';
 import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
-import { AclfsError, invalid, notFound } from './errors';
+import { AclfsError, conflict, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
 import {
+  assertMountpointFree,
   assertPatchedBinding,
   checkLayout,
   clearStaleMount,
+  describeHolders,
   isInside,
   Mount,
   fastPathStats,
   openBackingRoot,
+  processesInside,
   raisedInBinding,
   type RequestFault,
   unmountPath,
@@ -159,6 +162,27 @@ function stackOf(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
+/**
+ * With --in-place, the processes already inside SRC (working directory,
+ * root, open files) keep reaching the tree under the mount directly,
+ * unfiltered: inherent to mounting over a directory. Refused (conflict)
+ * unless --force, which logs them and mounts.
+ */
+function refuseProcessesInside(source: string, force: boolean, log: Logger): void {
+  const holders = processesInside(source, new Set([process.pid]));
+  if (holders.length === 0) return;
+  if (!force) {
+    throw conflict(
+      `${holders.length === 1 ? '1 process is' : `${holders.length} processes are`} inside ${source} and would keep seeing it unfiltered under the mount: ` +
+        `${describeHolders(holders)}; stop them or move them out, or mount anyway with --force`,
+    );
+  }
+  log.warn(
+    { source, processes: holders },
+    '--force: processes inside the source keep seeing it unfiltered under the mount until they leave it and close what they hold',
+  );
+}
+
 function makeLogger(level: string): Logger {
   // Logs go to stderr so stdout stays clean for data (export, --json).
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: false }));
@@ -187,15 +211,27 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
 async function serve(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
   const log = makeLogger(cmd.logLevel);
+  // A mount left by a crashed daemon is cleared before anything looks at
+  // the paths: with --in-place it covers SRC itself, which cannot even be
+  // resolved (ENOTCONN) until it is gone. Clearing a mount whose daemon is
+  // dead changes nothing anyone can reach.
+  if (await clearStaleMount(nodePath.resolve(cmd.mountpoint))) {
+    log.warn({ mountpoint: nodePath.resolve(cmd.mountpoint) }, 'cleared a stale mount left by a daemon that is gone');
+  }
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
   const gid = adminGid(cmd.adminGroup);
   const socketPath = socketOutsideMount(cmd.socket, layout);
+  if (cmd.inPlace) {
+    // A live mount there is refused for what it is, before its daemon's
+    // descriptor inside SRC is taken for a process inside it.
+    await assertMountpointFree(layout.mountpoint);
+    refuseProcessesInside(layout.source, cmd.force, log);
+  }
   // Raised now, logged once mounted (a refusal is one line on stderr).
   const descriptors = await raiseDescriptorLimit();
   // Modes of new files come from the kernel with the caller's umask already
   // applied; ours must not strip more.
   process.umask(0);
-  await clearStaleMount(layout.mountpoint);
   const backing = openBackingRoot(layout.source, cmd.inPlace);
   const startedAt = new Date();
   const store = RuleStore.open(cmd.db);

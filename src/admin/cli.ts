@@ -42,6 +42,8 @@ export interface MountCommand {
   readonly revoke: 'page-cache' | 'immediate';
   /** Mount over SRC itself, leaving no path that bypasses the filter. */
   readonly inPlace: boolean;
+  /** --in-place even while processes hold places inside SRC (they keep an unfiltered view). */
+  readonly force: boolean;
   readonly logLevel: string;
 }
 
@@ -357,6 +359,11 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
       ]),
     )
     .option('--in-place', 'mount over SRC itself (give SRC as MNT too): no path is left that bypasses the filter', false)
+    .option(
+      '--force',
+      'with --in-place: mount even while processes have their working directory, root or open files inside SRC (they keep seeing it unfiltered)',
+      false,
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(
       async (
@@ -371,6 +378,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
           rulesOnly: boolean;
           revoke?: 'immediate';
           inPlace: boolean;
+          force: boolean;
           logLevel: string;
         },
       ) => {
@@ -385,6 +393,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
           rulesOnly: opts.rulesOnly,
           revoke: opts.revoke ?? 'page-cache',
           inPlace: opts.inPlace,
+          force: opts.force,
           logLevel: opts.logLevel,
         });
       },

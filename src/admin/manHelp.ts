@@ -36,6 +36,8 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     description: [
       'Serves SRC, filtered, at MNT in the foreground until SIGINT or SIGTERM, then unmounts and exits 0. The admin socket is served for as long as the mount. A stale mount left at MNT by a crashed daemon is cleared at start; a live one is refused. If the mount is removed from outside (aclfs unmount, fusermount -u), the daemon exits.',
       'Logs are JSON lines on standard error; every denial is logged with its reason, and the last 10,000 are kept for `aclfs audit`. The daemon starts in enforce mode (see `aclfs mode`).',
+      'With --in-place the mount covers SRC itself. Processes whose working directory, root or open files are inside SRC when it mounts keep reaching the tree beneath, unfiltered, through what they hold: the mount is refused (exit status 4, naming them) unless --force is given, which mounts anyway and logs them.',
+      'Every open file holds a descriptor in the daemon: it raises its soft descriptor limit to the hard limit at start and logs the limit obtained. Once they run out, opens through the mount fail with EMFILE until files are closed; the daemon and the mount stay up.',
     ],
     examples: [
       'aclfs mount /srv/data /srv/protected',

@@ -1,8 +1,9 @@
 // Mount and unmount of the filter, and the checks an administrator expects
 // before a daemon takes over a directory: refuse a layout that would loop
-// the daemon into its own mount, clear a mount left by a crashed daemon.
-// Every FUSE request is served inside a guard (guardOperations): a fault in
-// one request is that request's errno, never the daemon's end.
+// the daemon into its own mount, clear a mount left by a crashed daemon,
+// name the processes an in-place mount cannot cover. Every FUSE request is
+// served inside a guard (guardOperations): a fault in one request is that
+// request's errno, never the daemon's end.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -402,4 +403,77 @@ export function raisedInBinding(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const stack = err.stack ?? err.message;
   return stack.includes(`${path.sep}fuse-native${path.sep}index.js`) || /^napi_\w+\(.*\) failed!$/.test(err.message);
+}
+
+// ---- processes inside a directory --------------------------------------------
+
+/** A process holding a place inside a directory. */
+export interface Holder {
+  readonly pid: number;
+  /** Its command name (/proc/PID/comm). */
+  readonly command: string;
+  /** What it holds: "cwd PATH", "root PATH", "fd N PATH". */
+  readonly holds: readonly string[];
+}
+
+function readlinkQuietly(link: string): string | null {
+  try {
+    return fs.readlinkSync(link);
+  } catch {
+    // The process is gone, or the link is not ours to read.
+    return null;
+  }
+}
+
+/**
+ * The processes whose working directory, root directory or open files
+ * (/proc/PID/cwd, root, fd/*) lie inside `dir`, but those in `exclude`.
+ * A mount over `dir` cannot cover them: they keep reaching the tree beneath
+ * it directly, unfiltered, through what they hold.
+ */
+export function processesInside(dir: string, exclude: ReadonlySet<number>): Holder[] {
+  const holders: Holder[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (exclude.has(pid)) continue;
+    const holds: string[] = [];
+    for (const what of ['cwd', 'root'] as const) {
+      const target = readlinkQuietly(`/proc/${pid}/${what}`);
+      if (target !== null && target.startsWith('/') && isInside(target, dir)) holds.push(`${what} ${target}`);
+    }
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      // Gone since the listing, or not ours to read.
+    }
+    for (const fd of fds) {
+      const target = readlinkQuietly(`/proc/${pid}/fd/${fd}`);
+      // Sockets, pipes and anonymous inodes read "socket:[N]" and the like.
+      if (target !== null && target.startsWith('/') && isInside(target, dir)) holds.push(`fd ${fd} ${target}`);
+    }
+    if (holds.length === 0) continue;
+    let command = '?';
+    try {
+      command = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // Gone meanwhile: still named by its pid.
+    }
+    holders.push({ pid, command, holds });
+  }
+  return holders;
+}
+
+/** Holders on one line: "pid 12 (sleep) cwd /srv/data; pid 40 (vim) fd 3 /srv/data/a.txt, ...". */
+export function describeHolders(holders: readonly Holder[], maxPids = 10, maxHolds = 3): string {
+  // Names may hold any byte but "/" and NUL: the line stays one line.
+  const printable = (s: string): string => s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const shown = holders.slice(0, maxPids).map((h) => {
+    const holds = h.holds.slice(0, maxHolds).map(printable).join(', ');
+    const more = h.holds.length > maxHolds ? ` and ${h.holds.length - maxHolds} more` : '';
+    return `pid ${h.pid} (${printable(h.command)}) ${holds}${more}`;
+  });
+  const rest = holders.length > maxPids ? `; and ${holders.length - maxPids} more processes` : '';
+  return `${shown.join('; ')}${rest}`;
 }
