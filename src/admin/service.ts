@@ -141,13 +141,13 @@ export class AdminService implements ClosableAdminApi {
   }
 
   async createRule(body: RuleBody): Promise<RuleView> {
-    return toView(this.store.add(this.parseBody(body)));
+    return toView(this.bindNow(this.store.add(this.parseBody(body))));
   }
 
   async putRule(id: number, body: RuleBody): Promise<PutResult> {
     checkId(id);
     const { rule, created } = this.store.putOrCreate(id, this.parseBody(body));
-    return { rule: toView(rule), created };
+    return { rule: toView(this.bindNow(rule)), created };
   }
 
   async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
@@ -155,7 +155,7 @@ export class AdminService implements ClosableAdminApi {
     const input = this.parseBody(body);
     if (input.path !== target) throw invalid(`rule path ${input.path} does not match the path ${target} it is stored under`);
     const { rule, created } = this.store.setByPath(input);
-    return { rule: toView(rule), created };
+    return { rule: toView(this.bindNow(rule)), created };
   }
 
   async getRule(id: number): Promise<RuleView> {
@@ -348,6 +348,20 @@ export class AdminService implements ClosableAdminApi {
     // The account files may give a name (uid_t)-1.
     if (!isId(id)) throw invalid(`${kind} ${JSON.stringify(spec)}: ${notAnId(id, what)}`);
     return id;
+  }
+
+  /**
+   * Binds a rule written for a file that exists to that file at once, not
+   * at the binder's next sweep: a file with several names is governed
+   * through all of them from the moment its rule is in force. Done in the
+   * same turn of the event loop as the write, so no request the daemon
+   * decides falls between the two commits. Returns the rule as stored.
+   */
+  private bindNow(rule: Rule): Rule {
+    if (rule.dev !== null) return rule;
+    const file = this.fileIdentity(rule.path);
+    if (file === null || !this.store.bindWaiting(rule.path, file)) return rule;
+    return this.store.get(rule.id) ?? rule;
   }
 
   /** The file's identity under the source, as the filter sees it; null = decide by path only. */
