@@ -14,6 +14,7 @@ import { AdminService } from './admin/service';
 import { AclfsError, conflict, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
+import { BackingTree } from './fs/backing';
 import { Filter, identityLookup, type RuleIndex } from './fs/filter';
 import {
   assertMountpointFree,
@@ -273,7 +274,8 @@ async function serve(cmd: MountCommand): Promise<void> {
   try {
     const cache = new DecisionCache();
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
-    const identity = identityLookup(backing.root);
+    const tree = new BackingTree(backing.fd);
+    const identity = identityLookup(tree);
     const audit = new AuditLog();
     // Every start enforces (never persisted: a restart fails closed). A
     // switch advances the commit epoch (only ever compared for equality, so
@@ -340,6 +342,7 @@ async function serve(cmd: MountCommand): Promise<void> {
 
     const filter = new Filter({
       backingRoot: backing.root,
+      tree,
       gatekeeper: engine,
       index: storeIndex(store, log),
       callers: new CallerResolver(),
@@ -356,6 +359,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
       epochPage: store.epoch.page,
+      handlesPerUser: cmd.maxOpenPerUser,
       onFault: (fault: RequestFault) =>
         logFault(`${fault.op}:${fault.kind}`, (suppressed) =>
           log.error(
@@ -378,6 +382,9 @@ async function serve(cmd: MountCommand): Promise<void> {
         generation: store.generation(),
         // null: sysfs is read-only here (a container); reads stay at 128 KiB.
         readaheadKiB: mount.readaheadKiB,
+        // Open files and directories: per non-root user, and for all users.
+        maxOpenPerUser: mount.handleLimits.perUser,
+        maxOpen: mount.handleLimits.total,
       },
       'mounted',
     );

@@ -2,7 +2,7 @@
 // admin API and prints. The API is the running daemon over its socket
 // (client.ts) or, with --db, the database itself through the backend main.ts
 // supplies; this module imports only the protocol and the client.
-import { Argument, Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { AclfsError, asAclfsError, invalid, unavailable, type ErrorClass } from '../errors';
 import { AdminClient } from './client';
@@ -44,7 +44,20 @@ export interface MountCommand {
   readonly inPlace: boolean;
   /** --in-place even while processes hold places inside SRC (they keep an unfiltered view). */
   readonly force: boolean;
+  /** At most this many open files and directories per non-root uid (0: no bound); null: the daemon's default. */
+  readonly maxOpenPerUser: number | null;
   readonly logLevel: string;
+}
+
+/** The most open handles a daemon can hold (its binding's handle table). */
+const MAX_OPEN_HANDLES = 65_536;
+
+function parseOpenBound(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n > MAX_OPEN_HANDLES) {
+    throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_OPEN_HANDLES}`);
+  }
+  return n;
 }
 
 /** What the CLI needs from outside the admin area; implemented in main.ts. */
@@ -364,6 +377,12 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
       'with --in-place: mount even while processes have their working directory, root or open files inside SRC (they keep seeing it unfiltered)',
       false,
     )
+    .addOption(
+      new Option(
+        '--max-open-per-user <n>',
+        'open files and directories one non-root user may hold through the mount at once (0: no bound; default: a quarter of what the daemon can hold)',
+      ).argParser(parseOpenBound),
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
     .action(
       async (
@@ -379,6 +398,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
           revoke?: 'immediate';
           inPlace: boolean;
           force: boolean;
+          maxOpenPerUser?: number;
           logLevel: string;
         },
       ) => {
@@ -394,6 +414,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
           revoke: opts.revoke ?? 'page-cache',
           inPlace: opts.inPlace,
           force: opts.force,
+          maxOpenPerUser: opts.maxOpenPerUser ?? null,
           logLevel: opts.logLevel,
         });
       },

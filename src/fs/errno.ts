@@ -10,6 +10,10 @@ export const EACCES = -errno.EACCES;
 export const EBADF = -errno.EBADF;
 export const EEXIST = -errno.EEXIST;
 export const EIO = -errno.EIO;
+export const EMFILE = -errno.EMFILE;
+export const ENAMETOOLONG = -errno.ENAMETOOLONG;
+export const EPERM = -errno.EPERM;
+export const EXDEV = -errno.EXDEV;
 
 /** Thrown inside a handler to answer with this (negative) errno. */
 export class Refusal {

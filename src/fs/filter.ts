@@ -11,16 +11,20 @@ import type { Logger } from 'pino';
 import { formatAccess } from '../rules/access';
 import { describeDecision } from '../rules/decide';
 import type { Verdict } from '../rules/engine';
+import type { Move, MoveCheck } from '../rules/moves';
 import { R, W, type Access, type Caller, type Decision, type FileIdentity, type Target } from '../rules/types';
 import type { AuditEntry } from './audit';
+import type { BackingTree } from './backing';
 import type { CallerResolver } from './callers';
-import { EACCES, EBADF, EEXIST, OK, Refusal, toErrno } from './errno';
+import { EACCES, EBADF, EEXIST, EMFILE, EPERM, EXDEV, ENAMETOOLONG, OK, Refusal, toErrno } from './errno';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_TRUNC, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY, O_DIRECTORY } =
   fs.constants;
 const { S_IFMT, S_IFDIR, S_IFREG } = fs.constants;
 // Set-group-ID bit of a mode; Node does not export it.
 const S_ISGID = 0o2000;
+/** chown's "leave this id alone". */
+const UNCHANGED_ID = 0xffff_ffff;
 // Linux's mask of the access mode bits; Node does not export it.
 const O_ACCMODE = 3;
 const native = Fuse.native;
@@ -37,6 +41,8 @@ export interface Gatekeeper {
   check(caller: Caller, target: Target, requested: Access): Verdict;
   /** Whether this allow holds whatever the caller's supplementary groups. */
   holdsForAnyGroups(caller: Caller, target: Target, requested: Access, decision: Decision): boolean;
+  /** Whether a link or rename keeps every object under its rule; throws when it cannot tell. */
+  checkMove(move: Move): MoveCheck;
 }
 
 /** Keeps the rule indexes in step with changes made through the mount. */
@@ -55,16 +61,19 @@ export interface AuditSink {
 }
 
 export interface FilterOptions {
-  /** Path of the backing tree's root (the source, or /proc/self/fd/N). */
+  /** Path of the backing tree's root (the source, or /proc/self/fd/N); statfs only. */
   readonly backingRoot: string;
+  /** The backing tree, reached through its root descriptor. */
+  readonly tree: BackingTree;
   readonly gatekeeper: Gatekeeper;
   readonly index: RuleIndex;
   readonly callers: CallerResolver;
   readonly log: Logger;
   /**
-   * Rules-only mode: the rules are the sole authority; the daemon acts with
-   * its own rights and new files stay owned by it. Otherwise (layered) new
-   * files are owned by the caller, as on a local filesystem.
+   * Rules-only mode: the rules are the sole authority over access (no Unix
+   * permission check by the kernel); the daemon keeps POSIX's powers over
+   * metadata where POSIX puts them (see chmod, chown, utimens). In either
+   * mode new files are owned by the caller, as on a local filesystem.
    */
   readonly rulesOnly: boolean;
   /** Every refusal, and every denial permissive mode lets through, is recorded here. */
@@ -132,34 +141,30 @@ function nlinkOf(st: Uint32Array): number {
   return st[7]!;
 }
 
-/** stat through the binding: 0 or a negative errno. */
-function lstatInto(path: string, out: Uint32Array): number {
-  return native.lstat(path, out);
-}
-
 /**
- * Where a mount path lives in the backing tree. The root is named with a
- * trailing "/." so that a root given as /proc/self/fd/N (--in-place) is
- * followed to the directory, not looked at as the magic link it is.
- */
-export function backingPath(root: string, path: string): string {
-  return path === '/' ? `${root}/.` : root + path;
-}
-
-/**
- * Identity lookups under a backing root, for binding rules to files (the
+ * Identity lookups in the backing tree, for binding rules to files (the
  * same dev/ino/birth the filter decides with), or null when absent.
  */
-export function identityLookup(backingRoot: string): (path: string) => FileIdentity | null {
+export function identityLookup(tree: BackingTree): (path: string) => FileIdentity | null {
   return (path) => {
-    const st = new Uint32Array(Fuse.STAT_INTS);
-    return lstatInto(backingPath(backingRoot, path), st) === 0 ? identityOf(st) : null;
+    const st = tree.statIfExists(path);
+    return st === null ? null : identityOf(st);
   };
+}
+
+function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Whether a (non-root) caller is in group `gid`. */
+function inGroup(caller: Caller, gid: number): boolean {
+  return caller.gid === gid || (caller.groups?.includes(gid) ?? false);
 }
 
 export class Filter {
   private readonly files = new Map<number, OpenFile>();
   private readonly root: string;
+  private readonly tree: BackingTree;
   private readonly gatekeeper: Gatekeeper;
   private readonly index: RuleIndex;
   private readonly callers: CallerResolver;
@@ -170,6 +175,7 @@ export class Filter {
 
   constructor(options: FilterOptions) {
     this.root = options.backingRoot;
+    this.tree = options.tree;
     this.gatekeeper = options.gatekeeper;
     this.index = options.index;
     this.callers = options.callers;
@@ -179,15 +185,8 @@ export class Filter {
     this.permissive = options.permissive;
   }
 
-  private backing(path: string): string {
-    return backingPath(this.root, path);
-  }
-
   private stat(path: string): Uint32Array {
-    const st = new Uint32Array(Fuse.STAT_INTS);
-    const rc = lstatInto(this.backing(path), st);
-    if (rc !== 0) throw new Refusal(rc);
-    return st;
+    return this.tree.stat(path);
   }
 
   private fstat(fd: number): Uint32Array {
@@ -352,21 +351,21 @@ export class Filter {
   // ---- creating ------------------------------------------------------------
 
   /**
-   * Ownership of a new file in layered mode: the caller's uid, and its gid
-   * unless the parent directory is set-group-ID (then the parent's group),
-   * exactly as a local filesystem would do it.
+   * Ownership of a new file: the caller's uid, and its gid unless the
+   * parent directory is set-group-ID (then the parent's group), exactly as
+   * a local filesystem would do it. In rules-only mode too: a file made by
+   * a user must never be root's (the daemon's), or any user could make
+   * root-owned executables.
    */
   private ownerFor(caller: Caller, parent: Uint32Array): Owner | null {
-    if (this.rulesOnly) return null;
     const gid = modeOf(parent) & S_ISGID ? parent[2]! : caller.gid;
     return { uid: caller.uid, gid };
   }
 
   /** After a create: give the file to its owner and bind a waiting rule. */
   private adopt(path: string, owner: Owner | null, undo: () => void): FileIdentity {
-    const backing = this.backing(path);
     try {
-      if (owner !== null) fs.lchownSync(backing, owner.uid, owner.gid);
+      if (owner !== null) this.tree.chown(path, owner.uid, owner.gid);
     } catch (err) {
       // A file the caller does not own would mislead the kernel's checks.
       undo();
@@ -451,11 +450,8 @@ export class Filter {
     const step = (from: number): void => {
       if (names === null) {
         try {
-          names = fs
-            .readdirSync(this.backing(dir), { withFileTypes: true })
-            .filter((entry) => entry.isDirectory())
-            .slice(0, PREDECIDED_SUBDIRECTORIES)
-            .map((entry) => entry.name);
+          // predecide() skips what is not a directory.
+          names = this.tree.list(dir).slice(0, PREDECIDED_SUBDIRECTORIES);
         } catch {
           return;
         }
@@ -468,7 +464,7 @@ export class Filter {
   }
 
   private predecide(caller: Caller, path: string): void {
-    const st = this.statIfExists(path);
+    const st = this.tree.statIfExists(path);
     if (st === null || (modeOf(st) & S_IFMT) !== S_IFDIR) return;
     const target: Target = { path, ...identityOf(st) };
     try {
@@ -486,8 +482,8 @@ export class Filter {
     init: (_req, cb) => cb(OK),
 
     // ---- not gated: metadata ------------------------------------------------
-    // getattr and fgetattr are answered by the binding in C (Mount.start
-    // hands it the backing root), never here.
+    // getattr, fgetattr and readlink are answered by the binding in C
+    // (Mount.start hands it the backing root), never here.
 
     statfs: (_req, _path, cb) => {
       try {
@@ -510,19 +506,27 @@ export class Filter {
       }
     },
 
-    readlink: (_req, path, cb) => {
+    // ---- gated: r ---------------------------------------------------------------
+
+    // Extended attributes are the file's data too: reading or listing them
+    // needs r on the file.
+    getxattr: (req, path, name, buf, _position, cb) => {
       try {
-        cb(OK, fs.readlinkSync(this.backing(path)));
+        this.require(req, 'getxattr', path, R);
+        cb(this.tree.getxattr(path, name, buf));
       } catch (err) {
         cb(toErrno(err));
       }
     },
 
-    getxattr: (_req, path, name, buf, _position, cb) => cb(native.lgetxattr(this.backing(path), name, buf)),
-
-    listxattr: (_req, path, buf, cb) => cb(native.llistxattr(this.backing(path), buf)),
-
-    // ---- gated: r ---------------------------------------------------------------
+    listxattr: (req, path, buf, cb) => {
+      try {
+        this.require(req, 'listxattr', path, R);
+        cb(this.tree.listxattr(path, buf));
+      } catch (err) {
+        cb(toErrno(err));
+      }
+    },
 
     access: (req, path, mode, cb) =>
       this.answer(cb, () => {
@@ -542,6 +546,7 @@ export class Filter {
         const { target, st, grant } = this.allowOpen(caller, 'opendir', path, fd, R, S_IFDIR);
         this.registerOpen(fd, target, caller, O_RDONLY, grant);
         const predecide = this.publishOpen(caller, target, st, O_RDONLY, grant);
+        this.hold(fd, caller);
         cb(OK, fd);
         if (predecide) this.predecideSubdirectories(caller, path);
       } catch (err) {
@@ -553,7 +558,7 @@ export class Filter {
     readdir: (req, path, cb) => {
       try {
         this.require(req, 'readdir', path, R);
-        cb(OK, ['.', '..', ...fs.readdirSync(this.backing(path))]);
+        cb(OK, ['.', '..', ...this.tree.list(path)]);
       } catch (err) {
         cb(toErrno(err));
       }
@@ -570,6 +575,7 @@ export class Filter {
         if (flags & O_TRUNC) fs.ftruncateSync(fd, 0);
         this.registerOpen(fd, target, caller, flags, grant);
         this.publishOpen(caller, target, st, flags, grant);
+        this.hold(fd, caller);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) fs.closeSync(fd);
@@ -594,9 +600,10 @@ export class Filter {
         const openedFd = fd;
         const file = this.adopt(path, owner, () => {
           fs.closeSync(openedFd);
-          fs.unlinkSync(this.backing(path));
+          this.tree.unlink(path);
         });
         this.registerOpen(fd, { path, ...file }, caller, flags, grant);
+        this.hold(fd, caller);
         cb(OK, fd);
       } catch (err) {
         if (fd >= 0) closeQuietly(fd);
@@ -653,37 +660,45 @@ export class Filter {
       this.answer(cb, () => fs.ftruncateSync(fd, size));
     },
 
+    // In layered mode the kernel has already applied POSIX's rules for
+    // chmod, chown and utimens (default_permissions); in rules-only mode it
+    // has not, and the daemon, acting as root, applies them itself: the
+    // rules decide who may touch a file, never who gets root's powers.
     chmod: (req, path, mode, cb) =>
       this.answer(cb, () => {
-        this.require(req, 'chmod', path, W);
-        fs.chmodSync(this.backing(path), mode & 0o7777);
+        const st = this.stat(path);
+        const caller = this.require(req, 'chmod', path, W, st);
+        this.tree.chmod(path, this.permittedMode(caller, st, mode & 0o7777));
       }),
 
     chown: (req, path, uid, gid, cb) =>
       this.answer(cb, () => {
-        this.require(req, 'chown', path, W);
-        fs.lchownSync(this.backing(path), uid, gid);
+        const st = this.stat(path);
+        const caller = this.require(req, 'chown', path, W, st);
+        this.assertChownPermitted(caller, st, uid, gid);
+        this.tree.chown(path, uid, gid);
       }),
 
     utimens: (req, path, atime, mtime, cb) =>
       this.answer(cb, () => {
-        this.require(req, 'utimens', path, W);
-        const rc = native.utimensat(this.backing(path), atime.sec, atime.nsec, mtime.sec, mtime.nsec);
-        if (rc !== 0) throw new Refusal(rc);
+        const st = this.stat(path);
+        const caller = this.require(req, 'utimens', path, W, st);
+        // POSIX: only the owner (or root) sets times other than "now".
+        const onlyNow = atime.nsec === Fuse.UTIME_NOW && mtime.nsec === Fuse.UTIME_NOW;
+        if (this.rulesOnly && caller.uid !== 0 && caller.uid !== st[1]! && !onlyNow) throw new Refusal(EPERM);
+        this.tree.utimens(path, atime, mtime);
       }),
 
     setxattr: (req, path, name, value, _position, flags, cb) =>
       this.answer(cb, () => {
         this.require(req, 'setxattr', path, W);
-        const rc = native.lsetxattr(this.backing(path), name, value, flags);
-        if (rc !== 0) throw new Refusal(rc);
+        this.tree.setxattr(path, name, value, flags);
       }),
 
     removexattr: (req, path, name, cb) =>
       this.answer(cb, () => {
         this.require(req, 'removexattr', path, W);
-        const rc = native.lremovexattr(this.backing(path), name);
-        if (rc !== 0) throw new Refusal(rc);
+        this.tree.removexattr(path, name);
       }),
 
     // ---- handles ------------------------------------------------------------------
@@ -696,7 +711,7 @@ export class Filter {
 
     fsyncdir: (_req, path, datasync, _fd, cb) =>
       this.answer(cb, () => {
-        const fd = fs.openSync(this.backing(path), O_RDONLY | O_DIRECTORY);
+        const fd = this.tree.open(path, O_RDONLY | O_DIRECTORY);
         try {
           if (datasync) fs.fdatasyncSync(fd);
           else fs.fsyncSync(fd);
@@ -712,31 +727,35 @@ export class Filter {
     mkdir: (req, path, mode, cb) =>
       this.answer(cb, () => {
         const { owner } = this.beginCreate(req, 'mkdir', path, W);
-        fs.mkdirSync(this.backing(path), mode & 0o7777);
-        this.adopt(path, owner, () => fs.rmdirSync(this.backing(path)));
+        this.tree.mkdir(path, mode & 0o7777);
+        this.adopt(path, owner, () => this.tree.rmdir(path));
       }),
 
+    // Regular files only: FIFOs, sockets and device nodes are not shown by
+    // the mount (the kernel would open them without asking the daemon).
     mknod: (req, path, mode, dev, cb) =>
       this.answer(cb, () => {
+        if ((mode & S_IFMT) !== S_IFREG) throw new Refusal(EPERM);
         const { owner } = this.beginCreate(req, 'mknod', path, W);
-        const rc = native.mknod(this.backing(path), mode, dev);
-        if (rc !== 0) throw new Refusal(rc);
-        this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
+        this.tree.mknod(path, mode, dev);
+        this.adopt(path, owner, () => this.tree.unlink(path));
       }),
 
     symlink: (req, target, path, cb) =>
       this.answer(cb, () => {
         const { owner } = this.beginCreate(req, 'symlink', path, W);
-        fs.symlinkSync(target, this.backing(path));
-        this.adopt(path, owner, () => fs.unlinkSync(this.backing(path)));
+        this.tree.symlink(target, path);
+        this.adopt(path, owner, () => this.tree.unlink(path));
       }),
 
+    // A new name for an old file: its ownership stays, and it must stay
+    // under the rule that governs it (see src/rules/moves.ts).
     link: (req, existing, path, cb) =>
       this.answer(cb, () => {
-        this.requireParent(req, 'link', path);
-        fs.linkSync(this.backing(existing), this.backing(path));
-        // A new name for an old file: its ownership stays, its rule (bound
-        // to the inode) comes along; a rule waiting on the new path may bind.
+        const caller = this.requireParent(req, 'link', path);
+        const st = this.stat(existing);
+        this.allowMove(caller, 'link', { kind: 'link', file: { path: existing, ...identityOf(st) }, directory: false, to: path });
+        this.tree.link(existing, path);
         const file = identityOf(this.stat(path));
         this.upkeep('link', () => this.index.created(path, file));
       }),
@@ -745,7 +764,7 @@ export class Filter {
       this.answer(cb, () => {
         this.requireParent(req, 'unlink', path);
         const st = this.stat(path);
-        fs.unlinkSync(this.backing(path));
+        this.tree.unlink(path);
         if (nlinkOf(st) <= 1) this.upkeep('unlink', () => this.index.removed(identityOf(st)));
       }),
 
@@ -753,43 +772,103 @@ export class Filter {
       this.answer(cb, () => {
         this.requireParent(req, 'rmdir', path);
         const st = this.stat(path);
-        fs.rmdirSync(this.backing(path));
+        this.tree.rmdir(path);
         this.upkeep('rmdir', () => this.index.removed(identityOf(st)));
       }),
 
+    // Rules move with the file (src/rules/moves.ts); a rename they could
+    // not follow is refused before anything moves.
     rename: (req, from, to, cb) =>
       this.answer(cb, () => {
-        this.requireParent(req, 'rename', from);
+        const caller = this.requireParent(req, 'rename', from);
         if (parentOf(to) !== parentOf(from)) this.requireParent(req, 'rename', to);
         const moved = this.stat(from);
-        const replaced = this.statIfExists(to);
-        fs.renameSync(this.backing(from), this.backing(to));
         const movedId = identityOf(moved);
+        const replaced = this.tree.statIfExists(to);
+        // Two names of one file (the kernel sees two inodes: libfuse 2
+        // gives every name its own): POSIX renames nothing, and no rule
+        // moves. The backing rename does the same nothing.
+        if (replaced !== null && sameFile(identityOf(replaced), movedId)) {
+          this.tree.rename(from, to);
+          return;
+        }
+        const directory = (modeOf(moved) & S_IFMT) === S_IFDIR;
+        this.allowMove(caller, 'rename', { kind: 'rename', file: { path: from, ...movedId }, directory, to });
+        this.tree.rename(from, to);
         this.upkeep('rename', () => {
           this.index.renamed(from, to);
           if (replaced !== null) {
-            const gone = identityOf(replaced);
-            const sameFile = gone.dev === movedId.dev && gone.ino === movedId.ino;
             const lastLink = (modeOf(replaced) & S_IFMT) === S_IFDIR || nlinkOf(replaced) <= 1;
-            if (!sameFile && lastLink) this.index.removed(gone);
+            if (lastLink) this.index.removed(identityOf(replaced));
           }
           this.index.created(to, movedId);
         });
       }),
   };
 
-  private statIfExists(path: string): Uint32Array | null {
-    const st = new Uint32Array(Fuse.STAT_INTS);
-    return lstatInto(this.backing(path), st) === 0 ? st : null;
-  }
-
   /**
    * Opens the backing file. O_NOFOLLOW and O_NONBLOCK keep a backing path
    * swapped for a symlink or a FIFO behind our back from redirecting or
    * blocking the daemon.
    */
-  private openBacking(path: string, flags: number, mode?: number): number {
-    return fs.openSync(this.backing(path), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
+  private openBacking(path: string, flags: number, mode = 0): number {
+    return this.tree.open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
+  }
+
+  /**
+   * Counts open handle `fd` against its caller's bound (the binding keeps
+   * the counts; release gives the handle back). Over the bound, or when the
+   * descriptor is beyond what the binding can count, the open fails EMFILE.
+   * Called last, once nothing else can fail: the handle is then the
+   * caller's until release.
+   */
+  private hold(fd: number, caller: Caller): void {
+    if (native.holdHandle(fd, caller.uid) === 1) return;
+    native.vouchHandle(fd, 0, 0);
+    this.log.warn({ uid: caller.uid, fd }, 'open refused: the caller holds as many open handles as it may');
+    throw new Refusal(EMFILE);
+  }
+
+  /** Refuses (and records) a link or rename its rules could not follow. */
+  private allowMove(caller: Caller, op: string, move: Move): void {
+    const target: Target = move.file;
+    let check: MoveCheck;
+    try {
+      check = this.gatekeeper.checkMove(move);
+    } catch (err) {
+      this.log.error({ op, path: target.path, to: move.to, err: String(err) }, 'denied: error while deciding');
+      this.record(caller, op, target, W, true, null, `deny: error while deciding: ${String(err)}`);
+      throw new Refusal(EACCES);
+    }
+    if (check.ok) return;
+    const reason = `refused: ${check.reason}`;
+    this.log.info({ op, path: target.path, to: move.to, uid: caller.uid, reason }, `${op} refused: the rules cannot follow it`);
+    this.record(caller, op, target, W, true, null, reason);
+    throw new Refusal(check.errno === 'EXDEV' ? EXDEV : ENAMETOOLONG);
+  }
+
+  /**
+   * The mode a chmod may set. Rules-only mode, non-root caller: only the
+   * file's owner changes its mode (EPERM otherwise), and the set-group-ID
+   * bit stays off unless the owner is in the file's group, as POSIX has it.
+   */
+  private permittedMode(caller: Caller, st: Uint32Array, mode: number): number {
+    if (!this.rulesOnly || caller.uid === 0) return mode;
+    if (caller.uid !== st[1]!) throw new Refusal(EPERM);
+    return inGroup(caller, st[2]!) ? mode : mode & ~S_ISGID;
+  }
+
+  /**
+   * Rules-only mode, non-root caller: chown as POSIX permits it: no change
+   * of owner, and a change of group only by the owner, to a group of its own.
+   */
+  private assertChownPermitted(caller: Caller, st: Uint32Array, uid: number, gid: number): void {
+    if (!this.rulesOnly || caller.uid === 0) return;
+    const owner = st[1]!;
+    if (uid !== UNCHANGED_ID && uid !== -1 && uid !== owner) throw new Refusal(EPERM);
+    if (gid !== UNCHANGED_ID && gid !== -1 && gid !== st[2]!) {
+      if (caller.uid !== owner || !inGroup(caller, gid)) throw new Refusal(EPERM);
+    }
   }
 
   /**

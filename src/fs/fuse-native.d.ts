@@ -137,6 +137,34 @@ declare module 'fuse-native' {
       fastStats(): [number, number, number, number];
       /** Unmaps (MADV_DONTNEED) this process's shared mappings of `path`; bytes unmapped. */
       releaseMappedFile(path: string): number;
+
+      // The backing tree relative to its root descriptor `dirfd`: `path` is
+      // a mount path ("/" or "/a/b"), never followed if it is a symlink.
+      // Each returns 0 (or a descriptor, a size) or -errno.
+      statAt(dirfd: number, path: string, out: StatArray): number;
+      /** O_CLOEXEC and O_NOFOLLOW are added to `flags`. */
+      openAt(dirfd: number, path: string, flags: number, mode: number): number;
+      mkdirAt(dirfd: number, path: string, mode: number): number;
+      mknodAt(dirfd: number, path: string, mode: number, dev: number): number;
+      symlinkAt(target: string, dirfd: number, path: string): number;
+      linkAt(dirfd: number, existing: string, path: string): number;
+      /** `directory` 1: rmdir. */
+      unlinkAt(dirfd: number, path: string, directory: number): number;
+      renameAt(dirfd: number, from: string, to: string): number;
+      chmodAt(dirfd: number, path: string, mode: number): number;
+      /** 0xffffffff leaves that id unchanged. */
+      chownAt(dirfd: number, path: string, uid: number, gid: number): number;
+      utimensAt(dirfd: number, path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
+      getxattrAt(dirfd: number, path: string, name: string, buf: Buffer): number;
+      setxattrAt(dirfd: number, path: string, name: string, value: Buffer, flags: number): number;
+      listxattrAt(dirfd: number, path: string, buf: Buffer): number;
+      removexattrAt(dirfd: number, path: string, name: string): number;
+      /** The names the mount shows in a directory (no ".", ".."), or -errno. */
+      listAt(dirfd: number, path: string): string[] | number;
+      /** At most `perUser` open handles per non-root uid and `total` for all (0: no bound); before mounting. */
+      setHandleLimits(perUser: number, total: number): number;
+      /** Counts handle `fd` for `uid`: 1 to keep it, 0 to refuse it (EMFILE). */
+      holdHandle(fd: number, uid: number): number;
     }
 
     interface Options {

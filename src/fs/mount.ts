@@ -15,7 +15,7 @@ import { EIO, toErrno } from './errno';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 9;
+export const REQUIRED_PATCH_LEVEL = 10;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -168,6 +168,37 @@ export interface MountOptions {
   readonly epochPage: ArrayBuffer;
   /** Told of every request fault the guard contained (see guardOperations). */
   readonly onFault: (fault: RequestFault) => void;
+  /**
+   * At most this many open handles per non-root uid (0: no bound); null: a
+   * quarter of what the daemon can hold (see handleCapacity).
+   */
+  readonly handlesPerUser: number | null;
+}
+
+/** The most open handles the binding can count (its handle table). */
+export const MAX_OPEN_HANDLES = 65_536;
+/** Descriptors kept for the daemon's own work: the database, the admin socket and its clients, /proc reads. */
+const RESERVED_DESCRIPTORS = 1024;
+
+/**
+ * How many open handles all users together may hold: what the daemon's
+ * descriptor limit (its soft limit in /proc/self/limits, raised to the hard
+ * limit at start) leaves after the reserve, at most the binding's table,
+ * at least 64.
+ */
+export function handleCapacity(limits: string = fs.readFileSync('/proc/self/limits', 'utf8')): number {
+  const soft = /^Max open files\s+(\S+)/m.exec(limits)?.[1];
+  const descriptors = soft === undefined || soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
+  if (!Number.isFinite(descriptors)) return MAX_OPEN_HANDLES;
+  return Math.max(64, Math.min(MAX_OPEN_HANDLES, descriptors - RESERVED_DESCRIPTORS));
+}
+
+/** The bounds on open handles a mount runs with. */
+export interface HandleLimits {
+  /** Per non-root uid; 0: no bound. */
+  readonly perUser: number;
+  /** All users together. */
+  readonly total: number;
 }
 
 export class Mount {
@@ -177,6 +208,8 @@ export class Mount {
     private readonly fuse: Fuse,
     /** Readahead of the mount in KiB once raised, null if sysfs refused (see raiseReadahead). */
     readonly readaheadKiB: number | null,
+    /** The bounds on open handles it serves with. */
+    readonly handleLimits: HandleLimits,
   ) {}
 
   /** Mounts; clear a stale mount first (clearStaleMount) where one may be. */
@@ -185,6 +218,9 @@ export class Mount {
     await assertMountpointFree(options.mountpoint);
     Fuse.native.serveAttributes(options.backingRootFd);
     Fuse.native.enableFastPath(options.epochPage);
+    const total = handleCapacity();
+    const handleLimits: HandleLimits = { perUser: options.handlesPerUser ?? Math.floor(total / 4), total };
+    Fuse.native.setHandleLimits(handleLimits.perUser, handleLimits.total);
     const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault), {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -194,14 +230,12 @@ export class Mount {
       timeout: false,
       // O_TRUNC reaches open() so it is decided before anything is cut.
       atomicOTrunc: true,
-      // Where the page cache is allowed, keep a file's cached data across
-      // opens while its mtime and size are unchanged (libfuse checks at
-      // each open), instead of dropping it at every open.
-      autoCache: options.pageCache,
-      // ...checked against the file as it is at that open, not against
-      // attributes libfuse cached up to a second ago: a file changed behind
-      // the mount must not be served from stale cached pages.
-      acAttrTimeout: 0,
+      // Not libfuse's auto_cache, which trusts a name's cached data while
+      // the size and mtime it sees are unchanged, whatever file is behind
+      // the name now: the binding keeps a file's cached data across opens
+      // only when the open finds the very same file, unchanged (see
+      // "cached data belongs to one file" in the patch).
+      autoCache: false,
       // Names and attributes are cached for a second, as libfuse and bindfs
       // do by default (getattr does not depend on the caller, so the cache
       // cannot leak anything): without it, every open costs a GETATTR round
@@ -233,7 +267,7 @@ export class Mount {
       ],
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
-    return new Mount(fuse, await raiseReadahead(options.mountpoint));
+    return new Mount(fuse, await raiseReadahead(options.mountpoint), handleLimits);
   }
 
   get mountpoint(): string {

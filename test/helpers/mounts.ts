@@ -154,13 +154,13 @@ export class Daemon {
     return this.child.pid;
   }
 
-  static async start(args: readonly string[], mnt: string, opts: { taskset?: string } = {}): Promise<Daemon> {
+  /** `opts.wrapper`: a command line the daemon runs under (e.g. prlimit's), before bin/aclfs. */
+  static async start(args: readonly string[], mnt: string, opts: { taskset?: string; wrapper?: readonly string[] } = {}): Promise<Daemon> {
     // bin/aclfs runs as installed, through its shebang (which carries the
     // daemon's V8 flags), not as `node bin/aclfs`.
     const argv = ['mount', ...args];
-    const child = opts.taskset
-      ? spawn('taskset', ['-c', opts.taskset, ACLFS, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(ACLFS, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = [...(opts.wrapper ?? []), ...(opts.taskset ? ['taskset', '-c', opts.taskset] : []), ACLFS, ...argv];
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const daemon = new Daemon(child, mnt);
     let exitCode: number | null | undefined;
     void daemon.exited.then((c) => (exitCode = c));
