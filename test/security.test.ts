@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACLFS, ALICE, Daemon, importRules, makeWorkspace, requireFuse, runAs, setprivArgs, type Identity, type Workspace } from './helpers/mounts';
+import { ACLFS, ALICE, Daemon, importRules, makeWorkspace, requireFuse, run, runAs, setprivArgs, type Identity, type Workspace } from './helpers/mounts';
 
 const OP_PY = path.join(__dirname, 'fixtures', 'op.py');
 const ATTACKER: Identity = { uid: 65534, gid: 65534 };
@@ -492,5 +492,69 @@ print(' '.join(out))
     const out = await py(ROOT, code, mounted.m('.'));
     expect(out).toBe('OK deep OK OK OK OK v OK g g,h,s OK OK OK');
     expect(Buffer.byteLength(mounted.src) + 16 * 251 + 2).toBeGreaterThan(4096);
+  });
+});
+
+describe('a symlink swapped in behind the mount is never followed by the daemon', () => {
+  const mounted = served({
+    prepare: (s) => {
+      mkdirSync(s('d'));
+      chmodSync(s('d'), 0o777);
+      writeFileSync(s('d/f'), 'INSIDE');
+    },
+    rules: [{ path: '/', recursive: true, owner: 0, defaccess: 'rwx', acl: [] }],
+  });
+
+  it('refuses to follow a directory turned into a symlink out of the tree, while the kernel still has it cached', async () => {
+    // Outside the source: only root may reach it directly.
+    const outside = path.join(mounted.ws.dir, 'outside');
+    mkdirSync(outside, { mode: 0o700 });
+    writeFileSync(path.join(outside, 'victim'), 'VICTIM');
+    chmodSync(path.join(outside, 'victim'), 0o666);
+    const probe = `
+import errno, os, sys
+d = sys.argv[1]
+def attempt(f):
+    try:
+        r = f()
+        return 'OK' if r is None else r
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(attempt(lambda: open(d + '/victim').read()), attempt(lambda: os.unlink(d + '/victim')), attempt(lambda: os.mkdir(d + '/made')), attempt(lambda: open(d + '/new', 'w').close()))
+`;
+    // Root looks the directory up through the mount (the kernel caches it
+    // for a second), swaps it for a symlink behind the mount, and the
+    // attacker acts through the cached name at once.
+    const swap = `
+import os, subprocess, sys
+mnt, src, outside = sys.argv[1:4]
+os.stat(mnt + '/d')
+os.rename(src + '/d', src + '/d.old')
+os.symlink(outside, src + '/d')
+out = subprocess.run(sys.argv[4:] + [mnt + '/d'], capture_output=True, text=True)
+print(out.stdout.strip(), out.stderr.strip())
+`;
+    const res = await run('/usr/bin/python3', [
+      '-c',
+      swap,
+      mounted.m('.'),
+      mounted.src,
+      outside,
+      'setpriv',
+      ...setprivArgs(ATTACKER),
+      '/usr/bin/python3',
+      '-c',
+      probe,
+    ]);
+    expect(res.stderr).toBe('');
+    const [read, unlink, mkdir, create] = res.stdout.trim().split(/\s+/);
+    // Whatever the errno (ELOOP from the daemon, EACCES if the kernel already
+    // saw the symlink and followed it with the attacker's own rights), the
+    // outside tree is untouched.
+    expect(read).not.toBe('VICTIM');
+    for (const r of [unlink, mkdir, create]) expect(r).not.toBe('OK');
+    expect(readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('VICTIM');
+    expect(existsSync(path.join(outside, 'made'))).toBe(false);
+    expect(existsSync(path.join(outside, 'new'))).toBe(false);
   });
 });
