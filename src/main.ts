@@ -38,6 +38,7 @@ import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
 import { systemNames } from './rules/names';
 import { DATA_FILE, RuleStore } from './rules/store';
+import { verifyInChild } from './rules/verify';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;
@@ -211,6 +212,9 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
 
 async function serve(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
+  // Read once in a child: damage deep in the file can end the process that
+  // reads it, which must not be the daemon (and nothing is touched yet).
+  verifyInChild(cmd.db);
   const log = makeLogger(cmd.logLevel);
   // A mount left by a crashed daemon is cleared before anything looks at
   // the paths: with --in-place it covers SRC itself, which cannot even be
@@ -460,6 +464,7 @@ async function readInput(file: string): Promise<string> {
 /** The admin API on a database directly: the CLI's --db mode. */
 async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
   if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
+  verifyInChild(db);
   const store = RuleStore.open(db);
   // No mount here: check decides by path only, under the daemon's default policy.
   return new AdminService({ store, identity: null, defaultPolicy: 'deny', version: VERSION, onClose: () => store.close() });

@@ -1,0 +1,55 @@
+// A read of the whole database in a child process, before a command relies
+// on it. A data file cut short or with foreign meta pages is caught without
+// reading it (dataFile.ts); damage deep inside it (a B-tree page
+// overwritten) is met only by reading, and LMDB may then abort the process
+// that reads (an assertion, SIGABRT) or fault (SIGSEGV, SIGBUS). That process
+// must be a child, whose end is reported as one line, never the daemon or
+// the CLI itself.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AclfsError, DamagedDatabaseError } from '../errors';
+import { DATA_FILE } from './store';
+
+/** What the child prints before a problem it found, so the parent can tell it from any other failure. */
+const DAMAGED = 'damaged: ';
+
+/** The child's work: open the store in `dir`, read every record and index entry. */
+const CHILD = `
+const { RuleStore } = require(process.argv[1]);
+const { DamagedDatabaseError } = require(process.argv[2]);
+try {
+  const store = RuleStore.open(process.argv[3]);
+  const problems = store.verifyIndexes();
+  store.close();
+  if (problems.length > 0) {
+    process.stderr.write(${JSON.stringify(DAMAGED)} + problems.length + ' index problems, the first: ' + problems[0]);
+    process.exit(3);
+  }
+} catch (err) {
+  process.stderr.write((err instanceof DamagedDatabaseError ? ${JSON.stringify(DAMAGED)} + err.problem : String(err && err.message || err)).split('\\n')[0]);
+  process.exit(3);
+}
+`;
+
+/**
+ * Reads the database in `dir` in a child process (nothing to read when it
+ * has no data file yet); throws a DamagedDatabaseError when the child found
+ * damage or was ended by a signal, an internal AclfsError when it failed
+ * otherwise. Needs the compiled modules (dist/): the daemon and the CLI.
+ */
+export function verifyInChild(dir: string): void {
+  if (!fs.existsSync(path.join(dir, DATA_FILE))) return;
+  const res = spawnSync(
+    process.execPath,
+    ['-e', CHILD, require.resolve('./store'), require.resolve('../errors'), dir],
+    { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  if (res.error !== undefined) throw new AclfsError('internal', `cannot check database ${dir}: ${res.error.message}`);
+  if (res.signal !== null) throw new DamagedDatabaseError(dir, `reading it ended the reading process with ${res.signal}`);
+  if (res.status === 0) return;
+  const said = res.stderr.split('\n').filter((line) => line.trim() !== '');
+  const problem = said.find((line) => line.startsWith(DAMAGED));
+  if (problem !== undefined) throw new DamagedDatabaseError(dir, problem.slice(DAMAGED.length));
+  throw new AclfsError('internal', `cannot check database ${dir}: ${said.at(-1) ?? `exit status ${String(res.status)}`}`);
+}
