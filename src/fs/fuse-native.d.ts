@@ -28,7 +28,7 @@ declare module 'fuse-native' {
 
     /**
      * A stat in the patched binding's own layout (Fuse.STAT_INTS words, see
-     * populate_stat in the patch): filled by Fuse.native.lstat/fstat and
+     * populate_stat in the patch): filled by Fuse.native.statAt/fstat and
      * handed to the kernel as is, at full (ns, 64-bit) precision.
      */
     type StatArray = Uint32Array;
@@ -102,7 +102,6 @@ declare module 'fuse-native' {
 
     /** Synchronous syscalls of the patched binding: 0 (or a size) or -errno. */
     interface NativeCalls {
-      lstat(path: string, out: StatArray): number;
       fstat(fd: number, out: StatArray): number;
       /**
        * Hands the backing root directory fd to the binding, before mounting:
@@ -113,12 +112,6 @@ declare module 'fuse-native' {
       serveAttributes(rootFd: number): number;
       /** [thread locals ever created, thread locals idle in the pool]. */
       threadStats(): [number, number];
-      utimensat(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): number;
-      mknod(path: string, mode: number, dev: number): number;
-      lgetxattr(path: string, name: string, buf: Buffer): number;
-      lsetxattr(path: string, name: string, value: Buffer, flags: number): number;
-      llistxattr(path: string, buf: Buffer): number;
-      lremovexattr(path: string, name: string): number;
       /** The first page of `path` (created 0600), mapped shared; throws on failure. */
       mapSharedPage(path: string): ArrayBuffer;
       /**
