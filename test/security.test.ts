@@ -381,13 +381,18 @@ describe('--rules-only keeps POSIX powers over metadata where POSIX puts them', 
   });
 });
 
+/** One file, f.txt ("data"), that every user may read: what the descriptor floods open. */
+const ONE_READABLE_FILE = {
+  prepare: (s: (p: string) => string): void => {
+    writeFileSync(s('f.txt'), 'data');
+    chmodSync(s('f.txt'), 0o644);
+  },
+  rules: [{ path: '/', recursive: true, owner: 0, defaccess: 'r-x', acl: [] }],
+};
+
 describe("one user cannot take the daemon's descriptors", () => {
   const mounted = served({
-    prepare: (s) => {
-      writeFileSync(s('f.txt'), 'data');
-      chmodSync(s('f.txt'), 0o644);
-    },
-    rules: [{ path: '/', recursive: true, owner: 0, defaccess: 'r-x', acl: [] }],
+    ...ONE_READABLE_FILE,
     args: ['--max-open-per-user', '200'],
   });
   const { m } = mounted;
@@ -410,11 +415,7 @@ describe("one user cannot take the daemon's descriptors", () => {
 describe('all users together cannot take the descriptors the daemon needs', () => {
   // 1,400 descriptors: 1,024 kept for the daemon's own work, 376 for handles.
   const mounted = served({
-    prepare: (s) => {
-      writeFileSync(s('f.txt'), 'data');
-      chmodSync(s('f.txt'), 0o644);
-    },
-    rules: [{ path: '/', recursive: true, owner: 0, defaccess: 'r-x', acl: [] }],
+    ...ONE_READABLE_FILE,
     args: ['--max-open-per-user', '0'],
     wrapper: ['prlimit', '--nofile=1400:1400'],
   });
