@@ -3,7 +3,7 @@
 import { constants } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import Fuse from 'fuse-native';
+import { Fuse } from '../src/native/binding';
 import { describe, expect, it } from 'vitest';
 import { CallerResolver, parseStatusGroups } from '../src/fs/callers';
 import { EACCES, EIO, toErrno } from '../src/fs/errno';

@@ -20,7 +20,7 @@ import { EACCES, EIO, OK } from '../src/fs/errno';
 import { guardOperations, raisedInBinding, type RequestFault } from '../src/fs/mount';
 import { descriptorLimits, raiseDescriptorLimit } from '../src/main';
 import { RuleStore } from '../src/rules/store';
-import type Fuse from 'fuse-native';
+import type { Fuse } from '../src/native/binding';
 import { httpUnix } from './helpers/admin';
 import {
   ACLFS,

@@ -4,7 +4,7 @@
 // serves, up to PATH_MAX below its root, whatever the length of the
 // directory's own path. Symlinks are never followed. Each call throws a
 // Refusal carrying the syscall's errno.
-import Fuse from 'fuse-native';
+import { Fuse } from '../native/binding';
 import { Refusal } from './errno';
 
 const native = Fuse.native;

@@ -4,7 +4,7 @@
 // procfs, as libfuse's own fuse_getgroups() does, and cached briefly per pid.
 import { readFileSync } from 'node:fs';
 import type { Caller } from '../rules/types';
-import type Fuse from 'fuse-native';
+import type { Fuse } from '../native/binding';
 
 const GROUPS_TTL_MS = 1000;
 const MAX_ENTRIES = 4096;

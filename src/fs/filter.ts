@@ -6,7 +6,7 @@
 // lie under it, or is reached through a descriptor opened before mounting),
 // and a synchronous call answers the request without another thread hop.
 import * as fs from 'node:fs';
-import Fuse from 'fuse-native';
+import { Fuse } from '../native/binding';
 import type { Logger } from 'pino';
 import { formatAccess } from '../rules/access';
 import { describeDecision } from '../rules/decide';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import Fuse from 'fuse-native';
+import { Fuse } from '../native/binding';
 import { AclfsError } from '../errors';
 import { EIO, toErrno } from './errno';
 

@@ -19,7 +19,7 @@
 // file); the native fast path reads the very same page (src/fs/mount.ts).
 
 import nodePath from 'node:path';
-import Fuse from 'fuse-native';
+import { Fuse } from '../native/binding';
 
 export const EPOCH_FILE = 'epoch';
 

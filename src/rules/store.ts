@@ -25,7 +25,7 @@
 
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import Fuse from 'fuse-native';
+import { Fuse } from '../native/binding';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { inspectDataFile } from './dataFile';
