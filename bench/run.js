@@ -87,9 +87,14 @@ async function main() {
   }
   for (const [suite, args] of suites) {
     const code = await runSuite(suite, [...args, ...common]);
-    if (code !== 0 || stopped !== null) {
+    if (stopped !== null) {
+      process.stderr.write(`bench: stopped by ${stopped} during ${suite}\n`);
       process.exitCode = code !== 0 ? code : stopped === 'SIGINT' ? 130 : 143;
-      if (code !== 0) process.stderr.write(`bench: ${suite} failed (exit ${code}); the benchmarks after it were not run\n`);
+      return;
+    }
+    if (code !== 0) {
+      process.stderr.write(`bench: ${suite} failed (exit ${code}); the benchmarks after it were not run\n`);
+      process.exitCode = code;
       return;
     }
   }
