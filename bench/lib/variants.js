@@ -127,7 +127,7 @@ async function mountAll(tmp) {
   const cacheOpts = aclfsOptions === null ? FALLBACK_ACLFS_CACHE_OPTS : aclfsOptions.filter((o) => CACHE_OPT_RE.test(o));
   const bindfsCache = {
     opts: ['allow_other', ...cacheOpts].join(','),
-    source: aclfsOptions === null ? 'NOT read from the aclfs daemon (probe failed): copy of src/fs/mount.ts when bench.js was written' : 'cache options read from the aclfs daemon',
+    source: aclfsOptions === null ? 'NOT read from the aclfs daemon (probe failed): copy of src/fs/mount.ts when this benchmark was written' : 'cache options read from the aclfs daemon',
     aclfsOptions,
   };
   if (aclfsOptions === null) log(`WARNING: could not read aclfs's libfuse options; bindfs-cache uses ${bindfsCache.opts}`);
