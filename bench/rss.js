@@ -2,7 +2,7 @@
 // Benchmark: how much memory does the aclfs daemon hold with a large rule set
 // after serving readers for a while?
 //
-//   node scripts/bench-rss.js [--seconds N] [--rules N] [--json]
+//   node bench/rss.js [--seconds N] [--rules N] [--quick] [--json]
 //
 // Root only (it mounts and switches uid). It builds a fresh tree under a
 // temp dir (1,000 files of 4 KiB), imports --rules rules (default 1,000,000)
@@ -11,48 +11,31 @@
 //     every file the readers read, so every open is a real allowed decision;
 //   - the rest per-file rules on paths under /other/ that no file exists at
 //     (rules written ahead of their files, waiting to be bound),
-// mounts aclfs over the tree as scripts/bench.js does (--default deny), runs
+// mounts aclfs over the tree as bench/fs.js does (--default deny), runs
 // 8 reader processes as the benchmark user (open + 4 KiB read + close over the
 // files, unpinned) for --seconds (default 300), and samples the daemon's
 // VmRSS and VmHWM (and RssAnon/RssFile) from /proc/PID/status once the mount
 // is up, when the readers start, every 30 s and at the end. It prints start,
-// end and peak MiB and the goal of issue 6 with PASS/FAIL: daemon RSS after
-// the run <= 150 MiB (--json: one object with every sample).
+// end and peak MiB and the goal with PASS/FAIL: daemon RSS after the run
+// <= 150 MiB (--json: one object with every sample). --quick: 1,000 rules
+// and 2 s, to check the harness (the figures then say nothing).
 //
-// It uses the machinery of scripts/bench.js: the load runs in child processes
-// as the benchmark user, this process never reads through the mount, and
+// It uses the machinery of bench/lib: the load runs in child processes as
+// the benchmark user, this process never reads through the mount, and
 // everything it starts is stopped (by pid; the mount with it) and the temp
 // dir removed, also on error or SIGINT/SIGTERM.
 'use strict';
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
-const {
-  ACLFS_BIN,
-  BENCH_UID,
-  OTHER_UID,
-  LOAD_JS,
-  PAR_READERS,
-  SMALL_FILES,
-  SMALL_SIZE,
-  alive,
-  cleanup,
-  load,
-  log,
-  parallelLoad,
-  run,
-  shellQuote,
-  startDaemon,
-  waitForMount,
-  writeSmallFiles,
-} = require('./bench.js');
+const { ACLFS_BIN, BENCH_RULE, BENCH_UID, OTHER_UID, PAR_READERS, SMALL_FILES, SMALL_SIZE, commandLine, hostFacts, requireRootAndBuild } = require('./lib/env');
+const { installLoadProgram, load, parallelLoad } = require('./lib/loads');
+const { alive, cleanup, log, makeWorkDir, run, runMain, startDaemon, waitForMount } = require('./lib/processes');
+const { aclfsMountArgs, writeSmallFiles } = require('./lib/variants');
 
-const ROOT = path.resolve(__dirname, '..');
-
-/** The goal of issue 6: daemon RSS after the run, MiB. Not to be tuned to the results. */
+/** The goal: daemon RSS after the run, MiB. Not to be tuned to the results. */
 const GOAL_MIB = 150;
 const SAMPLE_EVERY_MS = 30000;
 /** Rules per directory of the waiting per-file rules (/other/dNNN/fN). */
@@ -63,22 +46,29 @@ const WRITE_BATCH = 10000;
 const IMPORT_TIMEOUT_MS = 30 * 60 * 1000;
 const MOUNT_TIMEOUT_MS = 10 * 60 * 1000;
 const STATUS_FIELDS = ['VmRSS', 'VmHWM', 'RssAnon', 'RssFile'];
+const FULL = { seconds: '300', rules: '1000000' };
+/** --quick: a harness check, not a measurement. */
+const QUICK = { seconds: '2', rules: '1000' };
 
 function parseOptions(argv) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      seconds: { type: 'string', default: '300' },
-      rules: { type: 'string', default: '1000000' },
+      seconds: { type: 'string' },
+      rules: { type: 'string' },
+      quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: node scripts/bench-rss.js [--seconds N] [--rules N] [--json]\n');
+    process.stdout.write('usage: node bench/rss.js [--seconds N] [--rules N] [--quick] [--json]\n');
     process.exit(0);
   }
+  const base = values.quick ? QUICK : FULL;
+  values.seconds ??= base.seconds;
+  values.rules ??= base.rules;
   const seconds = Number(values.seconds);
   if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got ${values.seconds}`);
   const rules = Number(values.rules);
@@ -92,12 +82,10 @@ function parseOptions(argv) {
 function writeRuleFile(file, n) {
   const fd = fs.openSync(file, 'w', 0o600);
   try {
-    // Root owns everything, nobody gets anything by default, the benchmark
-    // user gets r-- through its own ACL entry (as in scripts/bench.js).
-    const first = { path: '/', recursive: true, owner: 0, defaccess: '---', acl: [{ user: BENCH_UID, access: 'r--' }] };
-    fs.writeSync(fd, `{"version":1,"rules":[\n${JSON.stringify(first)}`);
+    // The rule the filesystem benchmark mounts with (see BENCH_RULE).
+    fs.writeSync(fd, `{"version":1,"rules":[\n${JSON.stringify(BENCH_RULE)}`);
     // The usual shape of a per-file rule: a user entry and a group entry
-    // (as scripts/bench-admin.js imports them).
+    // (as bench/admin.js imports them).
     for (let i = 0; i < n - 1; i += WRITE_BATCH) {
       const lines = [];
       for (let j = i; j < Math.min(n - 1, i + WRITE_BATCH); j++) {
@@ -173,8 +161,8 @@ function report(meta, result) {
     '',
     `start VmRSS ${mib(start)}, end VmRSS ${mib(end)}, peak ${mib(peak)} (VmHWM at the end: the most since the daemon started, ` +
       `its start with the rules included); highest VmRSS sampled during the run ${mib(highestSampled)}`,
-    `goal (issue 6): daemon RSS after the run <= ${GOAL_MIB} MiB: end VmRSS ${mib(end)} ${goal.end ? 'PASS' : 'FAIL'}`,
-    `                and the peak:                   VmHWM ${mib(peak)} ${goal.peak ? 'PASS' : 'FAIL'}`,
+    `goal: daemon RSS after the run <= ${GOAL_MIB} MiB: end VmRSS ${mib(end)} ${goal.end ? 'PASS' : 'FAIL'}`,
+    `      and the peak:                   VmHWM ${mib(peak)} ${goal.peak ? 'PASS' : 'FAIL'}`,
     '',
     `total time ${meta.durationSec.toFixed(1)} s`,
   ].join('\n');
@@ -182,42 +170,27 @@ function report(meta, result) {
 
 // ---------------------------------------------------------------- main
 
-let interrupted = null;
-
 async function main() {
   const started = Date.now();
   const opts = parseOptions(process.argv.slice(2));
-  if (process.getuid() !== 0) throw new Error('must run as root (mount, setpriv)');
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('dist/ is missing: run npm run build first');
+  requireRootAndBuild('mount, setpriv');
 
   const meta = {
     date: new Date().toISOString(),
-    command: process.argv.map(shellQuote).join(' '),
+    command: commandLine(),
     seconds: opts.seconds,
-    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown', kernel: os.release(), node: process.version },
+    host: hostFacts(),
   };
-
-  let tmp = null;
-  const onSignal = (signal) => {
-    if (interrupted) return;
-    interrupted = signal;
-    log(`${signal}: cleaning up`);
-    cleanup(tmp).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 
   let timer = null;
   try {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-bench-rss-'));
-    // mkdtemp makes the dir 0700; the benchmark user must traverse it.
-    fs.chmodSync(tmp, 0o755);
+    const tmp = makeWorkDir('aclfs-bench-rss-');
     const src = path.join(tmp, 'src');
     const mnt = path.join(tmp, 'mnt-aclfs');
     const db = path.join(tmp, 'db');
     log(`setting up in ${tmp} (${SMALL_FILES} small files, ${opts.rules} rules)`);
     writeSmallFiles(path.join(src, 'small'));
-    fs.writeFileSync(path.join(tmp, 'load.js'), LOAD_JS, { mode: 0o644 });
+    installLoadProgram(tmp);
     fs.mkdirSync(mnt, { mode: 0o755 });
     const ruleFile = path.join(tmp, 'rules.json');
     writeRuleFile(ruleFile, opts.rules);
@@ -233,14 +206,9 @@ async function main() {
 
     log('mounting aclfs');
     const t1 = Date.now();
-    // As scripts/bench.js mounts it: bin/aclfs directly (env execs node, so
-    // the pid we hold is the daemon's), a private socket.
-    const daemon = startDaemon(
-      'aclfs',
-      ACLFS_BIN,
-      ['mount', src, mnt, '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'run', 'aclfs.sock')],
-      mnt,
-    );
+    // As bench/fs.js mounts it: bin/aclfs directly (env execs node, so the
+    // pid we hold is the daemon's), a private socket.
+    const daemon = startDaemon('aclfs', ACLFS_BIN, aclfsMountArgs(tmp, src, mnt, db), mnt);
     await waitForMount(daemon, MOUNT_TIMEOUT_MS);
     const pid = daemon.child.pid;
     const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -298,7 +266,7 @@ async function main() {
       highestSampled: Math.max(...during.map((s) => s.VmRSS)),
       goal: { mib: GOAL_MIB, end: last.VmRSS <= GOAL_MIB, peak: last.VmHWM <= GOAL_MIB },
     };
-    await cleanup(tmp);
+    await cleanup();
     meta.durationSec = (Date.now() - started) / 1000;
     if (opts.json) {
       process.stdout.write(`${JSON.stringify({ ...meta, units: 'MiB (2^20 bytes), t in s since the readers started', ...result }, null, 2)}\n`);
@@ -307,13 +275,7 @@ async function main() {
     }
   } finally {
     if (timer !== null) clearInterval(timer);
-    await cleanup(tmp);
   }
 }
 
-main().catch((err) => {
-  // After SIGINT the killed load's error is expected; onSignal reports and exits.
-  if (interrupted) return;
-  process.stderr.write(`bench-rss: ${err.stack ?? err}\n`);
-  process.exitCode = 1;
-});
+runMain('bench-rss', main);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark of the admin API (the user-mode API on the Unix socket):
 //
-//   node scripts/bench-admin.js [--writes N] [--import N] [--checks N] [--million] [--json]
+//   node bench/admin.js [--writes N] [--import N] [--checks N] [--million] [--quick] [--json]
 //
 // Root only (it starts a real mount daemon: `aclfs mount` over a temp tree,
 // with its admin socket in a temp 0750 runtime directory). Measures, against
@@ -14,6 +14,8 @@
 //     with 8 requests in flight;
 //   - for scale: `aclfs rule add` through the CLI binary, one process per
 //     write (50 writes; that is mostly Node start-up).
+// --quick: 100 writes, an import of 1,000 rules, 200 checks and 5 CLI
+// writes, to check the harness (the figures then say little).
 // Everything it starts is stopped and the temp dir removed, also on error or
 // SIGINT/SIGTERM.
 'use strict';
@@ -25,18 +27,26 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
-const ROOT = path.resolve(__dirname, '..');
-const ACLFS_BIN = path.join(ROOT, 'bin', 'aclfs');
+const { ACLFS_BIN, ROOT } = require('./lib/env');
+
+const FULL = { writes: '2000', import: '100000', checks: '5000', cliWrites: 50 };
+/** --quick: a harness check, not a measurement. */
+const QUICK = { writes: '100', import: '1000', checks: '200', cliWrites: 5 };
 
 const { values: args } = parseArgs({
   options: {
-    writes: { type: 'string', default: '2000' },
-    import: { type: 'string', default: '100000' },
-    checks: { type: 'string', default: '5000' },
+    writes: { type: 'string' },
+    import: { type: 'string' },
+    checks: { type: 'string' },
     million: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
+const sizes = args.quick ? QUICK : FULL;
+args.writes ??= sizes.writes;
+args.import ??= sizes.import;
+args.checks ??= sizes.checks;
 
 function log(...parts) {
   if (!args.json) console.log(...parts);
@@ -180,7 +190,7 @@ async function main() {
   log(`check calls, ${inFlight} in flight: ${checks} in ${round(c8.seconds)} s = ${results.checksConcurrent.perSecond}/s`);
 
   // 3. CLI, one process per write (for scale).
-  const cliWrites = 50;
+  const cliWrites = sizes.cliWrites;
   const cw = await timed(async () => {
     for (let i = 0; i < cliWrites; i++) await run(process.execPath, [ACLFS_BIN, 'rule', 'add', `/cli/f${i}`, '--owner', '0', '--default', 'r--', '--socket', socket]);
   });
@@ -188,9 +198,9 @@ async function main() {
   log(`aclfs rule add (a process each): ${cliWrites} in ${round(cw.seconds)} s = ${results.cliWrites.perSecond}/s`);
 
   // 4. Bulk imports.
-  const sizes = [Number(args.import), ...(args.million ? [1_000_000] : [])];
+  const importSizes = [Number(args.import), ...(args.million ? [1_000_000] : [])];
   results.imports = [];
-  for (const n of sizes) {
+  for (const n of importSizes) {
     const text = ruleFile(n, `/imp${n}`);
     const r = await timed(() => request(socket, 'POST', '/v1/rules/import', text));
     if (r.result.created !== n) throw new Error(`import created ${r.result.created}, expected ${n}`);

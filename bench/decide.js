@@ -6,24 +6,24 @@
 // decision cache, on a working set that fits the cache). Prints p50/p99 in
 // µs per decision.
 //
-//   node scripts/bench-decide.js [--rules N] [--json]
+//   node bench/decide.js [--rules N] [--quick] [--json]
 //
 // Needs `npm run build` (uses dist/). The database lives in a temp dir that
-// is removed at the end.
+// is removed at the end. --quick: 10,000 rules, to check the harness.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 
-const root = path.resolve(__dirname, '..');
+const { ROOT: root } = require('./lib/env');
 const { RuleStore } = require(path.join(root, 'dist/rules/store.js'));
 const { decide } = require(path.join(root, 'dist/rules/decide.js'));
 const { DecisionCache } = require(path.join(root, 'dist/rules/cache.js'));
 const { PolicyEngine } = require(path.join(root, 'dist/rules/engine.js'));
 
-const { values } = parseArgs({ options: { rules: { type: 'string', default: '1000000' }, json: { type: 'boolean', default: false } } });
-const n = Number(values.rules);
+const { values } = parseArgs({ options: { rules: { type: 'string' }, quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+const n = Number(values.rules ?? (values.quick ? 10_000 : 1_000_000));
 const SAMPLES = 200_000;
 const BATCH = 100; // time batches: one hrtime call per decision would dominate
 
