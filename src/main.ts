@@ -14,8 +14,9 @@ import { AdminService } from './admin/service';
 import { AclfsError, conflict, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
-import { BackingTree } from './fs/backing';
-import { Filter, identityLookup, type RuleIndex } from './fs/filter';
+import { BackingTree, identityLookup } from './fs/backing';
+import { fastPathStats } from './fs/fastpath';
+import { Filter, type RuleIndex } from './fs/ops';
 import {
   assertMountpointFree,
   assertPatchedBinding,
@@ -24,7 +25,6 @@ import {
   describeHolders,
   isInside,
   Mount,
-  fastPathStats,
   openBackingRoot,
   processesInside,
   raisedInBinding,

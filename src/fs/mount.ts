@@ -329,15 +329,6 @@ export function workerThreadStats(): { created: number; idle: number } {
   return { created, idle };
 }
 
-/**
- * Opens, reads and writes the binding answered by replaying allows, and the
- * directory entries it listed with their attributes (READDIRPLUS).
- */
-export function fastPathStats(): { opens: number; reads: number; writes: number; listedAttributes: number } {
-  const [opens, reads, writes, listedAttributes] = Fuse.native.fastStats();
-  return { opens, reads, writes, listedAttributes };
-}
-
 /** `aclfs unmount MNT` for a mount served by another process. */
 export async function unmountPath(mountpoint: string): Promise<void> {
   await execFileAsync('fusermount', ['-u', path.resolve(mountpoint)]);
