@@ -14,8 +14,10 @@ import { AdminService } from './admin/service';
 import { AclfsError, conflict, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
-import { BackingTree } from './fs/backing';
-import { Filter, identityLookup, type RuleIndex } from './fs/filter';
+import { BackingTree, identityLookup } from './fs/backing';
+import { fastPathStats } from './fs/fastpath';
+import { raisedInBinding, type RequestFault } from './fs/guard';
+import { Filter, type RuleIndex } from './fs/ops';
 import {
   assertMountpointFree,
   assertPatchedBinding,
@@ -24,11 +26,10 @@ import {
   describeHolders,
   isInside,
   Mount,
-  fastPathStats,
   openBackingRoot,
+  handleCapacity,
+  type HandleLimits,
   processesInside,
-  raisedInBinding,
-  type RequestFault,
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
@@ -188,6 +189,16 @@ function refuseProcessesInside(source: string, force: boolean, log: Logger): voi
 function makeLogger(level: string): Logger {
   // Logs go to stderr so stdout stays clean for data (export, --json).
   return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: false }));
+}
+
+/**
+ * The bounds on open handles: all users together, what the daemon's
+ * descriptor limit leaves (handleCapacity); per non-root user, `perUser`
+ * (--max-open-per-user, 0: no bound), by default a quarter of that.
+ */
+function handleLimitsFor(perUser: number | null): HandleLimits {
+  const total = handleCapacity();
+  return { perUser: perUser ?? Math.floor(total / 4), total };
 }
 
 /** The rule indexes kept in step with changes made through the mount. */
@@ -362,8 +373,10 @@ async function serve(cmd: MountCommand): Promise<void> {
       pageCache: cmd.revoke !== 'immediate',
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
-      epochPage: store.epoch.page,
-      handlesPerUser: cmd.maxOpenPerUser,
+      // The fast path is always on in the daemon: allows are replayed in C
+      // while the store's commit epoch stays put.
+      fastPath: { epochPage: store.epoch.page },
+      handleLimits: handleLimitsFor(cmd.maxOpenPerUser),
       onFault: (fault: RequestFault) =>
         logFault(`${fault.op}:${fault.kind}`, (suppressed) =>
           log.error(

@@ -7,7 +7,7 @@ import { Fuse } from '../src/native/binding';
 import { describe, expect, it } from 'vitest';
 import { CallerResolver, parseStatusGroups } from '../src/fs/callers';
 import { EACCES, EIO, toErrno } from '../src/fs/errno';
-import { accessForOpenFlags } from '../src/fs/filter';
+import { accessForOpenFlags } from '../src/fs/handles';
 import { assertPatchedBinding, checkLayout, REQUIRED_PATCH_LEVEL } from '../src/fs/mount';
 import { makeWorkspace, isMounted, run, ROOT, ACLFS } from './helpers/mounts';
 

@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
 import { EACCES, EIO, OK } from '../src/fs/errno';
-import { guardOperations, raisedInBinding, type RequestFault } from '../src/fs/mount';
+import { guardOperations, raisedInBinding, type RequestFault } from '../src/fs/guard';
 import { descriptorLimits, raiseDescriptorLimit } from '../src/main';
 import { RuleStore } from '../src/rules/store';
 import type { Fuse } from '../src/native/binding';

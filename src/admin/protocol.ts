@@ -14,6 +14,8 @@
 
 import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
+import type { AuditPage, AuditRecord as AuditRecordView } from '../rules/audit';
+import { ENFORCEMENT_MODES, type EnforcementMode } from '../rules/mode';
 import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
 
 export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RULE_ID };
@@ -142,48 +144,15 @@ export interface CacheStatsView {
   readonly invalidations: number;
 }
 
-/** enforce: requests the rules deny are refused; permissive: let through and recorded. */
-export const ENFORCEMENT_MODES = ['enforce', 'permissive'] as const;
-
-export type EnforcementMode = (typeof ENFORCEMENT_MODES)[number];
+// The enforcement mode is the domain's (src/rules/mode.ts).
+export { ENFORCEMENT_MODES, type EnforcementMode };
 
 export interface ModeResponse {
   readonly mode: EnforcementMode;
 }
 
-/** One record of the audit log: a refused request, or one permissive mode let through. */
-export interface AuditRecordView {
-  /** Increasing from 1 since the daemon started. */
-  readonly seq: number;
-  /** ISO 8601. */
-  readonly time: string;
-  /** The FUSE operation (open, opendir, read, write, unlink, ...). */
-  readonly op: string;
-  readonly path: string;
-  readonly uid: number;
-  readonly gid: number;
-  readonly pid: number;
-  /** Requested access, "rwx"-style ("r--"); "---" when refused before it was known. */
-  readonly access: string;
-  /** false: the rules deny it, and permissive mode let it through. */
-  readonly enforced: boolean;
-  /** The deciding rule; null for the default policy or an error while deciding. */
-  readonly rule: number | null;
-  /** One line, as `check` words it (`deny: rule 2 (...): ...`), or the error. */
-  readonly reason: string;
-}
-
-export interface AuditPage {
-  /** Oldest first. */
-  readonly records: AuditRecordView[];
-  /**
-   * Pass back as `after` for the records that follow: the seq of the last
-   * record returned, or, when none was, the newest seq there is (never
-   * more than the `after` asked), so a cursor from before a daemon restart
-   * does not skip the new daemon's records.
-   */
-  readonly next: number;
-}
+// The audit record and page are the domain's (src/rules/audit.ts), shown as they are.
+export type { AuditRecordView, AuditPage };
 
 export interface AuditQuery {
   /** Only records with a greater seq (default 0: from the oldest kept). */

@@ -14,16 +14,14 @@
 // 20 s (the stress test). Now an append retains nothing new unless its
 // strings are new; record objects are made when asked for and die young.
 
-// The record's shape is the admin API's (a type only: nothing of the
-// protocol runs here).
-import type { AuditPage, AuditRecordView } from '../admin/protocol';
+// The record's shape is the domain's (src/rules/audit.ts), which the admin
+// API shows as it is.
+import type { AuditPage, AuditRecord } from '../rules/audit';
 
 /** Records kept; the oldest is dropped when another is appended. */
 export const AUDIT_CAPACITY = 10_000;
 
-/** One refused (or, in permissive mode, let-through) request, as the admin API shows it. */
-export type AuditRecord = AuditRecordView;
-export type { AuditPage };
+export type { AuditPage, AuditRecord };
 
 /** What the filter supplies; the log numbers and timestamps it. */
 export type AuditEntry = Omit<AuditRecord, 'seq' | 'time'>;

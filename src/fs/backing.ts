@@ -4,10 +4,10 @@
 // serves, up to PATH_MAX below its root, whatever the length of the
 // directory's own path. Symlinks are never followed. Each call throws a
 // Refusal carrying the syscall's errno.
-import { Fuse } from '../native/binding';
+import { Fuse, native } from '../native/binding';
+import type { FileIdentity } from '../rules/types';
 import { Refusal } from './errno';
-
-const native = Fuse.native;
+import { identityOf } from './stat';
 
 /** 0 or a non-negative result, or throws the Refusal of a negative errno. */
 function check(rc: number): number {
@@ -106,4 +106,21 @@ export class BackingTree {
     if (typeof names === 'number') throw new Refusal(names);
     return names;
   }
+}
+
+/** The parent directory of a mount path ("/a/b" -> "/a", "/a" -> "/"). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/**
+ * Identity lookups in the backing tree, for binding rules to files (the
+ * same dev/ino/birth the filter decides with), or null when absent.
+ */
+export function identityLookup(tree: BackingTree): (path: string) => FileIdentity | null {
+  return (path) => {
+    const st = tree.statIfExists(path);
+    return st === null ? null : identityOf(st);
+  };
 }

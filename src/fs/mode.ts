@@ -3,7 +3,7 @@
 // Every daemon starts in enforce and the mode is never persisted: a restart
 // always fails closed.
 
-import type { EnforcementMode } from '../admin/protocol';
+import type { EnforcementMode } from '../rules/mode';
 
 export type { EnforcementMode };
 

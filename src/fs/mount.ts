@@ -2,15 +2,15 @@
 // before a daemon takes over a directory: refuse a layout that would loop
 // the daemon into its own mount, clear a mount left by a crashed daemon,
 // name the processes an in-place mount cannot cover. Every FUSE request is
-// served inside a guard (guardOperations): a fault in one request is that
+// served inside the guard (see guard.ts): a fault in one request is that
 // request's errno, never the daemon's end.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { Fuse } from '../native/binding';
+import { Fuse, native } from '../native/binding';
 import { AclfsError } from '../errors';
-import { EIO, toErrno } from './errno';
+import { guardOperations, type RequestFault } from './guard';
 
 const execFileAsync = promisify(execFile);
 
@@ -162,17 +162,16 @@ export interface MountOptions {
    */
   readonly backingRootFd: number;
   /**
-   * The shared page holding the commit epoch (RuleStore.epoch.page): the
-   * binding's fast path replays allows only while it stays put.
+   * The binding's fast path: it replays published allows and serves
+   * vouched-for handles by itself while the commit epoch, the first word of
+   * `epochPage` (the store's shared epoch page), stays put. null: off, every
+   * open, read and write is decided in JS.
    */
-  readonly epochPage: ArrayBuffer;
+  readonly fastPath: { readonly epochPage: ArrayBuffer } | null;
   /** Told of every request fault the guard contained (see guardOperations). */
   readonly onFault: (fault: RequestFault) => void;
-  /**
-   * At most this many open handles per non-root uid (0: no bound); null: a
-   * quarter of what the daemon can hold (see handleCapacity).
-   */
-  readonly handlesPerUser: number | null;
+  /** The bounds on open handles (see handleCapacity for what the daemon can hold). */
+  readonly handleLimits: HandleLimits;
 }
 
 /** The most open handles the binding can count (its handle table). */
@@ -216,11 +215,10 @@ export class Mount {
   static async start(options: MountOptions): Promise<Mount> {
     assertPatchedBinding();
     await assertMountpointFree(options.mountpoint);
-    Fuse.native.serveAttributes(options.backingRootFd);
-    Fuse.native.enableFastPath(options.epochPage);
-    const total = handleCapacity();
-    const handleLimits: HandleLimits = { perUser: options.handlesPerUser ?? Math.floor(total / 4), total };
-    Fuse.native.setHandleLimits(handleLimits.perUser, handleLimits.total);
+    native.serveAttributes(options.backingRootFd);
+    if (options.fastPath !== null) native.enableFastPath(options.fastPath.epochPage);
+    const { handleLimits } = options;
+    native.setHandleLimits(handleLimits.perUser, handleLimits.total);
     const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault), {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -325,118 +323,13 @@ export function openBackingRoot(source: string, inPlace: boolean): { root: strin
 
 /** The binding's worker-thread state (see StatusResponse.workerLocals). */
 export function workerThreadStats(): { created: number; idle: number } {
-  const [created, idle] = Fuse.native.threadStats();
+  const [created, idle] = native.threadStats();
   return { created, idle };
-}
-
-/**
- * Opens, reads and writes the binding answered by replaying allows, and the
- * directory entries it listed with their attributes (READDIRPLUS).
- */
-export function fastPathStats(): { opens: number; reads: number; writes: number; listedAttributes: number } {
-  const [opens, reads, writes, listedAttributes] = Fuse.native.fastStats();
-  return { opens, reads, writes, listedAttributes };
 }
 
 /** `aclfs unmount MNT` for a mount served by another process. */
 export async function unmountPath(mountpoint: string): Promise<void> {
   await execFileAsync('fusermount', ['-u', path.resolve(mountpoint)]);
-}
-
-// ---- request faults -----------------------------------------------------------
-
-/** A fault in one FUSE request that the guard contained. */
-export interface RequestFault {
-  /** The operation: open, read, ... */
-  readonly op: string;
-  /**
-   * threw: the handler threw before answering (answered with `errno`);
-   * threw-after-reply: it threw once it had answered (nothing more sent);
-   * second-reply: it answered twice (the second answer was dropped);
-   * bad-reply: its answer carried no errno (answered EIO instead).
-   */
-  readonly kind: 'threw' | 'threw-after-reply' | 'second-reply' | 'bad-reply';
-  readonly error?: unknown;
-  /** What the request was answered with, where the guard answered it. */
-  readonly errno?: number;
-}
-
-type Reply = (errno: number, a?: unknown, b?: unknown) => void;
-
-/**
- * Every handler of `ops`, wrapped so that one request can neither end the
- * daemon nor disturb another request. A libfuse worker thread waits for
- * exactly one answer to its request: a handler that throws would leave it
- * (and its caller) waiting forever, and the exception would end the daemon;
- * one that answered twice would hand its second answer to whatever request
- * that thread serves next. So: a throw before the answer is answered with
- * the error's errno (EIO if it carries none); a second answer is dropped;
- * an answer whose errno is not an integer (which the binding could not
- * send) becomes EIO. Each is reported to `onFault`.
- */
-export function guardOperations(ops: Fuse.Operations, onFault: (fault: RequestFault) => void): Fuse.Operations {
-  const report = (fault: RequestFault): void => {
-    try {
-      onFault(fault);
-    } catch {
-      // Reporting must not undo the guard.
-    }
-  };
-  const guarded: Record<string, unknown> = {};
-  for (const [op, handler] of Object.entries(ops) as [string, unknown][]) {
-    if (typeof handler !== 'function') {
-      guarded[op] = handler;
-      continue;
-    }
-    const serve = handler as (...args: unknown[]) => void;
-    guarded[op] = (...args: unknown[]): void => {
-      // The binding's answer callback is every handler's last argument.
-      const reply = args[args.length - 1] as Reply;
-      let answered = false;
-      const answer: Reply = (errno, a, b) => {
-        if (answered) {
-          report({ op, kind: 'second-reply' });
-          return;
-        }
-        if (typeof errno !== 'number' || (errno | 0) !== errno) {
-          report({ op, kind: 'bad-reply', error: new Error(`answer ${String(errno)} is not an errno`), errno: EIO });
-          reply(EIO);
-        } else {
-          reply(errno, a, b);
-        }
-        // Set once the binding took the answer: if taking it threw, the
-        // request is still unanswered.
-        answered = true;
-      };
-      args[args.length - 1] = answer;
-      try {
-        serve(...args);
-      } catch (error) {
-        if (answered) {
-          report({ op, kind: 'threw-after-reply', error });
-          return;
-        }
-        const errno = toErrno(error);
-        report({ op, kind: 'threw', error, errno });
-        answer(errno);
-      }
-    };
-  }
-  return guarded as Fuse.Operations;
-}
-
-/**
- * Whether an error that escaped to the process was raised in the binding's
- * own request path, outside every guarded handler: its JavaScript (the
- * frames of fuse-native's index.js), or its native reply (napi-macros'
- * "napi_...(...) failed!", thrown on the tick after a handler answered).
- * The request it belonged to can no longer be answered: its libfuse thread
- * and its caller would wait forever.
- */
-export function raisedInBinding(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const stack = err.stack ?? err.message;
-  return stack.includes(`${path.sep}fuse-native${path.sep}index.js`) || /^napi_\w+\(.*\) failed!$/.test(err.message);
 }
 
 // ---- processes inside a directory --------------------------------------------

@@ -1,0 +1,183 @@
+// The gate: where a request meets the rules. It establishes who is asking,
+// asks the gatekeeper (the policy engine) for a decision, and is the one
+// place requests are refused: every denial is logged and recorded in the
+// audit log here, and permissive mode lets a denial by the rules through
+// (still logged and recorded). Any failure while deciding denies, in either
+// mode: fail closed.
+import type { Logger } from 'pino';
+import type { RequestCaller } from '../native/binding';
+import { formatAccess } from '../rules/access';
+import { describeDecision } from '../rules/decide';
+import type { Verdict } from '../rules/engine';
+import type { Move, MoveCheck } from '../rules/moves';
+import { W, type Access, type Caller, type Decision, type Target } from '../rules/types';
+import type { AuditEntry } from './audit';
+import { parentOf, type BackingTree } from './backing';
+import type { CallerResolver } from './callers';
+import { EACCES, ENAMETOOLONG, EXDEV, Refusal } from './errno';
+import { identityOf } from './stat';
+
+/** What the filter needs from the rules side. */
+export interface Gatekeeper {
+  /** The commit epoch now (moves with commits by any process). */
+  epoch(): number;
+  /** The decision for this caller and file; throws when it cannot decide. */
+  check(caller: Caller, target: Target, requested: Access): Verdict;
+  /** Whether this allow holds whatever the caller's supplementary groups. */
+  holdsForAnyGroups(caller: Caller, target: Target, requested: Access, decision: Decision): boolean;
+  /** Whether a link or rename keeps every object under its rule; throws when it cannot tell. */
+  checkMove(move: Move): MoveCheck;
+}
+
+/** Where the filter records what it refuses (the daemon's audit log). */
+export interface AuditSink {
+  append(entry: AuditEntry): void;
+}
+
+export interface GateOptions {
+  /** The backing tree: the files decided on are looked at here. */
+  readonly tree: BackingTree;
+  readonly gatekeeper: Gatekeeper;
+  readonly callers: CallerResolver;
+  readonly log: Logger;
+  /** Every refusal, and every denial permissive mode lets through, is recorded here. */
+  readonly audit: AuditSink;
+  /**
+   * Permissive mode: a request the rules deny is let through (and recorded)
+   * instead of refused. Read at every decision; the daemon advances the
+   * commit epoch when it changes, so nothing decided before is replayed.
+   */
+  readonly permissive: () => boolean;
+}
+
+export class Gate {
+  private readonly tree: BackingTree;
+  private readonly gatekeeper: Gatekeeper;
+  private readonly callers: CallerResolver;
+  private readonly log: Logger;
+  private readonly audit: AuditSink;
+  private readonly permissive: () => boolean;
+
+  constructor(options: GateOptions) {
+    this.tree = options.tree;
+    this.gatekeeper = options.gatekeeper;
+    this.callers = options.callers;
+    this.log = options.log;
+    this.audit = options.audit;
+    this.permissive = options.permissive;
+  }
+
+  /** The full caller, or a Refusal(EACCES) when it cannot be established. */
+  caller(req: RequestCaller, op: string, path: string): Caller {
+    try {
+      return this.callers.resolve(req);
+    } catch (err) {
+      this.log.error({ op, path, caller: req, err: String(err) }, 'denied: caller identity unavailable');
+      // Refused before the requested access is worked out: recorded as ---.
+      const who: Caller = { uid: req.uid, gid: req.gid, pid: req.pid, groups: null };
+      this.record(who, op, { path, dev: 0, ino: 0 }, 0, true, null, `deny: error while deciding: caller identity unavailable: ${String(err)}`);
+      throw new Refusal(EACCES);
+    }
+  }
+
+  /**
+   * The verdict of an allow, or null for a deny; never throws. The one place
+   * requests are refused: every denial is logged and recorded in the audit
+   * log here. In permissive mode a denial by the rules is let through: its
+   * verdict is returned although its decision denies (callers never publish
+   * or vouch for such a verdict, see FastPath.publishOpen and
+   * OpenFiles.register), still logged and recorded. Any failure while
+   * deciding (store unreadable, bad record) denies, in either mode, and is
+   * logged: fail closed.
+   */
+  allowedAt(caller: Caller, op: string, target: Target, requested: Access): Verdict | null {
+    let verdict: Verdict;
+    try {
+      verdict = this.gatekeeper.check(caller, target, requested);
+    } catch (err) {
+      this.log.error({ op, path: target.path, uid: caller.uid, err: String(err) }, 'denied: error while deciding');
+      this.record(caller, op, target, requested, true, null, `deny: error while deciding: ${String(err)}`);
+      return null;
+    }
+    const { decision } = verdict;
+    if (decision.allow) return verdict;
+    const reason = describeDecision(decision);
+    const letThrough = this.permissive();
+    this.log.info(
+      { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason, enforced: !letThrough },
+      letThrough ? 'denied by the rules, let through (permissive mode)' : 'denied',
+    );
+    this.record(caller, op, target, requested, !letThrough, decision.ruleId, reason);
+    return letThrough ? verdict : null;
+  }
+
+  /** allowedAt(), or a Refusal(EACCES). */
+  demand(caller: Caller, op: string, target: Target, requested: Access): Verdict {
+    const grant = this.allowedAt(caller, op, target, requested);
+    if (grant === null) throw new Refusal(EACCES);
+    return grant;
+  }
+
+  /** Requires `requested` on the existing file at `path` (of stat `st`, if known); returns the caller. */
+  require(req: RequestCaller, op: string, path: string, requested: Access, st?: Uint32Array): Caller {
+    const caller = this.caller(req, op, path);
+    this.demand(caller, op, { path, ...identityOf(st ?? this.tree.stat(path)) }, requested);
+    return caller;
+  }
+
+  /** Requires w on the directory that holds `path` (create, unlink, ...). */
+  requireParent(req: RequestCaller, op: string, path: string): Caller {
+    return this.require(req, op, parentOf(path), W);
+  }
+
+  /**
+   * The commit epoch now, for re-deciding `requested` on `target` for
+   * `caller`; null, a denial logged and recorded, when it cannot be read.
+   */
+  epochFor(caller: Caller, op: string, target: Target, requested: Access): number | null {
+    try {
+      return this.gatekeeper.epoch();
+    } catch (err) {
+      this.log.error({ op, path: target.path, err: String(err) }, 'denied: commit epoch unreadable');
+      this.record(caller, op, target, requested, true, null, `deny: error while deciding: commit epoch unreadable: ${String(err)}`);
+      return null;
+    }
+  }
+
+  /** Refuses (and records) a link or rename its rules could not follow. */
+  allowMove(caller: Caller, op: string, move: Move): void {
+    const target: Target = move.file;
+    let check: MoveCheck;
+    try {
+      check = this.gatekeeper.checkMove(move);
+    } catch (err) {
+      this.log.error({ op, path: target.path, to: move.to, err: String(err) }, 'denied: error while deciding');
+      this.record(caller, op, target, W, true, null, `deny: error while deciding: ${String(err)}`);
+      throw new Refusal(EACCES);
+    }
+    if (check.ok) return;
+    const reason = `refused: ${check.reason}`;
+    this.log.info({ op, path: target.path, to: move.to, uid: caller.uid, reason }, `${op} refused: the rules cannot follow it`);
+    this.record(caller, op, target, W, true, null, reason);
+    throw new Refusal(check.errno === 'EXDEV' ? EXDEV : ENAMETOOLONG);
+  }
+
+  private record(caller: Caller, op: string, target: Target, requested: Access, enforced: boolean, rule: number | null, reason: string): void {
+    try {
+      this.audit.append({
+        op,
+        path: target.path,
+        uid: caller.uid,
+        gid: caller.gid,
+        pid: caller.pid,
+        access: formatAccess(requested),
+        enforced,
+        rule,
+        reason,
+      });
+    } catch (err) {
+      // The decision stands whether or not it could be recorded.
+      this.log.error({ op, path: target.path, err: String(err) }, 'audit record failed');
+    }
+  }
+}
