@@ -83,7 +83,8 @@ export function parseMode(mode: unknown): EnforcementMode {
   return parseBody(modeBodySchema, { mode }, 'mode').mode;
 }
 
-export function parseRuleBody(body: unknown): RuleBodyObject {
+/** A rule body: one object (its fields are the rule file schema's to check, as names are resolved). */
+export function parseRuleBodyObject(body: unknown): RuleBodyObject {
   return parseBody(ruleBodySchema, body, null);
 }
 

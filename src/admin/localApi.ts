@@ -14,7 +14,7 @@ import {
   listInput,
   parseCheckRequest,
   parseMode,
-  parseRuleBody,
+  parseRuleBodyObject,
 } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
@@ -55,16 +55,16 @@ export class LocalApi implements ClosableAdminApi {
   }
 
   async createRule(body: RuleBody): Promise<RuleView> {
-    return this.operations.createRule(parseRuleBody(body));
+    return this.operations.createRule(parseRuleBodyObject(body));
   }
 
   async putRule(id: number, body: RuleBody): Promise<PutResult> {
-    return this.operations.putRule(checkRuleId(id), parseRuleBody(body));
+    return this.operations.putRule(checkRuleId(id), parseRuleBodyObject(body));
   }
 
   async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
     const target = canonicalPath(path, 'path');
-    return this.operations.setRuleByPath(target, parseRuleBody(body));
+    return this.operations.setRuleByPath(target, parseRuleBodyObject(body));
   }
 
   async getRule(id: number): Promise<RuleView> {

@@ -299,7 +299,7 @@ export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }
 
-// ---- the API, as both the client and the in-process service offer it --------
+// ---- the API, as the client and the in-process API (localApi.ts) offer it ----
 
 export interface ListQuery {
   readonly prefix?: string;

@@ -70,6 +70,7 @@ export interface AdminServerOptions {
   readonly socketPath: string;
   /** The admin group: owner group of the socket (0660) and its directory (0750). */
   readonly gid: number;
+  /** The operations, given each request's input as its route's schemas parsed it. */
   readonly api: AdminOperations;
   readonly log?: AdminLog;
   /** Body limit of every endpoint but import (default 1 MiB). */
