@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pino, { type Logger } from 'pino';
 import * as nodePath from 'node:path';
 import { runCli, type CliBackend, type MountCommand } from './admin/cli';
+import { LocalApi } from './admin/localApi';
 import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
@@ -37,7 +38,7 @@ import { ModeSwitch } from './fs/mode';
 import { Binder, bindPendingRules } from './rules/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
-import { systemNames } from './rules/names';
+import { SystemNameResolver, systemNames } from './rules/names';
 import { DATA_FILE, RuleStore } from './rules/store';
 import { verifyInChild } from './rules/verify';
 
@@ -314,6 +315,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       api: new AdminService({
         store,
         identity,
+        accounts: new SystemNameResolver(),
         defaultPolicy: cmd.defaultPolicy,
         audit,
         mode,
@@ -480,7 +482,15 @@ async function openDatabase(db: string, create: boolean): Promise<ClosableAdminA
   verifyInChild(db);
   const store = RuleStore.open(db);
   // No mount here: check decides by path only, under the daemon's default policy.
-  return new AdminService({ store, identity: null, defaultPolicy: 'deny', version: VERSION, onClose: () => store.close() });
+  const service = new AdminService({
+    store,
+    identity: null,
+    defaultPolicy: 'deny',
+    accounts: new SystemNameResolver(),
+    version: VERSION,
+    onClose: () => store.close(),
+  });
+  return new LocalApi(service);
 }
 
 const backend: CliBackend = {

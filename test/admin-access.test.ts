@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
+import { SystemNameResolver } from '../src/rules/names';
 import { RuleStore } from '../src/rules/store';
 import { ACLFS, requireFuse, runAs, type Identity } from './helpers/mounts';
 
@@ -43,7 +44,7 @@ beforeAll(async () => {
   server = await AdminServer.start({
     socketPath: sock,
     gid: ADMIN_GID,
-    api: new AdminService({ store, identity: null, defaultPolicy: 'deny', version: 'test' }),
+    api: new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: 'test' }),
   });
 });
 

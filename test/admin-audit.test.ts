@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../src/admin/client';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
+import { SystemNameResolver } from '../src/rules/names';
 import { AclfsError } from '../src/errors';
 import { AuditLog, type AuditEntry } from '../src/fs/audit';
 import { ModeSwitch, type EnforcementMode } from '../src/fs/mode';
@@ -46,7 +47,7 @@ beforeAll(async () => {
   audit = new AuditLog();
   modeChanges = [];
   mode = new ModeSwitch((now, previous) => modeChanges.push(`${previous}>${now}`));
-  service = new AdminService({ store, identity: null, defaultPolicy: 'deny', version: '9.9.9', audit, mode });
+  service = new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: '9.9.9', audit, mode });
   sock = path.join(dir, 'run', 'aclfs.sock');
   server = await AdminServer.start({ socketPath: sock, gid: 0, api: service });
 });
@@ -288,7 +289,7 @@ describe('/v1/mode', () => {
 
 describe('without a daemon behind the service (--db)', () => {
   it('audit and mode are unavailable (503 over a socket), and status has no mode', async () => {
-    const bare = new AdminService({ store, identity: null, defaultPolicy: 'deny' });
+    const bare = new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver() });
     for (const op of [() => bare.auditLog(), () => bare.followAudit(0, () => undefined), () => bare.getMode(), () => bare.setMode('permissive')]) {
       const e = await op().catch((err: unknown) => err);
       expect(e).toBeInstanceOf(AclfsError);

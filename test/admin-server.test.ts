@@ -9,11 +9,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SystemAccounts } from '../src/admin/accounts';
+import { SystemNameResolver } from '../src/rules/names';
 import { AdminClient } from '../src/admin/client';
-import { httpStatusFor, type AdminApi, type ClosableAdminApi } from '../src/admin/protocol';
+import { httpStatusFor, type ClosableAdminApi } from '../src/admin/protocol';
 import { AdminServer } from '../src/admin/server';
-import { AdminService } from '../src/admin/service';
+import { AdminService, type AdminOperations } from '../src/admin/service';
 import { AclfsError, ERROR_CLASSES } from '../src/errors';
 import { RuleStore } from '../src/rules/store';
 import type { FileIdentity } from '../src/rules/types';
@@ -52,7 +52,7 @@ beforeAll(async () => {
     store,
     identity: lstatIdentity(src),
     defaultPolicy: 'deny',
-    accounts: new SystemAccounts({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
+    accounts: new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
     version: '9.9.9',
   });
   sock = path.join(dir, 'run', 'aclfs.sock');
@@ -624,7 +624,7 @@ describe('error classes', () => {
 
   it('carries every class over the socket as {error: {code, message}}, a non-AclfsError as internal, and the client maps them back', async () => {
     let next: unknown;
-    const thrower = new Proxy({} as AdminApi, {
+    const thrower = new Proxy({} as AdminOperations, {
       get: (_target, prop) =>
         prop === 'then'
           ? undefined
@@ -648,7 +648,8 @@ describe('error classes', () => {
       next = new TypeError('boom');
       expectError(await httpUnix(p, 'GET', '/v1/status'), 500, 'internal', 'boom');
       next = 'a string thrown';
-      expectError(await httpUnix(p, 'POST', '/v1/check', { body: '{}' }), 500, 'internal');
+      // A body the server's edge accepts, so the call reaches the operations.
+      expectError(await httpUnix(p, 'POST', '/v1/check', { body: '{"uid":0,"path":"/x","access":"r"}' }), 500, 'internal');
     } finally {
       await client.close();
       await s.close();

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SystemAccounts } from '../src/admin/accounts';
+import { SystemNameResolver } from '../src/rules/names';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
 import { RuleStore } from '../src/rules/store';
@@ -39,7 +39,7 @@ beforeAll(async () => {
     store,
     identity: null,
     defaultPolicy: 'deny',
-    accounts: new SystemAccounts({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
+    accounts: new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
     version: '9.9.9',
   });
   sock = path.join(dir, 'run', 'aclfs.sock');

@@ -16,6 +16,7 @@ import type http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
+import { SystemNameResolver } from '../src/rules/names';
 import { EACCES, EIO, OK } from '../src/fs/errno';
 import { guardOperations, raisedInBinding, type RequestFault } from '../src/fs/guard';
 import { descriptorLimits, raiseDescriptorLimit } from '../src/main';
@@ -374,7 +375,7 @@ describe('the admin server out of descriptors', () => {
     server = await AdminServer.start({
       socketPath: sock,
       gid: 0,
-      api: new AdminService({ store, identity: null, defaultPolicy: 'deny', version: '9.9.9' }),
+      api: new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: '9.9.9' }),
     });
   });
 

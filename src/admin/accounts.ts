@@ -1,7 +1,7 @@
 // Who a user is, for `check`: names to ids, the primary group and the
-// supplementary groups a login of that user would get. The account files
-// are read in one place, the rules' name resolver; this is what the admin
-// service needs of it.
+// supplementary groups a login of that user would get. The admin service is
+// given one (main.ts builds it over the system's account files); this is
+// what the service needs of it.
 import type { NameResolver } from '../rules/names';
 
 export interface Accounts extends NameResolver {
@@ -10,5 +10,3 @@ export interface Accounts extends NameResolver {
   /** gids of the groups whose member list names uid's user (empty if none or unknown). */
   memberGroups(uid: number): number[];
 }
-
-export { SystemNameResolver as SystemAccounts } from '../rules/names';

@@ -1,16 +1,17 @@
 // The admin API's wire protocol: HTTP/1.1 + JSON over a Unix socket, under
 // versioned paths (/v1/...). Shared by the server (src/admin/server.ts), the
-// client (src/admin/client.ts) and the CLI; imports nothing of src/rules, so
-// the CLI stays on its side of the line (spec: "protocol + client").
+// client (src/admin/client.ts) and the CLI. It holds the one table of
+// routes (API_ROUTES: method, path, query and body schemas, handler name)
+// the server dispatches from, and the schemas of every request input.
 //
 // Rule bodies are one rule in the rule file's shape (see README, "Rule
-// file"): names or ids for owner/user/group, "rwx" or 0-7 for access. They
-// are validated by the rule file's own schema on the serving side (one
-// definition for files and API bodies, so the two cannot drift); the other
-// request inputs (check bodies, query strings) are validated here, with the
-// limits and path checks of src/rules/validate.ts (a module of pure checks,
-// the one piece of src/rules this side imports, so that the API, the rule
-// file and the store cannot disagree on what is valid).
+// file"): names or ids for owner/user/group, "rwx" or 0-7 for access. Here
+// a body is only checked to be one object: its fields are checked by the
+// rule file's own schema where names are resolved (one definition for files
+// and API bodies, so the two cannot drift). The other request inputs (check
+// bodies, query strings) are checked here, with the limits and path checks
+// of src/rules/validate.ts (pure checks, so that the API, the rule file and
+// the store cannot disagree on what is valid).
 
 import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
@@ -22,10 +23,11 @@ export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RULE_ID };
 
 export const API_VERSION = 'v1';
 
-export const ROUTES = {
+/** The API's paths; `{id}` is a rule id (1-MAX_RULE_ID). */
+const PATHS = {
   status: '/v1/status',
   rules: '/v1/rules',
-  rule: (id: number): string => `/v1/rules/${id}`,
+  rule: '/v1/rules/{id}',
   byPath: '/v1/rules/by-path',
   byInode: '/v1/rules/by-inode',
   import: '/v1/rules/import',
@@ -33,6 +35,20 @@ export const ROUTES = {
   check: '/v1/check',
   audit: '/v1/audit',
   mode: '/v1/mode',
+} as const;
+
+/** Request targets, for a client. */
+export const ROUTES = {
+  status: PATHS.status,
+  rules: PATHS.rules,
+  rule: (id: number): string => PATHS.rule.replace('{id}', String(id)),
+  byPath: PATHS.byPath,
+  byInode: PATHS.byInode,
+  import: PATHS.import,
+  export: PATHS.export,
+  check: PATHS.check,
+  audit: PATHS.audit,
+  mode: PATHS.mode,
 } as const;
 
 /** Request bodies above this many bytes get 413 (every endpoint but import). */
@@ -252,7 +268,7 @@ export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }
 
-// ---- the API, as both the client and the in-process service offer it --------
+// ---- the API, as the client and the in-process API (localApi.ts) offer it ----
 
 export interface ListQuery {
   readonly prefix?: string;
@@ -409,3 +425,82 @@ export function describeZodError(error: z.ZodError, what: string): string {
       : issue.message;
   return `${what}${where === '' ? '' : ` ${where}`}: ${message}`;
 }
+
+/** The first problem of a JSON body's zod error: "what field: message", or the bare message when `what` is null. */
+export function describeBodyError(error: z.ZodError, what: string | null): string {
+  if (what !== null) return describeZodError(error, what);
+  return error.issues[0]?.message ?? 'request body is invalid';
+}
+
+/**
+ * A rule body: one JSON object. Its fields are the rule file's (names or
+ * ids, access strings), checked by the rule file's schema where the names
+ * are resolved (src/rules/ruleFile.ts, one definition for files and bodies).
+ */
+export type RuleBodyObject = object;
+
+export const ruleBodySchema = z.custom<RuleBodyObject>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), {
+  error: 'request body must be one rule, e.g. {"path": "/docs", "owner": 0, "defaccess": "r--", "acl": []}',
+});
+
+// ---- the routes ---------------------------------------------------------------
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** A JSON request body, parsed by `schema`; errors are worded by describeBodyError(error, `what`). */
+export interface JsonBody<S extends z.ZodType = z.ZodType> {
+  readonly schema: S;
+  readonly what: string | null;
+}
+
+/**
+ * One operation of the API: a method on a path, what its query and body
+ * may hold, and the name of the server's handler. The server dispatches
+ * from this table alone: a route exists here, once.
+ */
+export interface RouteSpec {
+  readonly handler: string;
+  readonly method: HttpMethod;
+  /** An exact path, or one with a `{id}` segment (a rule id). */
+  readonly path: string;
+  /** The query string, through a strict schema (unknown or repeated names are 400). */
+  readonly query: z.ZodType;
+  /** json: read within the body limit and parsed; text: read within the import limit; null: not read. */
+  readonly body: JsonBody | 'text' | null;
+}
+
+const rule: JsonBody<typeof ruleBodySchema> = { schema: ruleBodySchema, what: null };
+
+/**
+ * Every route, in matching order (the exact paths under /v1/rules/ before
+ * /v1/rules/{id}); routes of one path list their methods in the order a
+ * 405 names them.
+ */
+export const API_ROUTES = [
+  { handler: 'status', method: 'GET', path: PATHS.status, query: emptyQuerySchema, body: null },
+  { handler: 'listRules', method: 'GET', path: PATHS.rules, query: listQuerySchema, body: null },
+  { handler: 'createRule', method: 'POST', path: PATHS.rules, query: emptyQuerySchema, body: rule },
+  { handler: 'findByPath', method: 'GET', path: PATHS.byPath, query: pathQuerySchema, body: null },
+  { handler: 'setRuleByPath', method: 'PUT', path: PATHS.byPath, query: pathQuerySchema, body: rule },
+  { handler: 'deleteRuleByPath', method: 'DELETE', path: PATHS.byPath, query: pathQuerySchema, body: null },
+  { handler: 'findByInode', method: 'GET', path: PATHS.byInode, query: inodeQuerySchema, body: null },
+  { handler: 'importRules', method: 'POST', path: PATHS.import, query: importQuerySchema, body: 'text' },
+  { handler: 'exportRules', method: 'GET', path: PATHS.export, query: emptyQuerySchema, body: null },
+  { handler: 'getRule', method: 'GET', path: PATHS.rule, query: emptyQuerySchema, body: null },
+  { handler: 'putRule', method: 'PUT', path: PATHS.rule, query: emptyQuerySchema, body: rule },
+  { handler: 'deleteRule', method: 'DELETE', path: PATHS.rule, query: emptyQuerySchema, body: null },
+  { handler: 'audit', method: 'GET', path: PATHS.audit, query: auditQuerySchema, body: null },
+  { handler: 'getMode', method: 'GET', path: PATHS.mode, query: emptyQuerySchema, body: null },
+  { handler: 'setMode', method: 'PUT', path: PATHS.mode, query: emptyQuerySchema, body: { schema: modeBodySchema, what: 'mode' } },
+  { handler: 'check', method: 'POST', path: PATHS.check, query: emptyQuerySchema, body: { schema: checkRequestSchema, what: 'check' } },
+] as const satisfies readonly RouteSpec[];
+
+export type ApiRoute = (typeof API_ROUTES)[number];
+export type HandlerName = ApiRoute['handler'];
+/** The route a handler serves. */
+export type RouteOf<H extends HandlerName> = Extract<ApiRoute, { readonly handler: H }>;
+/** What a handler's query string parses to. */
+export type QueryOf<H extends HandlerName> = z.output<RouteOf<H>['query']>;
+/** What a handler's body parses to: the schema's output, the text, or nothing. */
+export type BodyOf<H extends HandlerName> =
+  RouteOf<H>['body'] extends JsonBody<infer S> ? z.output<S> : RouteOf<H>['body'] extends 'text' ? string : undefined;

@@ -1,6 +1,9 @@
 // The admin socket server: HTTP/1.1 + JSON on a Unix socket (node:http),
-// served by the mount daemon. It only routes, reads bodies within their
-// limits and maps errors; the operations are an AdminApi (service.ts).
+// served by the mount daemon. It routes from the protocol's table of routes
+// (API_ROUTES), reads bodies within their limits, parses each request's
+// query and body with the route's schemas (the validation edge, with
+// edge.ts), and maps errors; the operations (service.ts) take what it
+// parsed, typed.
 //
 // Robustness: every request runs inside its own try/catch, so nothing a
 // client sends (bad JSON, huge bodies, unknown routes, broken HTTP) can throw
@@ -19,28 +22,29 @@
 
 import http from 'node:http';
 import { AclfsError, asAclfsError, invalid } from '../errors';
+import { canonicalPath, checkInput, listInput, parseBody } from './edge';
 import {
-  auditQuerySchema,
+  API_ROUTES,
+  DEFAULT_AUDIT_LIMIT,
   DEFAULT_IMPORT_LIMIT_BYTES,
   describeZodError,
-  emptyQuerySchema,
   httpStatusFor,
-  importQuerySchema,
-  inodeQuerySchema,
   isTrueFlag,
-  listQuerySchema,
   MAX_BODY_BYTES,
-  modeBodySchema,
   NDJSON,
   parseRuleId,
-  pathQuerySchema,
-  type AdminApi,
+  ROUTES,
+  type ApiRoute,
   type AuditRecordView,
+  type BodyOf,
   type ErrorBody,
-  type RuleBody,
+  type HandlerName,
+  type HttpMethod,
+  type PutResult,
+  type QueryOf,
 } from './protocol';
+import type { AdminOperations } from './service';
 import { clearStaleSocket, listenRestricted, prepareRuntimeDir, removeSocket } from './socketFile';
-import type { z } from 'zod';
 
 export interface AdminLog {
   info(obj: object, msg?: string): void;
@@ -66,7 +70,8 @@ export interface AdminServerOptions {
   readonly socketPath: string;
   /** The admin group: owner group of the socket (0660) and its directory (0750). */
   readonly gid: number;
-  readonly api: AdminApi;
+  /** The operations, given each request's input as its route's schemas parsed it. */
+  readonly api: AdminOperations;
   readonly log?: AdminLog;
   /** Body limit of every endpoint but import (default 1 MiB). */
   readonly bodyLimitBytes?: number;
@@ -96,23 +101,27 @@ interface StreamBody {
   readonly ended: Promise<void>;
 }
 
-interface Ctx {
-  readonly req: http.IncomingMessage;
-  readonly query: URLSearchParams;
+/** A request's input, parsed by its route's schemas. */
+interface Input<H extends HandlerName> {
+  /** The rule id of a `{id}` path; 0 elsewhere. */
   readonly id: number;
-  /** The request body as JSON (bounded by the normal limit). */
-  json(): Promise<unknown>;
-  /** The request body as text, bounded by `limit`. */
-  text(limit: number): Promise<string>;
+  readonly query: QueryOf<H>;
+  /**
+   * The body through the route's schema. A function, so a handler that
+   * checks a query path first (as the service always has) says so by
+   * calling it after; the body itself is already read.
+   */
+  readonly body: () => BodyOf<H>;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-type Handler = (ctx: Ctx) => Promise<Reply>;
+/** One function per handler name of the protocol's table. */
+type Handlers = { readonly [H in HandlerName]: (input: Input<H>) => Promise<Reply> };
 
-interface Route {
-  /** Exact path, or a pattern with one {id} segment. */
-  readonly match: (path: string) => { id: number } | null;
-  readonly methods: Partial<Record<Method, Handler>>;
+/** The routes of one path: how it matches, and its methods in the table's order. */
+interface PathRoutes {
+  /** The rule id for a `{id}` path, 0 for an exact one; null when it does not match. */
+  readonly match: (path: string) => number | null;
+  readonly methods: ReadonlyMap<HttpMethod, ApiRoute>;
 }
 
 export class AdminServer {
@@ -142,12 +151,13 @@ export class AdminServer {
     if (!socketPath.startsWith('/')) throw invalid(`admin socket path ${socketPath} must be absolute`);
     prepareRuntimeDir(socketPath, options.gid);
     if (await clearStaleSocket(socketPath)) log.warn({ socket: socketPath }, 'replaced a stale admin socket');
-    const routes = buildRoutes(options.api, options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES);
-    const bodyLimit = options.bodyLimitBytes ?? MAX_BODY_BYTES;
+    const routes = groupRoutes();
+    const limits: BodyLimits = { json: options.bodyLimitBytes ?? MAX_BODY_BYTES, text: options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES };
+    const handlers = handlersFor(options.api);
     let self: AdminServer | undefined;
     const streams = new Set<() => void>();
     const server = http.createServer((req, res) => {
-      const done = handle(req, res, routes, bodyLimit, log, () => self?.closing ?? false, streams);
+      const done = handle(req, res, routes, handlers, limits, log, () => self?.closing ?? false, streams);
       self?.inFlight.add(done);
       void done.finally(() => self?.inFlight.delete(done));
     });
@@ -252,8 +262,9 @@ export class AdminServer {
 async function handle(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  routes: readonly Route[],
-  bodyLimit: number,
+  routes: readonly PathRoutes[],
+  handlers: Handlers,
+  limits: BodyLimits,
   log: AdminLog,
   closing: () => boolean,
   streams: Set<() => void>,
@@ -262,7 +273,7 @@ async function handle(
   let reply: Reply;
   try {
     if (closing()) throw new AclfsError('unavailable', 'the aclfs daemon is shutting down');
-    reply = await route(req, routes, bodyLimit);
+    reply = await dispatch(req, routes, handlers, limits);
   } catch (err) {
     const e = asAclfsError(err);
     if (e.code === 'internal') log.error({ method: req.method, url: req.url, err: err instanceof Error ? err.stack : String(err) }, 'admin request failed');
@@ -351,7 +362,18 @@ function sendStream(
   });
 }
 
-async function route(req: http.IncomingMessage, routes: readonly Route[], bodyLimit: number): Promise<Reply> {
+/** Body limits in bytes: of a JSON body, and of a text one (the import). */
+interface BodyLimits {
+  readonly json: number;
+  readonly text: number;
+}
+
+/**
+ * Finds the request's route, then parses its input in the order a request
+ * is checked: the rule id of the path, the query, the body (read whole,
+ * JSON parsed); the handler then takes the body through its schema.
+ */
+async function dispatch(req: http.IncomingMessage, routes: readonly PathRoutes[], handlers: Handlers, limits: BodyLimits): Promise<Reply> {
   let url: URL;
   try {
     // The base only makes relative request targets parseable; dot segments
@@ -363,24 +385,23 @@ async function route(req: http.IncomingMessage, routes: readonly Route[], bodyLi
   const path = url.pathname.length > 1 && url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   checkQueryEncoding(url.search);
   for (const r of routes) {
-    const m = r.match(path);
-    if (m === null) continue;
-    const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
-    const handler = r.methods[method];
-    if (handler === undefined) {
-      const allow = Object.keys(r.methods).join(', ');
+    const id = r.match(path);
+    if (id === null) continue;
+    const route = r.methods.get((req.method === 'HEAD' ? 'GET' : req.method) as HttpMethod);
+    if (route === undefined) {
+      const allow = [...r.methods.keys()].join(', ');
       const e = new AclfsError('method_not_allowed', `${req.method ?? '?'} is not allowed on ${path} (allowed: ${allow})`);
       return { ...errorReply(e), headers: { Allow: allow } };
     }
-    let bodyRead: Promise<Buffer> | undefined;
-    const readOnce = (limit: number): Promise<Buffer> => (bodyRead ??= readBody(req, limit));
-    return handler({
-      req,
-      query: url.searchParams,
-      id: m.id,
-      json: async () => parseJson(await readOnce(bodyLimit)),
-      text: async (limit) => (await readOnce(limit)).toString('utf8'),
-    });
+    const query = parseQuery(url.searchParams, route.query);
+    let body: unknown;
+    if (route.body === 'text') body = (await readBody(req, limits.text)).toString('utf8');
+    else if (route.body !== null) body = parseJson(await readBody(req, limits.json));
+    const spec = route.body;
+    const parsedBody = (): unknown => (spec === null || spec === 'text' ? body : parseBody(spec.schema, body, spec.what));
+    // The table types each handler's input by its route; the map from name to route is the table's own.
+    const handler = handlers[route.handler] as (input: Input<HandlerName>) => Promise<Reply>;
+    return handler({ id, query: query as never, body: parsedBody as never });
   }
   throw new AclfsError('not_found', `no such endpoint: ${path} (the API lives under /v1, see the README)`);
 }
@@ -465,7 +486,7 @@ function checkQueryEncoding(search: string): void {
 }
 
 /** Query parameters through a strict schema: unknown or repeated names are 400. */
-function query<S extends z.ZodType>(params: URLSearchParams, schema: S): z.output<S> {
+function parseQuery(params: URLSearchParams, schema: ApiRoute['query']): unknown {
   const obj: Record<string, string> = {};
   for (const [k, v] of params) {
     if (Object.prototype.hasOwnProperty.call(obj, k)) throw invalid(`query parameter ${JSON.stringify(k)} is given twice`);
@@ -476,18 +497,29 @@ function query<S extends z.ZodType>(params: URLSearchParams, schema: S): z.outpu
   return parsed.data;
 }
 
-function exact(p: string): Route['match'] {
-  return (path) => (path === p ? { id: 0 } : null);
+/** The table's routes grouped by path, in the table's order (exact paths before `{id}`). */
+function groupRoutes(): PathRoutes[] {
+  const byPath = new Map<string, Map<HttpMethod, ApiRoute>>();
+  for (const route of API_ROUTES) {
+    const methods = byPath.get(route.path) ?? new Map<HttpMethod, ApiRoute>();
+    methods.set(route.method, route);
+    byPath.set(route.path, methods);
+  }
+  return [...byPath].map(([pattern, methods]) => ({ match: matcher(pattern), methods }));
 }
 
-function withId(prefix: string): Route['match'] {
+/** An exact path matches itself (id 0); "/v1/rules/{id}" matches one more segment, a rule id. */
+function matcher(pattern: string): PathRoutes['match'] {
+  const slot = pattern.indexOf('{id}');
+  if (slot < 0) return (path) => (path === pattern ? 0 : null);
+  const prefix = pattern.slice(0, slot);
   return (path) => {
     if (!path.startsWith(prefix)) return null;
     const rest = path.slice(prefix.length);
     if (rest === '' || rest.includes('/')) return null;
     const id = parseRuleId(rest);
     if (id === undefined) throw invalid(`${JSON.stringify(decodeURIComponentSafe(rest))} is not a rule id (a positive integer)`);
-    return { id };
+    return id;
   };
 }
 
@@ -499,121 +531,55 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-function buildRoutes(api: AdminApi, importLimit: number): Route[] {
+/** What each operation's result is on the wire: status, body, headers. */
+function handlersFor(api: AdminOperations): Handlers {
   const ok = (body: unknown): Reply => ({ status: 200, body });
-  return [
-    {
-      match: exact('/v1/status'),
-      methods: {
-        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.status())),
-      },
+  const stored = (r: PutResult): Reply => ({ status: r.created ? 201 : 200, body: r.rule, headers: { Location: ROUTES.rule(r.rule.id) } });
+  return {
+    status: async () => ok(await api.status()),
+    listRules: async ({ query }) => ok(await api.listRules(listInput(query))),
+    createRule: async ({ body }) => {
+      const rule = await api.createRule(body());
+      return { status: 201, body: rule, headers: { Location: ROUTES.rule(rule.id) } };
     },
-    {
-      match: exact('/v1/rules'),
-      methods: {
-        GET: async (c) => ok(await api.listRules(query(c.query, listQuerySchema))),
-        POST: async (c) => {
-          query(c.query, emptyQuerySchema);
-          const rule = await api.createRule((await c.json()) as RuleBody);
-          return { status: 201, body: rule, headers: { Location: `/v1/rules/${rule.id}` } };
+    findByPath: async ({ query }) => ok(await api.findByPath(canonicalPath(query.path, 'path'))),
+    setRuleByPath: async ({ query, body }) => {
+      const path = canonicalPath(query.path, 'path');
+      return stored(await api.setRuleByPath(path, body()));
+    },
+    deleteRuleByPath: async ({ query }) => ok(await api.deleteRuleByPath(canonicalPath(query.path, 'path'))),
+    findByInode: async ({ query }) => ok(await api.findByInode(query.dev, query.ino)),
+    importRules: async ({ query, body }) => ok(await api.importRules(body(), { replace: isTrueFlag(query.replace) })),
+    exportRules: async () => ({ status: 200, raw: await api.exportRules() }),
+    getRule: async ({ id }) => ok(await api.getRule(id)),
+    putRule: async ({ id, body }) => stored(await api.putRule(id, body())),
+    deleteRule: async ({ id }) => ok(await api.deleteRule(id)),
+    audit: async ({ query }) => {
+      const after = query.after ?? 0;
+      if (!isTrueFlag(query.follow)) return ok(await api.auditLog({ after, limit: query.limit ?? DEFAULT_AUDIT_LIMIT }));
+      // Records are held until the head is sent (the replay of stored
+      // ones happens at once, before start()).
+      let write: ((chunk: string) => void) | null = null;
+      const held: string[] = [];
+      const line = (record: AuditRecordView): void => {
+        const text = `${JSON.stringify(record)}\n`;
+        if (write === null) held.push(text);
+        else write(text);
+      };
+      const follow = await api.followAudit(after, line);
+      const stream: StreamBody = {
+        contentType: NDJSON,
+        start: (w) => {
+          if (held.length > 0) w(held.splice(0).join(''));
+          write = w;
         },
-      },
+        stop: () => follow.stop(),
+        ended: follow.ended,
+      };
+      return { status: 200, stream };
     },
-    {
-      match: exact('/v1/rules/by-path'),
-      methods: {
-        GET: async (c) => ok(await api.findByPath(query(c.query, pathQuerySchema).path)),
-        PUT: async (c) => {
-          const { path } = query(c.query, pathQuerySchema);
-          const r = await api.setRuleByPath(path, (await c.json()) as RuleBody);
-          return { status: r.created ? 201 : 200, body: r.rule, headers: { Location: `/v1/rules/${r.rule.id}` } };
-        },
-        DELETE: async (c) => ok(await api.deleteRuleByPath(query(c.query, pathQuerySchema).path)),
-      },
-    },
-    {
-      match: exact('/v1/rules/by-inode'),
-      methods: {
-        GET: async (c) => {
-          const { dev, ino } = query(c.query, inodeQuerySchema);
-          return ok(await api.findByInode(dev, ino));
-        },
-      },
-    },
-    {
-      match: exact('/v1/rules/import'),
-      methods: {
-        POST: async (c) => {
-          const { replace } = query(c.query, importQuerySchema);
-          const text = await c.text(importLimit);
-          return ok(await api.importRules(text, { replace: replace === 'true' || replace === '1' }));
-        },
-      },
-    },
-    {
-      match: exact('/v1/rules/export'),
-      methods: {
-        GET: async (c) => (query(c.query, emptyQuerySchema), { status: 200, raw: await api.exportRules() }),
-      },
-    },
-    {
-      match: withId('/v1/rules/'),
-      methods: {
-        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.getRule(c.id))),
-        PUT: async (c) => {
-          query(c.query, emptyQuerySchema);
-          const r = await api.putRule(c.id, (await c.json()) as RuleBody);
-          return { status: r.created ? 201 : 200, body: r.rule, headers: { Location: `/v1/rules/${r.rule.id}` } };
-        },
-        DELETE: async (c) => (query(c.query, emptyQuerySchema), ok(await api.deleteRule(c.id))),
-      },
-    },
-    {
-      match: exact('/v1/audit'),
-      methods: {
-        GET: async (c) => {
-          const q = query(c.query, auditQuerySchema);
-          if (!isTrueFlag(q.follow)) return ok(await api.auditLog({ after: q.after, limit: q.limit }));
-          // Records are held until the head is sent (the replay of stored
-          // ones happens at once, before start()).
-          let write: ((chunk: string) => void) | null = null;
-          const held: string[] = [];
-          const line = (record: AuditRecordView): void => {
-            const text = `${JSON.stringify(record)}\n`;
-            if (write === null) held.push(text);
-            else write(text);
-          };
-          const follow = await api.followAudit(q.after ?? 0, line);
-          const stream: StreamBody = {
-            contentType: NDJSON,
-            start: (w) => {
-              if (held.length > 0) w(held.splice(0).join(''));
-              write = w;
-            },
-            stop: () => follow.stop(),
-            ended: follow.ended,
-          };
-          return { status: 200, stream };
-        },
-      },
-    },
-    {
-      match: exact('/v1/mode'),
-      methods: {
-        GET: async (c) => (query(c.query, emptyQuerySchema), ok(await api.getMode())),
-        PUT: async (c) => {
-          query(c.query, emptyQuerySchema);
-          const parsed = modeBodySchema.safeParse(await c.json());
-          if (!parsed.success) throw invalid(describeZodError(parsed.error, 'mode'));
-          return ok(await api.setMode(parsed.data.mode));
-        },
-      },
-    },
-    {
-      match: exact('/v1/check'),
-      methods: {
-        POST: async (c) => (query(c.query, emptyQuerySchema), ok(await api.check((await c.json()) as never))),
-      },
-    },
-  ];
+    getMode: async () => ok(await api.getMode()),
+    setMode: async ({ body }) => ok(await api.setMode(body().mode)),
+    check: async ({ body }) => ok(await api.check(checkInput(body()))),
+  };
 }

@@ -1,40 +1,38 @@
-// The admin API implemented over a RuleStore. The daemon serves it on its
-// socket (server.ts); the CLI's --db mode calls it in-process (wired in
-// main.ts). Every write goes through the store, so it commits in one LMDB
+// The admin operations over a RuleStore. The daemon serves them on its
+// socket (server.ts); the CLI's --db mode calls them in-process (localApi.ts,
+// wired in main.ts). Both check a request at their edge (edge.ts): what
+// comes here is typed and already valid (paths canonical, ids and bounds in
+// range), and is not checked again. What the service still does with it is
+// the work: resolving names with the accounts it is given, deciding, and
+// writing. Every write goes through the store, so it commits in one LMDB
 // transaction and bumps the generation: the decision cache, keyed on the
 // generation, makes the next open through the mount follow it at once.
 
 import { invalid, notFound, unavailable } from '../errors';
-import { formatAccess, isAccess, parseRequested } from '../rules/access';
+import { formatAccess } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
 import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../rules/store';
-import type { Access, Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
-import { checkPath, isId, isRuleId, MAX_RULE_ID, notAnId, renamePathError } from '../rules/validate';
-import { SystemAccounts, type Accounts } from './accounts';
+import type { Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import { isId, notAnId } from '../rules/validate';
+import type { Accounts } from './accounts';
+import type { AuditInput, CheckInput, ListInput } from './edge';
 import {
-  checkRequestSchema,
   DEFAULT_AUDIT_LIMIT,
-  describeZodError,
   MAX_AUDIT_LIMIT,
-  modeBodySchema,
   type AuditFollow,
   type AuditPage,
-  type AuditQuery,
   type AuditRecordView,
   type CacheStatsView,
-  type CheckRequest,
   type CheckResponse,
-  type ClosableAdminApi,
   type DecisionCountersView,
   type EnforcementMode,
   type IdOrName,
   type ImportOptions,
   type ImportResponse,
-  type ListQuery,
   type ModeResponse,
   type PutResult,
-  type RuleBody,
+  type RuleBodyObject,
   type RuleListResponse,
   type RuleView,
   type StatusResponse,
@@ -80,7 +78,8 @@ export interface AdminServiceOptions {
    */
   readonly identity: ((path: string) => FileIdentity | null) | null;
   readonly defaultPolicy: DefaultPolicy;
-  readonly accounts?: Accounts;
+  /** Names to ids, and a user's groups, for rule bodies, rule files and `check`. */
+  readonly accounts: Accounts;
   /** Daemon facts for `status`; without it status describes just the database. */
   readonly runtime?: () => RuntimeInfo;
   /** The daemon's audit log; without it (no daemon) the audit operations are unavailable. */
@@ -93,14 +92,40 @@ export interface AdminServiceOptions {
   readonly onClose?: () => void;
 }
 
-export class AdminService implements ClosableAdminApi {
+/**
+ * The admin operations on input already checked at an edge (edge.ts): rule
+ * ids in range, paths canonical, bounds in range, bodies of the right shape.
+ * A rule body's fields, and a rule file's, are checked by the rule file's
+ * schema as their names are resolved (src/rules/ruleFile.ts).
+ */
+export interface AdminOperations {
+  status(): Promise<StatusResponse>;
+  listRules(query: ListInput): Promise<RuleListResponse>;
+  createRule(body: RuleBodyObject): Promise<RuleView>;
+  putRule(id: number, body: RuleBodyObject): Promise<PutResult>;
+  setRuleByPath(path: string, body: RuleBodyObject): Promise<PutResult>;
+  getRule(id: number): Promise<RuleView>;
+  deleteRule(id: number): Promise<RuleView>;
+  deleteRuleByPath(path: string): Promise<RuleView>;
+  findByPath(path: string): Promise<RuleView>;
+  findByInode(dev: number, ino: number): Promise<RuleView>;
+  importRules(text: string, options?: ImportOptions): Promise<ImportResponse>;
+  exportRules(): Promise<string>;
+  check(input: CheckInput): Promise<CheckResponse>;
+  auditLog(query: AuditInput): Promise<AuditPage>;
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
+  getMode(): Promise<ModeResponse>;
+  setMode(mode: EnforcementMode): Promise<ModeResponse>;
+}
+
+export class AdminService implements AdminOperations {
   private readonly store: RuleStore;
   private readonly accounts: Accounts;
   private readonly startedAt = new Date();
 
   constructor(private readonly options: AdminServiceOptions) {
     this.store = options.store;
-    this.accounts = options.accounts ?? new SystemAccounts();
+    this.accounts = options.accounts;
   }
 
   async close(): Promise<void> {
@@ -134,70 +159,59 @@ export class AdminService implements ClosableAdminApi {
     };
   }
 
-  async listRules(query: ListQuery = {}): Promise<RuleListResponse> {
-    const prefix = query.prefix === undefined || query.prefix === '' ? undefined : pathArg(query.prefix, 'prefix');
-    const page = this.store.list({ prefix, cursor: query.cursor, limit: query.limit });
+  async listRules(query: ListInput): Promise<RuleListResponse> {
+    const page = this.store.list({ prefix: query.prefix, cursor: query.cursor, limit: query.limit });
     return { rules: page.rules.map(toView), nextCursor: page.nextCursor };
   }
 
-  async createRule(body: RuleBody): Promise<RuleView> {
+  async createRule(body: RuleBodyObject): Promise<RuleView> {
     return toView(this.bindNow(this.store.add(this.parseBody(body))));
   }
 
-  async putRule(id: number, body: RuleBody): Promise<PutResult> {
-    checkId(id);
+  async putRule(id: number, body: RuleBodyObject): Promise<PutResult> {
     const { rule, created } = this.store.putOrCreate(id, this.parseBody(body));
     return { rule: toView(this.bindNow(rule)), created };
   }
 
-  async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
-    const target = pathArg(path, 'path');
+  async setRuleByPath(path: string, body: RuleBodyObject): Promise<PutResult> {
     const input = this.parseBody(body);
-    if (input.path !== target) throw invalid(`rule path ${input.path} does not match the path ${target} it is stored under`);
+    if (input.path !== path) throw invalid(`rule path ${input.path} does not match the path ${path} it is stored under`);
     const { rule, created } = this.store.setByPath(input);
     return { rule: toView(this.bindNow(rule)), created };
   }
 
   async getRule(id: number): Promise<RuleView> {
-    checkId(id);
     const rule = this.store.get(id);
     if (rule === undefined) throw notFound(`no rule with id ${id}`);
     return toView(rule);
   }
 
   async deleteRule(id: number): Promise<RuleView> {
-    checkId(id);
     const rule = this.store.take(id);
     if (rule === undefined) throw notFound(`no rule with id ${id}`);
     return toView(rule);
   }
 
   async deleteRuleByPath(path: string): Promise<RuleView> {
-    const p = pathArg(path, 'path');
-    const rule = this.store.findByPath(p);
+    const rule = this.store.findByPath(path);
     const taken = rule === undefined ? undefined : this.store.take(rule.id);
-    if (taken === undefined) throw notFound(`no rule for ${p}`);
+    if (taken === undefined) throw notFound(`no rule for ${path}`);
     return toView(taken);
   }
 
   async findByPath(path: string): Promise<RuleView> {
-    const p = pathArg(path, 'path');
-    const rule = this.store.findByPath(p);
-    if (rule === undefined) throw notFound(`no rule for ${p}`);
+    const rule = this.store.findByPath(path);
+    if (rule === undefined) throw notFound(`no rule for ${path}`);
     return toView(rule);
   }
 
   async findByInode(dev: number, ino: number): Promise<RuleView> {
-    for (const [name, v] of [['dev', dev], ['ino', ino]] as const) {
-      if (!Number.isSafeInteger(v) || v < 0) throw invalid(`${name} must be a non-negative integer, got ${String(v)}`);
-    }
     const rule = this.store.findByInode(dev, ino);
     if (rule === undefined) throw notFound(`no rule bound to ${dev}:${ino}`);
     return toView(rule);
   }
 
   async importRules(text: string, options: ImportOptions = {}): Promise<ImportResponse> {
-    if (typeof text !== 'string') throw invalid('rule file must be JSON text');
     let data: unknown;
     try {
       data = JSON.parse(text);
@@ -218,13 +232,9 @@ export class AdminService implements ClosableAdminApi {
     return serializeRuleFile(this.store.exportRules());
   }
 
-  async check(request: CheckRequest): Promise<CheckResponse> {
-    const parsed = checkRequestSchema.safeParse(request);
-    if (!parsed.success) throw invalid(describeZodError(parsed.error, 'check'));
-    const req = parsed.data;
-    const path = pathArg(req.path, 'path');
-    const requested = requestedBits(req.access);
-    const caller = this.callerFor(req.uid, req.gid, req.groups);
+  async check(input: CheckInput): Promise<CheckResponse> {
+    const { path, requested } = input;
+    const caller = this.callerFor(input.uid, input.gid, input.groups);
     // Reset the read snapshot first, so the lookups below see the generation reported.
     const generation = this.store.generation();
     const file = this.fileIdentity(path);
@@ -248,18 +258,12 @@ export class AdminService implements ClosableAdminApi {
     };
   }
 
-  async auditLog(query: AuditQuery = {}): Promise<AuditPage> {
-    const feed = this.auditFeed();
-    const after = query.after ?? 0;
-    const limit = query.limit ?? DEFAULT_AUDIT_LIMIT;
-    checkSeq(after);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) throw invalid(`limit must be an integer 1-${MAX_AUDIT_LIMIT}, got ${String(limit)}`);
-    return feed.since(after, limit);
+  async auditLog(query: AuditInput = { after: 0, limit: DEFAULT_AUDIT_LIMIT }): Promise<AuditPage> {
+    return this.auditFeed().since(query.after, query.limit);
   }
 
   async followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
     const feed = this.auditFeed();
-    checkSeq(after);
     // The stored records, then the live ones, in one synchronous turn:
     // records are appended on this same event loop, so none falls between
     // the two and none is sent twice.
@@ -292,10 +296,7 @@ export class AdminService implements ClosableAdminApi {
   }
 
   async setMode(mode: EnforcementMode): Promise<ModeResponse> {
-    const control = this.modeControl();
-    const parsed = modeBodySchema.safeParse({ mode });
-    if (!parsed.success) throw invalid(describeZodError(parsed.error, 'mode'));
-    return { mode: control.set(parsed.data.mode) };
+    return { mode: this.modeControl().set(mode) };
   }
 
   // ---- helpers ------------------------------------------------------------
@@ -314,10 +315,8 @@ export class AdminService implements ClosableAdminApi {
     return this.options.mode;
   }
 
-  private parseBody(body: unknown): RuleInput {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw invalid('request body must be one rule, e.g. {"path": "/docs", "owner": 0, "defaccess": "r--", "acl": []}');
-    }
+  /** A rule body's fields, through the rule file's schema: names resolved, access parsed, path canonical. */
+  private parseBody(body: RuleBodyObject): RuleInput {
     return parseRuleBody(body, this.accounts);
   }
 
@@ -389,30 +388,4 @@ export function toView(rule: Rule): RuleView {
     acl: rule.acl.map((e) => ('user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) })),
     recursive: rule.recursive,
   };
-}
-
-function pathArg(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value === '') throw invalid(`${what} is required`);
-  try {
-    return checkPath(value);
-  } catch (err) {
-    // checkPath words it as 'path "x" is not absolute'.
-    throw renamePathError(err, what);
-  }
-}
-
-function checkSeq(after: number): void {
-  if (!Number.isSafeInteger(after) || after < 0) throw invalid(`after must be a non-negative integer, got ${String(after)}`);
-}
-
-function checkId(id: number): void {
-  if (!isRuleId(id)) throw invalid(`rule id must be an integer 1-${MAX_RULE_ID}, got ${String(id)}`);
-}
-
-function requestedBits(spec: string | number): Access {
-  if (typeof spec === 'number') {
-    if (!isAccess(spec) || spec === 0) throw invalid(`access ${spec} is not a requested access 1-7`);
-    return spec;
-  }
-  return parseRequested(spec);
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Fuse, native } from '../native/binding';
 import { AclfsError } from '../errors';
+import { MAX_OPEN_HANDLES } from '../rules/validate';
 import { guardOperations, type RequestFault } from './guard';
 
 const execFileAsync = promisify(execFile);
@@ -174,8 +175,8 @@ export interface MountOptions {
   readonly handleLimits: HandleLimits;
 }
 
-/** The most open handles the binding can count (its handle table). */
-export const MAX_OPEN_HANDLES = 65_536;
+/** The most open handles the binding can count (its handle table); defined with the other limits, where the CLI reads it too. */
+export { MAX_OPEN_HANDLES };
 /** Descriptors kept for the daemon's own work: the database, the admin socket and its clients, /proc reads. */
 const RESERVED_DESCRIPTORS = 1024;
 

@@ -28,6 +28,12 @@ export const MAX_ID = 0xffff_fffe;
 /** Rule ids are uint32 keys of `rules`, handed out from 1. */
 export const MAX_RULE_ID = 0xffff_ffff;
 
+/**
+ * The most open files and directories a daemon can hold at once: the size
+ * of its handle table. A per-user bound (--max-open-per-user) is at most this.
+ */
+export const MAX_OPEN_HANDLES = 65_536;
+
 /** Page size of a rule listing: 1..MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT when not given. */
 export const MAX_LIST_LIMIT = 10_000;
 export const DEFAULT_LIST_LIMIT = 1000;

@@ -1,0 +1,55 @@
+// Option and argument parsing shared by the command groups: the options
+// that pick where a request goes, and the words (ids or names, accesses,
+// counts, sizes) a command line holds. Values the daemon checks (names,
+// access strings, paths) are passed on as written; these only turn the
+// text of an argument into the type the protocol carries.
+import { Option } from 'commander';
+import { invalid } from '../../errors';
+import type { IdOrName } from '../protocol';
+import { DEFAULT_SOCKET } from './context';
+
+export const socketOption = (): Option => new Option('--socket <path>', `admin socket of the running daemon (default ${DEFAULT_SOCKET})`);
+export const dbOption = (): Option => new Option('--db <path>', 'work on this rule database directly instead (no daemon needed)');
+export const jsonOption = (): Option => new Option('--json', 'print JSON').default(false);
+// Accepted only to say clearly why it cannot work (exit 6, as with no daemon).
+export const daemonOnlyDbOption = (): Option => new Option('--db <path>', 'not accepted: the daemon keeps this, not the database').hideHelp();
+
+/** "1000" → 1000, "alice" → "alice" (the daemon resolves names). */
+export function idOrName(text: string, what: string): IdOrName {
+  if (text === '') throw invalid(`${what} must not be empty`);
+  return /^\d+$/.test(text) ? Number(text) : text;
+}
+
+/** "r-x" stays a string for the daemon to check; "5" → 5. */
+export function accessArg(text: string): string | number {
+  return /^\d$/.test(text) ? Number(text) : text;
+}
+
+/** Commander's collector of a repeatable option. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** --after SEQ: a non-negative integer. */
+export function parseSeq(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw invalid(`--after must be a non-negative integer (a seq), got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+export function parseLimit(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw invalid(`--limit must be a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** "256M", "1GiB", "1048576" → bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*(?:([kmg])(?:i?b)?)?$/i.exec(text.trim());
+  if (m === null) throw invalid(`${JSON.stringify(text)} is not a size like 1048576, 64M or 1G`);
+  const unit = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'g'] ?? 1;
+  const n = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(n) || n < 1) throw invalid(`${JSON.stringify(text)} is not a usable size`);
+  return n;
+}
+
+/** A value as the --json output prints it: indented, with a trailing newline. */
+export function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}

@@ -1,0 +1,159 @@
+// aclfs rule add|set|rm|show|ls: one rule at a time, and listings.
+import type { Command } from 'commander';
+import { invalid } from '../../errors';
+import { MAX_LIST_LIMIT, type RuleBody, type RuleView } from '../protocol';
+import type { CliContext, TargetOptions } from './context';
+import { accessArg, collect, dbOption, idOrName, json, jsonOption, parseLimit, socketOption } from './options';
+
+interface RuleFlags {
+  readonly owner: string;
+  readonly default: string;
+  readonly user: string[];
+  readonly group: string[];
+  readonly recursive: boolean;
+}
+
+/** "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the last colon. */
+function aclEntry(kind: 'user' | 'group', spec: string): NonNullable<RuleBody['acl']>[number] {
+  const colon = spec.lastIndexOf(':');
+  if (colon <= 0 || colon === spec.length - 1) {
+    throw invalid(`--${kind} expects ${kind.toUpperCase()}:ACCESS, e.g. ${kind === 'user' ? 'alice:rw-' : 'staff:r--'}; got ${JSON.stringify(spec)}`);
+  }
+  const who = idOrName(spec.slice(0, colon), `--${kind}`);
+  const access = accessArg(spec.slice(colon + 1));
+  return kind === 'user' ? { user: who, access } : { group: who, access };
+}
+
+function ruleBody(path: string, o: RuleFlags): RuleBody {
+  return {
+    path,
+    owner: idOrName(o.owner, '--owner'),
+    defaccess: accessArg(o.default),
+    recursive: o.recursive,
+    acl: [...o.user.map((u) => aclEntry('user', u)), ...o.group.map((g) => aclEntry('group', g))],
+  };
+}
+
+/** A rule named by id (digits) or by absolute path. */
+function ruleRef(ref: string): { id: number } | { path: string } {
+  if (/^\d+$/.test(ref)) return { id: Number(ref) };
+  if (ref.startsWith('/')) return { path: ref };
+  throw invalid(`${JSON.stringify(ref)} is neither a rule id nor an absolute path inside the mount (like /docs/a.txt)`);
+}
+
+function aclText(rule: RuleView): string {
+  return rule.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(' ');
+}
+
+/** One line per rule: id, defaccess, recursive flag, owner, path, acl. */
+function ruleLine(rule: RuleView): string {
+  const acl = aclText(rule);
+  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}\n`;
+}
+
+function ruleDetails(rule: RuleView): string {
+  const lines = [
+    `rule ${rule.id}: ${rule.path}`,
+    `  owner      ${rule.owner}`,
+    `  default    ${rule.defaccess}`,
+    `  recursive  ${rule.recursive ? 'yes' : 'no'}`,
+  ];
+  if (rule.acl.length === 0) lines.push('  acl        (none)');
+  rule.acl.forEach((e, i) => lines.push(`  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}`));
+  lines.push(
+    rule.dev === null
+      ? '  bound to   no file yet (governs by path; binds when the file is seen)'
+      : `  bound to   dev ${rule.dev} ino ${rule.ino}${rule.birth ? ` (born ${rule.birth})` : ''}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function addRuleCommands(program: Command, { io, withApi }: CliContext): void {
+  const rule = program.command('rule').description('create, replace, remove, show and list rules');
+
+  const ruleFlags = (cmd: Command): Command =>
+    cmd
+      .argument('<path>', 'absolute path inside the mount, e.g. /docs/a.txt')
+      .requiredOption('--owner <user>', 'user (name or uid) that always gets rwx')
+      .requiredOption('--default <access>', 'access for callers no entry names: rwx-style (r-x) or 0-7')
+      .option('--user <user:access>', 'access for one user, e.g. alice:rw- (repeatable)', collect, [])
+      .option('--group <group:access>', 'access for a group, e.g. staff:r-- (repeatable)', collect, [])
+      .option('--recursive', 'for a directory: also govern everything below that has no closer rule', false)
+      .addOption(socketOption())
+      .addOption(dbOption())
+      .addOption(jsonOption());
+
+  ruleFlags(rule.command('add').description('create a rule (fails with exit 4 if PATH already has one)')).action(
+    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      const body = ruleBody(path, o);
+      const created = await withApi(o, true, (api) => api.createRule(body));
+      io.stdout(o.json ? json(created) : `created rule ${created.id}: ${created.path}\n`);
+    },
+  );
+
+  ruleFlags(rule.command('set').description('replace the whole rule for PATH, or create it')).action(
+    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      const body = ruleBody(path, o);
+      const r = await withApi(o, true, (api) => api.setRuleByPath(path, body));
+      io.stdout(o.json ? json(r.rule) : `${r.created ? 'created' : 'replaced'} rule ${r.rule.id}: ${r.rule.path}\n`);
+    },
+  );
+
+  rule
+    .command('rm')
+    .description('remove a rule')
+    .argument('<rule>', 'rule id or absolute path')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
+      const which = ruleRef(ref);
+      const removed = await withApi(o, true, (api) => ('id' in which ? api.deleteRule(which.id) : api.deleteRuleByPath(which.path)));
+      io.stdout(o.json ? json(removed) : `removed rule ${removed.id}: ${removed.path}\n`);
+    });
+
+  rule
+    .command('show')
+    .description('show one rule')
+    .argument('<rule>', 'rule id or absolute path')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
+      const which = ruleRef(ref);
+      const found = await withApi(o, false, (api) => ('id' in which ? api.getRule(which.id) : api.findByPath(which.path)));
+      io.stdout(o.json ? json(found) : ruleDetails(found));
+    });
+
+  rule
+    .command('ls')
+    .description('list rules in path order: every rule at or below PREFIX (all pages), or the first N with --limit')
+    .argument('[prefix]', 'only this path and what lies below it', '/')
+    .option('--limit <n>', 'print at most N rules')
+    .option('--cursor <cursor>', 'start after this cursor (nextCursor of an earlier --json listing)')
+    .addOption(socketOption())
+    .addOption(dbOption())
+    .addOption(jsonOption())
+    .action(async (prefix: string, o: TargetOptions & { json: boolean; limit?: string; cursor?: string }) => {
+      const max = o.limit === undefined ? Infinity : parseLimit(o.limit);
+      await withApi(o, false, async (api) => {
+        let cursor = o.cursor;
+        let printed = 0;
+        let next: string | null = null;
+        if (o.json) io.stdout('{"rules":[');
+        for (;;) {
+          const page = await api.listRules({ prefix, cursor, limit: Math.min(MAX_LIST_LIMIT, max - printed) });
+          let out = '';
+          for (const r of page.rules) {
+            out += o.json ? `${printed === 0 ? '\n' : ',\n'}${JSON.stringify(r)}` : ruleLine(r);
+            printed++;
+          }
+          io.stdout(out);
+          next = page.nextCursor;
+          if (next === null || printed >= max) break;
+          cursor = next;
+        }
+        if (o.json) io.stdout(`${printed > 0 ? '\n' : ''}],"nextCursor":${JSON.stringify(next)}}\n`);
+      });
+    });
+}

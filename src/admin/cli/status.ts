@@ -1,0 +1,56 @@
+// aclfs status: what the daemon serves, and how it has been doing.
+import type { Command } from 'commander';
+import type { StatusResponse } from '../protocol';
+import type { CliContext } from './context';
+import { json, jsonOption, socketOption } from './options';
+
+function formatDuration(seconds: number): string {
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const parts = [d > 0 ? `${d}d` : '', h > 0 ? `${h}h` : '', m > 0 ? `${m}m` : '', `${s % 60}s`].filter(Boolean);
+  return parts.join('');
+}
+
+function statusText(st: StatusResponse): string {
+  const opts = Object.entries(st.options)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+  const lines = [
+    `aclfs ${st.version}, pid ${st.pid}, up ${formatDuration(st.uptimeSeconds)} (since ${st.startedAt})`,
+    `source       ${st.source ?? '-'}`,
+    `mountpoint   ${st.mountpoint ?? '-'}${st.mountpoint !== null && !st.mounted ? ' (not mounted)' : ''}`,
+    `database     ${st.db}`,
+    `socket       ${st.socket ?? '-'}`,
+    `policy       default ${st.defaultPolicy}${opts === '' ? '' : `; ${opts}`}`,
+    ...(st.mode === null ? [] : [`mode         ${st.mode}${st.mode === 'permissive' ? ' (denials are let through and recorded)' : ''}`]),
+    `generation   ${st.generation}`,
+    `rules        ${st.rules}`,
+    `decisions    ${st.decisions.allowed} allowed, ${st.decisions.denied} denied, ${st.decisions.errors} errors`,
+  ];
+  if (st.cache !== null) {
+    const c = st.cache;
+    lines.push(`cache        ${(c.hitRate * 100).toFixed(1)}% hits (${c.hits} hits, ${c.misses} misses), ${c.size}/${c.maxSize} entries`);
+  }
+  if (st.fastPath !== null) {
+    lines.push(`fast path    ${st.fastPath.opens} opens, ${st.fastPath.reads} reads, ${st.fastPath.writes} writes replayed in C`);
+    lines.push(`listings     ${st.fastPath.listedAttributes} entries listed with their attributes`);
+  }
+  if (st.workerLocals !== null) {
+    lines.push(`workers      ${st.workerLocals.created} thread slots made, ${st.workerLocals.idle} idle`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function addStatusCommand(program: Command, { io, withApi }: CliContext): void {
+  program
+    .command('status')
+    .description('what the daemon serves: mount, database, generation, rule count, decisions, cache, uptime, version')
+    .addOption(socketOption())
+    .addOption(jsonOption())
+    .action(async (o: { socket?: string; json: boolean }) => {
+      const st = await withApi(o, false, (api) => api.status());
+      io.stdout(o.json ? json(st) : statusText(st));
+    });
+}

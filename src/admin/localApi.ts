@@ -1,0 +1,119 @@
+// The admin API in this process, for the CLI's --db mode: the edge between
+// the CLI's arguments and the service. The CLI hands over what its options
+// hold (ids, paths, bodies as typed), and every input is checked here as
+// the socket server checks a request (edge.ts), then passed on typed.
+// Every method is async, so a refused input rejects as the server's would.
+
+import { invalid } from '../errors';
+import {
+  auditInput,
+  canonicalPath,
+  checkFileIdentity,
+  checkRuleId,
+  checkSeq,
+  listInput,
+  parseCheckRequest,
+  parseMode,
+  parseRuleBodyObject,
+} from './edge';
+import {
+  DEFAULT_AUDIT_LIMIT,
+  type AuditFollow,
+  type AuditPage,
+  type AuditQuery,
+  type AuditRecordView,
+  type CheckRequest,
+  type CheckResponse,
+  type ClosableAdminApi,
+  type EnforcementMode,
+  type ImportOptions,
+  type ImportResponse,
+  type ListQuery,
+  type ModeResponse,
+  type PutResult,
+  type RuleBody,
+  type RuleListResponse,
+  type RuleView,
+  type StatusResponse,
+} from './protocol';
+import type { AdminOperations } from './service';
+
+export class LocalApi implements ClosableAdminApi {
+  /** `operations.close()` releases what they hold (the store opened for them). */
+  constructor(private readonly operations: AdminOperations & { close(): Promise<void> }) {}
+
+  close(): Promise<void> {
+    return this.operations.close();
+  }
+
+  async status(): Promise<StatusResponse> {
+    return this.operations.status();
+  }
+
+  async listRules(query: ListQuery = {}): Promise<RuleListResponse> {
+    return this.operations.listRules(listInput(query));
+  }
+
+  async createRule(body: RuleBody): Promise<RuleView> {
+    return this.operations.createRule(parseRuleBodyObject(body));
+  }
+
+  async putRule(id: number, body: RuleBody): Promise<PutResult> {
+    return this.operations.putRule(checkRuleId(id), parseRuleBodyObject(body));
+  }
+
+  async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
+    const target = canonicalPath(path, 'path');
+    return this.operations.setRuleByPath(target, parseRuleBodyObject(body));
+  }
+
+  async getRule(id: number): Promise<RuleView> {
+    return this.operations.getRule(checkRuleId(id));
+  }
+
+  async deleteRule(id: number): Promise<RuleView> {
+    return this.operations.deleteRule(checkRuleId(id));
+  }
+
+  async deleteRuleByPath(path: string): Promise<RuleView> {
+    return this.operations.deleteRuleByPath(canonicalPath(path, 'path'));
+  }
+
+  async findByPath(path: string): Promise<RuleView> {
+    return this.operations.findByPath(canonicalPath(path, 'path'));
+  }
+
+  async findByInode(dev: number, ino: number): Promise<RuleView> {
+    const file = checkFileIdentity(dev, ino);
+    return this.operations.findByInode(file.dev, file.ino);
+  }
+
+  async importRules(text: string, options?: ImportOptions): Promise<ImportResponse> {
+    if (typeof text !== 'string') throw invalid('rule file must be JSON text');
+    return this.operations.importRules(text, options);
+  }
+
+  async exportRules(): Promise<string> {
+    return this.operations.exportRules();
+  }
+
+  async check(request: CheckRequest): Promise<CheckResponse> {
+    return this.operations.check(parseCheckRequest(request));
+  }
+
+  async auditLog(query: AuditQuery = {}): Promise<AuditPage> {
+    return this.operations.auditLog(auditInput(query.after ?? 0, query.limit ?? DEFAULT_AUDIT_LIMIT));
+  }
+
+  async followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
+    return this.operations.followAudit(checkSeq(after), onRecord);
+  }
+
+  async getMode(): Promise<ModeResponse> {
+    return this.operations.getMode();
+  }
+
+  async setMode(mode: EnforcementMode): Promise<ModeResponse> {
+    return this.operations.setMode(parseMode(mode));
+  }
+}
