@@ -345,8 +345,8 @@ describeWithFuse('mutations through the mount (layered mode)', () => {
 
   describeWithLoopDevice('on a private ext4, loop-mounted (needs a loop device)', () => {
     beforeEach(() => {
-      expect(privSetup?.mkfs.code, `mkfs.ext4: ${privSetup?.mkfs.stderr ?? 'not run'}`).toBe(0);
-      expect(privSetup?.mount?.code, `mount -o loop: ${privSetup?.mount?.stderr ?? 'not run'}`).toBe(0);
+      expect(privSetup?.mkfs.code, `mkfs.ext4: ${privSetup?.mkfs.stderr.trim() ?? 'not run'}`).toBe(0);
+      expect(privSetup?.mount?.code, `mount -o loop: ${privSetup?.mount?.stderr.trim() ?? 'not run'}`).toBe(0);
     });
 
     it('does not let a new file that reuses an unlinked inode number inherit its rule', async () => {
