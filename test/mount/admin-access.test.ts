@@ -34,7 +34,7 @@ let server: AdminServer;
 let sock: string;
 
 beforeAll(async () => {
-  // setpriv and real uids: root only (CI runs as root; elsewhere this fails, never skips).
+  // setpriv and real uids: root only (CI runs as root and fails here, never skips, without it).
   requireFuse();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-access-'));
   // Like /run: everyone may enter the parent; the runtime dir below is 0750.

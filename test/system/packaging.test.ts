@@ -2,7 +2,7 @@
 // verify` accepts it, it has the settings the host conventions need, and its
 // ExecStartPre= rules check really passes a good database (or none yet) and
 // stops a bad one. systemd is installed when systemd-analyze is missing
-// (as root); nothing here is skipped.
+// (as root); under CI=true nothing here is skipped.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
