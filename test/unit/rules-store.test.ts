@@ -431,12 +431,18 @@ describe('RuleStore across processes', () => {
 });
 
 describe('RuleStore at scale', () => {
-  it('imports and pages through 1,000,000 rules', () => {
+  it('imports and pages through 1,000,000 rules', async () => {
+    // Each phase is one long synchronous call; between them the test worker
+    // answers the vitest runner, whose calls time out after a minute (all
+    // phases together take longer than that on a busy machine).
+    const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     const n = 1_000_000;
     const rules = Array.from({ length: n }, (_, i) => input(`/big/${i % 1000}/f${i}`, { acl: [{ user: i % 5000, access: 4 }] }));
+    await breathe();
     let t = Date.now();
     expect(store.importRules(rules)).toEqual({ created: n, updated: 0 });
     const importMs = Date.now() - t;
+    await breathe();
     t = Date.now();
     let seen = 0;
     let cursor: string | undefined;
@@ -447,6 +453,7 @@ describe('RuleStore at scale', () => {
       cursor = page.nextCursor;
     }
     const listMs = Date.now() - t;
+    await breathe();
     t = Date.now();
     expect(store.importRules(rules.slice(0, 1000), { replace: true })).toEqual({ created: 1000, updated: 0 });
     const replaceMs = Date.now() - t;
