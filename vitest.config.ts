@@ -11,7 +11,7 @@ import { defineConfig } from 'vitest/config';
 // reason (test/helpers/facilities.ts); under CI=true it runs and fails.
 export default defineConfig({
   test: {
-    include: ['test/{unit,mount,system}/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
     // Integration tests mount real FUSE filesystems and start daemons; running
     // files in parallel on a 2-core machine only adds noise and timeouts.
     fileParallelism: false,
