@@ -4,8 +4,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeAsRoot, describeWithFuse } from '../helpers/facilities';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithFuse } from '../helpers/facilities';
 import { ACLFS, isMounted, makeWorkspace, requireFuse, run, type Workspace } from '../helpers/mounts';
 
 const PAGE = 4096;
@@ -99,7 +99,7 @@ const DAMAGES: [string, () => void, RegExp][] = [
   ],
 ];
 
-describeAsRoot('the CLI on a damaged database (--db)', () => {
+describe('the CLI on a damaged database (--db)', () => {
   it.each(DAMAGES)('%s: rule ls and export exit 8 with one line, not by a signal', (_what, damage, problem) => {
     damage();
     for (const args of [
