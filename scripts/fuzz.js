@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A longer run of the adversarial model test (test/adversarial.test.ts):
+// A longer run of the adversarial model test (test/mount/adversarial.test.ts):
 // random operations by several users through a real mount, compared after
 // every step with the reference model. Needs root and /dev/fuse, like the
 // integration tests.
@@ -53,5 +53,5 @@ if (env.FUZZ_STEPS === undefined && env.FUZZ_TIME === undefined) env.FUZZ_STEPS 
 
 const root = path.resolve(__dirname, '..');
 const vitest = path.join(root, 'node_modules', '.bin', 'vitest');
-const res = spawnSync(vitest, ['run', 'test/adversarial.test.ts', '-t', 'random steps'], { cwd: root, env, stdio: 'inherit' });
+const res = spawnSync(vitest, ['run', 'test/mount/adversarial.test.ts', '-t', 'random steps'], { cwd: root, env, stdio: 'inherit' });
 process.exit(res.status ?? 1);

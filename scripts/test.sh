@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One command: install what is needed, build, and run the whole test suite
-# (unit tests and integration tests over real FUSE mounts; needs root and
-# /dev/fuse). Extra arguments go to vitest, e.g. a reporter.
+# One command (npm run test:all): install what is needed, build, type-check
+# and run every test tier: test/unit, test/mount (real FUSE mounts: root and
+# /dev/fuse) and test/system (a loop device, a Docker engine, systemd).
+# Extra arguments go to vitest, e.g. a reporter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

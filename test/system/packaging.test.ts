@@ -1,0 +1,119 @@
+// The host's systemd unit (packaging/aclfs.service): `systemd-analyze
+// verify` accepts it, it has the settings the host conventions need, and its
+// ExecStartPre= rules check really passes a good database (or none yet) and
+// stops a bad one. systemd is installed when systemd-analyze is missing
+// (as root); under CI=true nothing here is skipped.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { open } from 'lmdb';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithSystemd } from '../helpers/facilities';
+import { ensureCommands } from '../helpers/docker';
+import { aclfs, ROOT, run, type RunResult } from '../helpers/mounts';
+
+const UNIT = path.join(ROOT, 'packaging', 'aclfs.service');
+const DEFAULTS = path.join(ROOT, 'packaging', 'aclfs.default');
+let dir = '';
+
+/** `Key=value` lines of a unit (all of them, in order). */
+function directives(text: string): [string, string][] {
+  return text
+    .split('\n')
+    .filter((l) => /^[A-Za-z]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
+}
+
+/** Runs the unit's ExecStartPre= as systemd would: /bin/sh -c with $$ unescaped. */
+function runPreStart(db: string): Promise<RunResult> {
+  const line = directives(readFileSync(UNIT, 'utf8')).find(([k]) => k === 'ExecStartPre')?.[1];
+  const m = /^\/bin\/sh -c '(.*)'$/.exec(line ?? '');
+  if (!m?.[1]) throw new Error(`ExecStartPre= is not /bin/sh -c '...': ${String(line)}`);
+  const script = m[1].replace(/\$\$/g, '$');
+  return new Promise((resolve) => {
+    try {
+      const stdout = execFileSync('/bin/sh', ['-c', script], {
+        env: { ...process.env, ACLFS_DB: db, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH ?? ''}` },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      resolve({ code: 0, stdout, stderr: '' });
+    } catch (err) {
+      const e = err as { status: number | null; stdout: string; stderr: string };
+      resolve({ code: e.status ?? 1, stdout: e.stdout, stderr: e.stderr });
+    }
+  });
+}
+
+describeWithSystemd('systemd unit packaging/aclfs.service', () => {
+  beforeAll(async () => {
+    await ensureCommands({ 'systemd-analyze': 'systemd' });
+    dir = mkdtempSync(path.join(tmpdir(), 'aclfs-unit-'));
+  }, 600_000);
+
+  afterAll(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes systemd-analyze verify', async () => {
+    // verify checks that ExecStart='s program exists; aclfs is not installed
+    // on this machine, so point that one word at this checkout's bin/aclfs.
+    // Everything else is verified as shipped.
+    const text = readFileSync(UNIT, 'utf8');
+    expect(text).toMatch(/^ExecStart=aclfs mount /m);
+    const unit = path.join(dir, 'aclfs.service');
+    writeFileSync(unit, text.replace(/^ExecStart=aclfs /m, `ExecStart=${path.join(ROOT, 'bin', 'aclfs')} `));
+    const r = await run('systemd-analyze', ['verify', unit]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('restarts on failure, has a 0750 runtime directory for the socket, and no mount namespace of its own', () => {
+    const d = directives(readFileSync(UNIT, 'utf8'));
+    const get = (k: string): string[] => d.filter(([key]) => key === k).map(([, v]) => v);
+    expect(get('Restart')).toEqual(['on-failure']);
+    expect(get('RuntimeDirectory')).toEqual(['aclfs']);
+    expect(get('RuntimeDirectoryMode')).toEqual(['0750']);
+    expect(get('StateDirectory')).toEqual(['aclfs']);
+    expect(get('ExecStartPre')).toHaveLength(1);
+    expect(get('ExecStart')[0]).toContain('--socket /run/aclfs/aclfs.sock');
+    // Any of these would put the FUSE mount in a namespace nobody else sees.
+    for (const k of ['PrivateTmp', 'ProtectSystem', 'ProtectHome', 'ReadWritePaths', 'ReadOnlyPaths', 'PrivateDevices', 'PrivateMounts', 'TemporaryFileSystem', 'BindPaths']) {
+      expect(get(k), k).toEqual([]);
+    }
+    // The example environment file sets what ExecStart uses.
+    const defaults = readFileSync(DEFAULTS, 'utf8');
+    for (const v of ['ACLFS_SOURCE', 'ACLFS_MOUNTPOINT', 'ACLFS_DB', 'ACLFS_OPTS']) expect(defaults).toMatch(new RegExp(`^${v}=`, 'm'));
+  });
+
+  it('ExecStartPre= passes a database that does not exist yet and a good one', async () => {
+    const none = await runPreStart(path.join(dir, 'none'));
+    expect(none).toMatchObject({ code: 0, stderr: '' });
+
+    const db = path.join(dir, 'good');
+    const add = await aclfs(['rule', 'add', '/docs', '--recursive', '--owner', '0', '--default', 'r-x', '--db', db]);
+    expect(add.code, add.stderr).toBe(0);
+    const good = await runPreStart(db);
+    expect(good).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('ExecStartPre= stops a database holding a rule that does not read back, with a one-line reason', async () => {
+    const db = path.join(dir, 'bad');
+    const add = await aclfs(['rule', 'add', '/docs', '--owner', '0', '--default', 'r--', '--db', db]);
+    expect(add.code, add.stderr).toBe(0);
+    // Damage the stored rule behind the store's back (as a bad disk or a
+    // buggy older version might): an access value out of range.
+    const env = open({ path: db, noSubdir: false, maxDbs: 8 });
+    const rules = env.openDB<Record<string, unknown>, number>({ name: 'rules', keyEncoding: 'uint32' });
+    const rule = rules.get(1);
+    expect(rule).toBeDefined();
+    await rules.put(1, { ...rule, defaccess: 99 });
+    await env.close();
+
+    const bad = await runPreStart(db);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^aclfs: /);
+  });
+});
