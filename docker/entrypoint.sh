@@ -37,7 +37,7 @@ if [ -f "$rules" ]; then
 fi
 
 mnt=${ACLFS_MOUNTPOINT:-/protected}
-# A mountpoint inside a volume (e.g. one shared with the host, see README)
+# A mountpoint inside a volume (e.g. one shared with the host, see docs/operations.md)
 # may not exist yet.
 [ -d "$mnt" ] || mkdir -p "$mnt"
 

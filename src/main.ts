@@ -48,7 +48,7 @@ const BIND_POLL_MS = 250;
 const MOUNT_CHECK_MS = 1000;
 /** A repeated fault (of one kind) is logged at most this often, with the count left out. */
 const FAULT_LOG_MS = 1000;
-/** The spec's exit code for an internal error. */
+/** The exit code for an internal error (docs/product.md, "Exit codes"). */
 const EXIT_INTERNAL = 8;
 
 const execFileAsync = promisify(execFile);

@@ -4,7 +4,7 @@
 // routes (API_ROUTES: method, path, query and body schemas, handler name)
 // the server dispatches from, and the schemas of every request input.
 //
-// Rule bodies are one rule in the rule file's shape (see README, "Rule
+// Rule bodies are one rule in the rule file's shape (see docs/product.md, "Rule
 // file"): names or ids for owner/user/group, "rwx" or 0-7 for access. Here
 // a body is only checked to be one object: its fields are checked by the
 // rule file's own schema where names are resolved (one definition for files

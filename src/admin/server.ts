@@ -403,7 +403,7 @@ async function dispatch(req: http.IncomingMessage, routes: readonly PathRoutes[]
     const handler = handlers[route.handler] as (input: Input<HandlerName>) => Promise<Reply>;
     return handler({ id, query: query as never, body: parsedBody as never });
   }
-  throw new AclfsError('not_found', `no such endpoint: ${path} (the API lives under /v1, see the README)`);
+  throw new AclfsError('not_found', `no such endpoint: ${path} (the API lives under /v1, see docs/admin-api.md)`);
 }
 
 /** Reads the body incrementally; 413 as soon as it passes `limit`. */

@@ -151,8 +151,8 @@ export interface MountOptions {
   /** Layered mode: the kernel checks Unix permissions before the rules. */
   readonly defaultPermissions: boolean;
   /**
-   * File data may stay in the kernel page cache across opens (the spec's
-   * default revocation mode); false for --revoke immediate.
+   * File data may stay in the kernel page cache across opens (the default
+   * revocation mode); false for --revoke immediate.
    */
   readonly pageCache: boolean;
   /** --in-place: the mountpoint is the source, full of files on purpose. */

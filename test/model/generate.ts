@@ -104,7 +104,7 @@ function prefer<T>(preferred: readonly T[], rest: readonly T[], n: number, odds:
 /**
  * The concrete operation `a` stands for in the model's present state, or a
  * skip (with the reason) when it would need a part of the semantics the
- * spec leaves open. The choices lean towards what can succeed (a free name
+ * product definition leaves open. The choices lean towards what can succeed (a free name
  * to create, a file to unlink), so the tree keeps changing.
  */
 export function resolve(m: Model, a: AbstractOp): Op | { skip: string } {
@@ -191,7 +191,7 @@ export function resolve(m: Model, a: AbstractOp): Op | { skip: string } {
 }
 
 /**
- * A link or rename whose "own rule" the spec leaves open: a rule at the old
+ * A link or rename whose "own rule" the product definition leaves open: a rule at the old
  * path that is bound to another file (left behind when that file lost the
  * name), or, for a rename, a rule bound to the file under another of its
  * names (which path would it move to?).
@@ -206,7 +206,7 @@ export function ambiguousMove(m: Model, kind: 'link' | 'rename', from: string): 
   return null;
 }
 
-/** A rule change whose binding the spec leaves open. */
+/** A rule change whose binding the product definition leaves open. */
 export function ambiguousRule(m: Model, kind: 'rule-add' | 'rule-set', p: string): string | null {
   const id = m.names.get(p);
   if (id !== undefined) {

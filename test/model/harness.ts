@@ -557,7 +557,7 @@ export class Harness {
    * rule holding the file went, or let go of it with its last other name)
    * is bound by the daemon's binder a little later: it sweeps the waiting
    * rules after each commit, every 250 ms. The model binds at once, as the
-   * spec has it (model.pendingBindings). Where the difference would show
+   * product definition has it (model.pendingBindings). Where the difference would show
    * (the file has another name by which some probe would differ, it is
    * about to be linked, or the rule's own name is about to go), wait until
    * the daemon reports the rule bound to that file. Rules written through

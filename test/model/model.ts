@@ -1,5 +1,5 @@
 // A reference model of an aclfs mount, written from the product
-// specification alone (SPEC.md, "Decision" and "Names"), for the
+// definition alone (docs/product.md, "Decisions" and "Rules"), for the
 // adversarial test: it shares no code with src/rules, so a mistake there is
 // not copied here to agree with itself.
 //
@@ -9,9 +9,9 @@
 // operation, the outcome that POSIX, the kernel's Unix permission check
 // (the mount is layered: default_permissions comes first) and the rules
 // give together. An outcome is a set of acceptable results only where the
-// spec leaves the order of two refusals open (EACCES or EXDEV, ...).
+// product definition leaves the order of two refusals open (EACCES or EXDEV, ...).
 //
-// Semantics, from the spec:
+// Semantics, from the product definition:
 // - Governing rule of an object: the rule bound to its inode; else the rule
 //   at its exact path; else the nearest ancestor path whose rule is
 //   recursive; else the default policy.
@@ -43,7 +43,7 @@
 // - FIFOs are hidden (mkfifo through the mount: EPERM), names that are not
 //   UTF-8 are refused (EILSEQ), renameat2 flags give EINVAL.
 //
-// Where the spec leaves a state's meaning open (two rules naming hard links
+// Where the product definition leaves a state's meaning open (two rules naming hard links
 // of one file, a rule left at a path its file no longer has), the operation
 // that would need the answer is not generated: resolve() (generate.ts)
 // returns a skip with the reason, and the harness does not perform it.
@@ -440,7 +440,7 @@ export class Model {
     return this.boundRule(id) ?? this.ruleAt(from);
   }
 
-  /** EXDEV conditions (a)-(c) of the spec for moving or linking the object at `from` to `to`. */
+  /** EXDEV conditions (a)-(c) of the product definition for moving or linking the object at `from` to `to`. */
   crossesRules(from: string, to: string, directory: boolean): boolean {
     if (this.rules.some((r) => atOrBelow(r.path, to))) return true;
     const own = this.ownRule(from);

@@ -2,8 +2,8 @@
 // operations by three users on a small tree, through a real mount, with
 // rule changes at random points; after every step each user's read, write
 // and getxattr of every name is compared with a reference model written
-// from the spec (test/model/model.ts, independent of src/rules). Plus a few
-// fixed sequences for the cases the spec names. Every test here mounts, so
+// from the product definition (docs/product.md; test/model/model.ts, independent of src/rules). Plus a few
+// fixed sequences for the cases the product definition names. Every test here mounts, so
 // under CI (root, /dev/fuse) none may be skipped.
 //
 // The random test's 10,000 steps take about 40-45 s on an idle 2-core
@@ -84,7 +84,7 @@ describeWithFuse('names never widen access: the mount agrees with the model', ()
       });
       const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
       console.log(
-        `adversarial: ${report.steps} steps in ${report.runs} sequences (${report.skipped} skipped as open in the spec), ` +
+        `adversarial: ${report.steps} steps in ${report.runs} sequences (${report.skipped} skipped as open in the product definition), ` +
           `${s(report.ms)}, ${((report.steps / report.ms) * 1000).toFixed(0)} steps/s, seed ${SEED}; time in operations ` +
           `${s(report.timing.op)}, waiting for the binder ${s(report.timing.binding)}, probes ${s(report.timing.probe)}`,
       );
@@ -99,7 +99,7 @@ describeWithFuse('names never widen access: the mount agrees with the model', ()
   );
 });
 
-describeWithFuse('fixed sequences for the cases the spec names', () => {
+describeWithFuse('fixed sequences for the cases the product definition names', () => {
   it('a hard link cannot take a file out of a tree that denies it', async () => {
     await agree([
       { kind: 'mkdir', user: U1, path: '/x' },

@@ -65,7 +65,7 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
   program
     .command('import')
     .description('import a rule file atomically (a file with one bad rule changes nothing); rules are matched by path')
-    .argument('<file>', 'rule file (JSON, see README); - for standard input')
+    .argument('<file>', 'rule file (JSON, see docs/product.md); - for standard input')
     .option('--replace', 'delete every existing rule first', false)
     .addOption(socketOption())
     .addOption(dbOption())
