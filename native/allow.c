@@ -16,7 +16,7 @@
 //
 // The table is set-associative: a key's hash picks a set of
 // ACLFS_ALLOW_WAYS entries; publishing into a full set replaces the same
-// key's entry, else a free or outdated one (another epoch), else the
+// key's entry, else a free one, else the oldest of another epoch, else the
 // oldest.
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -93,6 +93,12 @@ static int same_key (const aclfs_allow_t *slot, uint32_t hash, uint32_t uid, uin
     slot->path_len == len && memcmp(slot->path, path, len) == 0;
 }
 
+// Which entry of a full set a new one replaces first: a free one (0), else
+// one of another epoch (1), else (2) the oldest.
+static int eviction_rank (const aclfs_allow_t *slot, uint32_t epoch) {
+  return !slot->used ? 0 : slot->epoch != epoch ? 1 : 2;
+}
+
 // JS decided that this caller may open `path` for `bits`, on `file`, at
 // `epoch`. 1 if stored, 0 if not replayable (fast path off, path too long,
 // neither a regular file nor a directory).
@@ -119,7 +125,8 @@ int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *
       victim = slot;
       break;
     }
-    if (victim == NULL || (victim->used && (!slot->used || slot->epoch != epoch || slot->stamp < victim->stamp))) victim = slot;
+    if (victim == NULL || eviction_rank(slot, epoch) < eviction_rank(victim, epoch) ||
+        (eviction_rank(slot, epoch) == eviction_rank(victim, epoch) && slot->stamp < victim->stamp)) victim = slot;
   }
   entry.stamp = ++stamp;
   *victim = entry;

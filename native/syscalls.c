@@ -54,9 +54,9 @@ void aclfs_close_fd (int *fd) {
 }
 
 // The parent directory of mount path `path` below dirfd, opened O_PATH by
-// aclfs_open_beneath; *name is set to the last component, `parent`
-// (PATH_MAX bytes) holds the parent's relative path. The descriptor, or
-// -errno (-EINVAL for the root itself, which has no last component).
+// aclfs_open_beneath; *name is set to the last component ("." for the
+// root), `parent` (PATH_MAX bytes) holds the parent's relative path. The
+// descriptor, or -errno (-EINVAL for a path ending in "/").
 int aclfs_parent_beneath (int dirfd, const char *path, char *parent, const char **name) {
   const char *rel = aclfs_rel(path);
   const char *slash = strrchr(rel, '/');
