@@ -4,7 +4,8 @@
 // UndefinedBehaviorSanitizer, into build/fuse-native-sanitize/ (the installed addon is
 // left alone), then runs real-mount integration tests with every process
 // loading that build: ACLFS_NATIVE_ADDON points fuse-native's loader at it,
-// LD_PRELOAD puts the ASan runtime first (Node itself is not instrumented).
+// LD_PRELOAD puts the ASan runtime first in every Node process (Node itself
+// is not instrumented; other programs the tests start go without it).
 // Fails when a test fails or when a sanitizer reported anything (reports go
 // to files, which are printed), even from a process that was not waited for.
 'use strict';
@@ -52,6 +53,8 @@ const env = {
   ...process.env,
   ACLFS_NATIVE_ADDON: addon,
   LD_PRELOAD: libasan,
+  // LD_PRELOAD goes on to Node processes only (see sanitize-preload.js).
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(__dirname, 'sanitize-preload.js')}`.trim(),
   // Leaks are not checked: Node frees little at exit by design. Every
   // report ends the process that made it and lands in reports/.
   ASAN_OPTIONS: `detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:log_path=${reports}/asan`,
