@@ -28,7 +28,7 @@ declare module 'fuse-native' {
 
     /**
      * A stat in the patched binding's own layout (Fuse.STAT_INTS words, see
-     * populate_stat in the patch): filled by Fuse.native.statAt/fstat and
+     * native/aclfs.h and src/native/layout.ts): filled by Fuse.native.statAt/fstat and
      * handed to the kernel as is, at full (ns, 64-bit) precision.
      */
     type StatArray = Uint32Array;
@@ -196,6 +196,8 @@ declare module 'fuse-native' {
     /** The largest READ or WRITE the patched binding lets the kernel send, in bytes. */
     static readonly ACLFS_MAX_REQUEST: number;
     static readonly STAT_INTS: number;
+    /** Offsets (in uint32 words) of a stat array's fields, and INTS, as the addon was compiled (native/aclfs.h). */
+    static readonly STAT_LAYOUT: { readonly [field: string]: number };
     static readonly UTIME_NOW: number;
     static readonly UTIME_OMIT: number;
     static readonly native: Fuse.NativeCalls;
