@@ -5,6 +5,7 @@
 // directory's own path. Symlinks are never followed. Each call throws a
 // Refusal carrying the syscall's errno.
 import { Fuse, native } from '../native/binding';
+import { STAT_INTS } from '../native/layout';
 import type { FileIdentity } from '../rules/types';
 import { Refusal } from './errno';
 import { identityOf } from './stat';
@@ -19,16 +20,16 @@ export class BackingTree {
   /** `rootFd`: a descriptor of the root directory, kept open by the caller. */
   constructor(readonly rootFd: number) {}
 
-  /** lstat into a new stat array (Fuse.STAT_INTS words). */
+  /** lstat into a new stat array (STAT_INTS words, src/native/layout.ts). */
   stat(path: string): Uint32Array {
-    const st = new Uint32Array(Fuse.STAT_INTS);
+    const st = new Uint32Array(STAT_INTS);
     check(native.statAt(this.rootFd, path, st));
     return st;
   }
 
   /** stat(), or null when the file does not exist (or cannot be seen). */
   statIfExists(path: string): Uint32Array | null {
-    const st = new Uint32Array(Fuse.STAT_INTS);
+    const st = new Uint32Array(STAT_INTS);
     return native.statAt(this.rootFd, path, st) === 0 ? st : null;
   }
 

@@ -1,57 +1,37 @@
-// The binding's stat layout, as the filesystem edge reads it: a stat is
-// Fuse.STAT_INTS 32-bit words, filled by the binding (statAt, fstat) and
-// handed to the kernel as it is. 64-bit values take two words, low first;
-// a time is a 64-bit second and a word of nanoseconds. Only the fields the
-// filter reads are named here.
-import { Fuse, native } from '../native/binding';
+// The stat fields the filesystem edge reads, from a stat array in the
+// layout shared with the native core (src/native/layout.ts, defined once in
+// native/aclfs.h): filled by the binding (statAt, fstat) and handed to the
+// kernel as it is.
+import { native } from '../native/binding';
+import { STAT, STAT_INTS, statTime, statU64, statWord } from '../native/layout';
 import type { FileIdentity } from '../rules/types';
 import { Refusal } from './errno';
 
-/** Word offsets in the binding's stat layout. */
-export const STAT = {
-  mode: 0,
-  uid: 1,
-  gid: 2,
-  /** 64-bit. */
-  dev: 5,
-  nlink: 7,
-  /** 64-bit. */
-  ino: 8,
-  /** Birth time: a 64-bit second, then its nanoseconds (0.0: not reported). */
-  birthSec: 24,
-  birthNsec: 26,
-} as const;
-
-function u64(st: Uint32Array, i: number): number {
-  return st[i]! + st[i + 1]! * 0x1_0000_0000;
-}
-
 /** The fields the rules need: device, inode and birth time. */
 export function identityOf(st: Uint32Array): FileIdentity {
-  const birthSec = u64(st, STAT.birthSec);
-  const birthNsec = st[STAT.birthNsec]!;
+  const { sec: birthSec, nsec: birthNsec } = statTime(st, STAT.BIRTHTIME);
   return {
-    dev: u64(st, STAT.dev),
-    ino: u64(st, STAT.ino),
+    dev: statU64(st, STAT.DEV),
+    ino: statU64(st, STAT.INO),
     // 0.0 means the filesystem reports no birth time.
     birth: birthSec === 0 && birthNsec === 0 ? null : `${birthSec}.${String(birthNsec).padStart(9, '0')}`,
   };
 }
 
 export function modeOf(st: Uint32Array): number {
-  return st[STAT.mode]!;
+  return statWord(st, STAT.MODE);
 }
 
 export function uidOf(st: Uint32Array): number {
-  return st[STAT.uid]!;
+  return statWord(st, STAT.UID);
 }
 
 export function gidOf(st: Uint32Array): number {
-  return st[STAT.gid]!;
+  return statWord(st, STAT.GID);
 }
 
 export function nlinkOf(st: Uint32Array): number {
-  return st[STAT.nlink]!;
+  return statWord(st, STAT.NLINK);
 }
 
 /** Whether two identities name the same file (device and inode). */
@@ -61,7 +41,7 @@ export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
 
 /** fstat of descriptor `fd` into a new stat; throws the Refusal of its errno. */
 export function statOfDescriptor(fd: number): Uint32Array {
-  const st = new Uint32Array(Fuse.STAT_INTS);
+  const st = new Uint32Array(STAT_INTS);
   const rc = native.fstat(fd, st);
   if (rc !== 0) throw new Refusal(rc);
   return st;
