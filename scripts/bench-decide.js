@@ -17,7 +17,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const root = path.resolve(__dirname, '..');
-const { RuleStore } = require(path.join(root, 'dist/rules/store.js'));
+const { RuleStore } = require(path.join(root, 'dist/store/store.js'));
 const { decide } = require(path.join(root, 'dist/rules/decide.js'));
 const { DecisionCache } = require(path.join(root, 'dist/rules/cache.js'));
 const { PolicyEngine } = require(path.join(root, 'dist/rules/engine.js'));

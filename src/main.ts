@@ -33,12 +33,12 @@ import {
   workerThreadStats,
 } from './fs/mount';
 import { ModeSwitch } from './fs/mode';
-import { Binder, bindPendingRules } from './rules/binder';
+import { Binder, bindPendingRules } from './store/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
 import { systemNames } from './rules/names';
-import { DATA_FILE, RuleStore } from './rules/store';
-import { verifyInChild } from './rules/verify';
+import { DATA_FILE, RuleStore } from './store/store';
+import { verifyInChild } from './store/verify';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;

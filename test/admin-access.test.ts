@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import { ACLFS, requireFuse, runAs, type Identity } from './helpers/mounts';
 
 const ADMIN_GID = 3001;

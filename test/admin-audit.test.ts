@@ -15,7 +15,7 @@ import { AdminService } from '../src/admin/service';
 import { AclfsError } from '../src/errors';
 import { AuditLog, type AuditEntry } from '../src/fs/audit';
 import { ModeSwitch, type EnforcementMode } from '../src/fs/mode';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import { httpUnix } from './helpers/admin';
 
 let dir: string;

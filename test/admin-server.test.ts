@@ -15,7 +15,7 @@ import { httpStatusFor, type AdminApi, type ClosableAdminApi } from '../src/admi
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
 import { AclfsError, ERROR_CLASSES } from '../src/errors';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import type { FileIdentity } from '../src/rules/types';
 import { httpUnix, rawUnix } from './helpers/admin';
 

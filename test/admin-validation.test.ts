@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SystemAccounts } from '../src/admin/accounts';
 import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import { httpUnix, type HttpReply } from './helpers/admin';
 import { ACLFS, run } from './helpers/mounts';
 

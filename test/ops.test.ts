@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import {
   ALICE,
   BOB,

@@ -19,7 +19,7 @@ import { AdminService } from '../src/admin/service';
 import { EACCES, EIO, OK } from '../src/fs/errno';
 import { guardOperations, raisedInBinding, type RequestFault } from '../src/fs/mount';
 import { descriptorLimits, raiseDescriptorLimit } from '../src/main';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import type { Fuse } from '../src/native/binding';
 import { httpUnix } from './helpers/admin';
 import {

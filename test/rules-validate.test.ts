@@ -10,7 +10,7 @@ import { checkRequestSchema, describeZodError, listQuerySchema, parseRuleId, pat
 import { AclfsError } from '../src/errors';
 import type { NameResolver } from '../src/rules/names';
 import { parseRuleBody, parseRuleFile } from '../src/rules/ruleFile';
-import { RuleStore } from '../src/rules/store';
+import { RuleStore } from '../src/store/store';
 import type { RuleInput } from '../src/rules/types';
 import {
   checkPath,

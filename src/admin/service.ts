@@ -8,7 +8,7 @@ import { invalid, notFound, unavailable } from '../errors';
 import { formatAccess, isAccess, parseRequested } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
 import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
-import type { RuleStore } from '../rules/store';
+import type { RuleStore } from '../store/store';
 import type { Access, Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
 import { checkPath, isId, isRuleId, MAX_RULE_ID, notAnId, renamePathError } from '../rules/validate';
 import { SystemAccounts, type Accounts } from './accounts';

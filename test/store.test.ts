@@ -4,15 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AclfsError, DamagedDatabaseError } from '../src/errors';
-import { Binder } from '../src/rules/binder';
+import { Binder } from '../src/store/binder';
 import { decide } from '../src/rules/decide';
 import { open as openLmdb, type Database } from 'lmdb';
-import { decodeRule, RuleStore } from '../src/rules/store';
+import { decodeRule } from '../src/store/codec';
+import { RuleStore } from '../src/store/store';
 import type { AclEntry, Rule, RuleInput } from '../src/rules/types';
 
 const ROOT = path.resolve(__dirname, '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
-const CHILD = path.join(__dirname, 'rules-fixtures/store-child.ts');
+const CHILD = path.join(__dirname, 'store-fixtures/store-child.ts');
 
 function input(p: string, extra: Partial<RuleInput> = {}): RuleInput {
   return { path: p, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false, ...extra };

@@ -1,11 +1,11 @@
-// Run in a separate process by test/rules-store.test.ts (through vite-node):
+// Run in a separate process by test/store.test.ts (through vite-node):
 // writes to the store directory given on the command line, then prints the
 // resulting generation as JSON on stdout.
 //
 //   store-child.ts DIR add PATH          add one rule
 //   store-child.ts DIR import N PREFIX   import N rules PREFIX/f0 .. in one txn
 
-import { RuleStore } from '../../src/rules/store';
+import { RuleStore } from '../../src/store/store';
 
 function main(argv: string[]): void {
   const [dir, command, arg, prefix] = argv;

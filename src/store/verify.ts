@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AclfsError, DamagedDatabaseError } from '../errors';
-import { DATA_FILE } from './store';
+import { DATA_FILE } from './schema';
 
 /** What the child prints before a problem it found, so the parent can tell it from any other failure. */
 const DAMAGED = 'damaged: ';

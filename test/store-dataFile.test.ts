@@ -1,5 +1,5 @@
 // A damaged rule database is refused with one line before LMDB is given it
-// (src/rules/dataFile.ts), and a record that cannot be read is reported the
+// (src/store/dataFile.ts), and a record that cannot be read is reported the
 // same way (RuleStore's reads). In process: the CLI and the daemon are
 // tested on the same damage in admin-damaged.test.ts.
 import fs from 'node:fs';
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DamagedDatabaseError } from '../src/errors';
-import { inspectDataFile, LMDB_MAGIC } from '../src/rules/dataFile';
-import { RuleStore } from '../src/rules/store';
+import { inspectDataFile, LMDB_MAGIC } from '../src/store/dataFile';
+import { RuleStore } from '../src/store/store';
 import type { RuleInput } from '../src/rules/types';
 
 const PAGE = 4096;

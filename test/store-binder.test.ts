@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bindPendingRules } from '../src/rules/binder';
-import { RuleStore } from '../src/rules/store';
+import { bindPendingRules } from '../src/store/binder';
+import { RuleStore } from '../src/store/store';
 
 let dir: string;
 let store: RuleStore;
