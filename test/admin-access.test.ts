@@ -9,6 +9,7 @@ import { AdminServer } from '../src/admin/server';
 import { AdminService } from '../src/admin/service';
 import { RuleStore } from '../src/store/store';
 import { ACLFS, requireFuse, runAs, type Identity } from './helpers/mounts';
+import { native } from '../src/native/binding';
 
 const ADMIN_GID = 3001;
 const OUTSIDER: Identity = { uid: 2001, gid: 2001 };
@@ -38,7 +39,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-access-'));
   // Like /run: everyone may enter the parent; the runtime dir below is 0750.
   fs.chmodSync(dir, 0o755);
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   sock = path.join(dir, 'run', 'aclfs.sock');
   server = await AdminServer.start({
     socketPath: sock,

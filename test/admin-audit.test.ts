@@ -17,6 +17,7 @@ import { AuditLog, type AuditEntry } from '../src/fs/audit';
 import { ModeSwitch, type EnforcementMode } from '../src/fs/mode';
 import { RuleStore } from '../src/store/store';
 import { httpUnix } from './helpers/admin';
+import { native } from '../src/native/binding';
 
 let dir: string;
 let store: RuleStore;
@@ -42,7 +43,7 @@ const denial = (n: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
 
 beforeAll(async () => {
   dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-audit-')));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   audit = new AuditLog();
   modeChanges = [];
   mode = new ModeSwitch((now, previous) => modeChanges.push(`${previous}>${now}`));

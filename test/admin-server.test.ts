@@ -18,6 +18,7 @@ import { AclfsError, ERROR_CLASSES } from '../src/errors';
 import { RuleStore } from '../src/store/store';
 import type { FileIdentity } from '../src/rules/types';
 import { httpUnix, rawUnix } from './helpers/admin';
+import { native } from '../src/native/binding';
 
 const PASSWD = ['root:x:0:0::/root:/bin/sh', 'alice:x:2001:2001::/home/alice:/bin/sh', 'bob:x:2002:2002::/:/bin/sh', ''].join('\n');
 const GROUP = ['root:x:0:', 'alice:x:2001:', 'staff:x:3001:alice,bob', 'team:x:3002:bob', ''].join('\n');
@@ -47,7 +48,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(src, 'docs', 'a.txt'), 'a');
   fs.writeFileSync(path.join(dir, 'passwd'), PASSWD);
   fs.writeFileSync(path.join(dir, 'group'), GROUP);
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   service = new AdminService({
     store,
     identity: lstatIdentity(src),

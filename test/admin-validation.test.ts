@@ -14,6 +14,7 @@ import { AdminService } from '../src/admin/service';
 import { RuleStore } from '../src/store/store';
 import { httpUnix, type HttpReply } from './helpers/admin';
 import { ACLFS, run } from './helpers/mounts';
+import { native } from '../src/native/binding';
 
 const PASSWD = ['root:x:0:0::/root:/bin/sh', 'alice:x:2001:2001::/home/alice:/bin/sh', 'ghost:x:4294967295:0::/:/bin/sh', ''].join('\n');
 const GROUP = ['root:x:0:', 'staff:x:3001:alice', 'nogroup:x:4294967295:', ''].join('\n');
@@ -34,7 +35,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'passwd'), PASSWD);
   fs.writeFileSync(path.join(dir, 'group'), GROUP);
   db = path.join(dir, 'db');
-  store = RuleStore.open(db);
+  store = RuleStore.open(db, native);
   const service = new AdminService({
     store,
     identity: null,

@@ -20,6 +20,7 @@ import {
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuleStore } from '../src/store/store';
+import { native } from '../src/native/binding';
 import {
   ALICE,
   BOB,
@@ -77,7 +78,7 @@ function setXattr(file: string, name: string, value: string): void {
 }
 
 function withStore<T>(db: string, fn: (store: RuleStore) => T): T {
-  const store = RuleStore.open(db);
+  const store = RuleStore.open(db, native);
   try {
     store.generation();
     return fn(store);

@@ -22,6 +22,7 @@ import { descriptorLimits, raiseDescriptorLimit } from '../src/main';
 import { RuleStore } from '../src/store/store';
 import type { Fuse } from '../src/native/binding';
 import { httpUnix } from './helpers/admin';
+import { native } from '../src/native/binding';
 import {
   ACLFS,
   ALICE,
@@ -369,7 +370,7 @@ describe('the admin server out of descriptors', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'aclfs-robust-admin-'));
-    store = RuleStore.open(path.join(dir, 'db'));
+    store = RuleStore.open(path.join(dir, 'db'), native);
     sock = path.join(dir, 'run', 'aclfs.sock');
     server = await AdminServer.start({
       socketPath: sock,

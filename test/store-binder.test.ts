@@ -6,13 +6,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bindPendingRules } from '../src/store/binder';
 import { RuleStore } from '../src/store/store';
+import { native } from '../src/native/binding';
 
 let dir: string;
 let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-binder-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {

@@ -10,6 +10,7 @@ import { PolicyEngine } from '../src/rules/engine';
 import { CommitEpoch } from '../src/store/epoch';
 import { RuleStore } from '../src/store/store';
 import type { AclEntry, Caller, RuleInput } from '../src/rules/types';
+import { native } from '../src/native/binding';
 
 const ROOT = path.resolve(__dirname, '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
@@ -20,7 +21,7 @@ let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-epoch-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {
@@ -60,7 +61,7 @@ describe('commit epoch', () => {
   });
 
   it('is shared memory: a second mapping sees every advance at once', () => {
-    const other = CommitEpoch.open(path.join(dir, 'db'));
+    const other = CommitEpoch.open(path.join(dir, 'db'), native);
     const before = other.value();
     store.add(input('/shared'));
     expect(other.value()).toBe(before + 2);

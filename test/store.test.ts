@@ -10,6 +10,7 @@ import { open as openLmdb, type Database } from 'lmdb';
 import { decodeRule } from '../src/store/codec';
 import { RuleStore } from '../src/store/store';
 import type { AclEntry, Rule, RuleInput } from '../src/rules/types';
+import { native } from '../src/native/binding';
 
 const ROOT = path.resolve(__dirname, '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
@@ -53,7 +54,7 @@ let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-store-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {
@@ -74,7 +75,7 @@ describe('RuleStore basics', () => {
   it('refuses a regular file as the database path', () => {
     const file = path.join(dir, 'file');
     fs.writeFileSync(file, '');
-    expect(() => RuleStore.open(file)).toThrow(/not a directory/);
+    expect(() => RuleStore.open(file, native)).toThrow(/not a directory/);
   });
 
   it('add stores the rule in every index and bumps the generation once', () => {
@@ -535,20 +536,20 @@ describe('RuleStore refuses a damaged data file', () => {
     const fd = fs.openSync(data, 'r+');
     for (const page of pages) fs.writeSync(fd, Buffer.from('garbage!garbage!garbage!'), 0, 24, page + 16);
     fs.closeSync(fd);
-    const err = errorOf(() => RuleStore.open(path.join(dir, 'db')));
+    const err = errorOf(() => RuleStore.open(path.join(dir, 'db'), native));
     expect(err).toBeInstanceOf(DamagedDatabaseError);
     expect(err).toMatchObject({ code: 'internal', dir: path.join(dir, 'db') });
     expect(err.message).toMatch(/^database \/\S+\/db is damaged: .* \(restore it from a backup or export\/import\)$/);
     expect(err.message).toMatch(problem);
-    store = RuleStore.open(path.join(dir, 'fresh'));
+    store = RuleStore.open(path.join(dir, 'fresh'), native);
   });
 
   it('refuses a file that is no LMDB database at all', () => {
     store.close();
     fs.mkdirSync(path.join(dir, 'other'));
     fs.writeFileSync(path.join(dir, 'other', 'data.mdb'), Buffer.alloc(16384, 0x41));
-    expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/^database \S+\/other is damaged: meta page 0 is not an LMDB meta page/);
-    store = RuleStore.open(path.join(dir, 'fresh'));
+    expect(() => RuleStore.open(path.join(dir, 'other'), native)).toThrow(/^database \S+\/other is damaged: meta page 0 is not an LMDB meta page/);
+    store = RuleStore.open(path.join(dir, 'fresh'), native);
   });
 });
 
@@ -711,7 +712,7 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     old.openDB<unknown, string>({ name: 'inodeRules' }).clearSync();
     old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
     void old.close();
-    store = RuleStore.open(dbDir);
+    store = RuleStore.open(dbDir, native);
     const epoch = store.epoch.value();
     expect(store.verifyIndexes()).toEqual([]);
     expect(store.findByInode(3, 4)).toMatchObject({ id: a.id, path: '/a' });
@@ -737,7 +738,7 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     // Written as a version without the inodeRules copy would have left it.
     old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
     void old.close();
-    store = RuleStore.open(dbDir);
+    store = RuleStore.open(dbDir, native);
     expect(store.findByPath('/legacy')).toStrictEqual(legacy);
     expect(store.findByInode(7, 8)).toStrictEqual(legacy);
     const who = { uid: 1000, gid: 1000, groups: [], pid: 1 };

@@ -1,6 +1,6 @@
 // Who a user is, for `check`: names to ids, the primary group and the
 // supplementary groups a login of that user would get. The account files
-// are read in one place, the rules' name resolver; this is what the admin
+// are read in one place, the system's name resolver; this is what the admin
 // service needs of it.
 import type { NameResolver } from '../rules/names';
 
@@ -11,4 +11,4 @@ export interface Accounts extends NameResolver {
   memberGroups(uid: number): number[];
 }
 
-export { SystemNameResolver as SystemAccounts } from '../rules/names';
+export { SystemNameResolver as SystemAccounts } from '../system/names';

@@ -5,7 +5,6 @@
 
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { Fuse } from '../native/binding';
 import type { Database, RootDatabase } from 'lmdb';
 import { conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from '../rules/path';
@@ -13,7 +12,7 @@ import { toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
 import { checkRecord, plainRule, readId, readRule, sameRecord } from './codec';
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
-import { CommitEpoch } from './epoch';
+import { CommitEpoch, type FileMapper } from './epoch';
 import { DATA_FILE, inodeKey, META, openDatabases, openEnvironment } from './schema';
 import {
   checkPath,
@@ -84,14 +83,17 @@ export class RuleStore implements RuleView {
     private readonly meta: Database<number, string>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
     readonly epoch: CommitEpoch,
+    private readonly mapper: FileMapper,
   ) {}
 
   /**
    * Opens (creating if needed) the store in directory `dir`. A data file
    * LMDB could not safely be given (cut short, meta pages not LMDB's, see
    * dataFile.ts) is refused with a DamagedDatabaseError before LMDB sees it.
+   * `mapper` maps the commit epoch's page and releases the data file's
+   * pages (the native addon's calls; src/main.ts passes them).
    */
-  static open(dir: string): RuleStore {
+  static open(dir: string, mapper: FileMapper): RuleStore {
     prepareDirectory(dir);
     const file = nodePath.join(dir, DATA_FILE);
     let data = inspectDataFile(file);
@@ -113,7 +115,7 @@ export class RuleStore implements RuleView {
     try {
       restrictFiles(dir);
       const dbs = openDatabases(env);
-      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, CommitEpoch.open(dir));
+      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, CommitEpoch.open(dir, mapper), mapper);
     } catch (err) {
       void env.close();
       throw readFailure(dir, err);
@@ -200,7 +202,7 @@ export class RuleStore implements RuleView {
    * back on the next touch. Returns the bytes unmapped.
    */
   releaseMappedPages(): number {
-    return Fuse.native.releaseMappedFile(fs.realpathSync(nodePath.join(this.dir, DATA_FILE)));
+    return this.mapper.releaseMappedFile(fs.realpathSync(nodePath.join(this.dir, DATA_FILE)));
   }
 
   /**

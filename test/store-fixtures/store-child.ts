@@ -6,11 +6,12 @@
 //   store-child.ts DIR import N PREFIX   import N rules PREFIX/f0 .. in one txn
 
 import { RuleStore } from '../../src/store/store';
+import { native } from '../../src/native/binding';
 
 function main(argv: string[]): void {
   const [dir, command, arg, prefix] = argv;
   if (dir === undefined || command === undefined || arg === undefined) throw new Error('usage: DIR add PATH | DIR import N PREFIX');
-  const store = RuleStore.open(dir);
+  const store = RuleStore.open(dir, native);
   try {
     if (command === 'add') {
       store.add({ path: arg, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false });
