@@ -8,6 +8,7 @@ import path from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DamagedDatabaseError } from '../src/errors';
+import { encodeRule } from '../src/store/codec';
 import { inspectDataFile, LMDB_MAGIC } from '../src/store/dataFile';
 import { RuleStore } from '../src/store/store';
 import type { RuleInput } from '../src/rules/types';
@@ -222,10 +223,14 @@ describe('a record that cannot be read', () => {
     void env.close();
   }
 
+  /** Rule 1's record as the store writes it (src/store/codec.ts). */
+  const record = encodeRule({ id: 1, path: '/docs/d0/file-0.txt', dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false });
+
   it.each<[string, Buffer, RegExp]>([
-    ['trailing bytes (msgpackr: "Data read, but end of buffer not reached")', Buffer.from([0x2a, 0x2a]), /a record cannot be read: Data read, but end of buffer not reached/],
+    ['trailing bytes', Buffer.concat([record, Buffer.from([0x2a])]), /a record cannot be read: the record under 1 has 1 byte after its last field/],
     ['a value that is not a rule', Buffer.from([0x2a]), /a record cannot be read: the record under 1 is not a rule/],
-    ['a map cut short', Buffer.from([0x85, 0xa2, 0x69, 0x64]), /a record cannot be read: /],
+    ['a value that is not a rule record (format 1: msgpack)', Buffer.from([0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a]), /a record cannot be read: the record under 1 is not a rule/],
+    ['a record cut short', record.subarray(0, record.length - 3), /a record cannot be read: /],
   ])('%s: every read that meets it says the database is damaged', (_what, bytes, problem) => {
     makeDatabase(10);
     rewrite('rules', 1, bytes);
@@ -251,8 +256,9 @@ describe('a record that cannot be read', () => {
 
   it('an index entry that holds no rule id, or points at no record', () => {
     makeDatabase(10);
-    rewrite('byPath', '/docs/d1/file-1.txt', Buffer.from([0xa3, 0x61, 0x62, 0x63]));
-    rewrite('byPath', '/docs/zz', Buffer.from([0xcd, 0x30, 0x39]));
+    // An index value is a rule id in 4 bytes (src/store/codec.ts).
+    rewrite('byPath', '/docs/d1/file-1.txt', Buffer.from([0x61, 0x62, 0x63]));
+    rewrite('byPath', '/docs/zz', Buffer.from([0x39, 0x30, 0x00, 0x00]));
     const store = RuleStore.open(db, native);
     try {
       expect(damagedError(() => store.findByPath('/docs/d1/file-1.txt')).problem).toBe('a record cannot be read: the index entry "/docs/d1/file-1.txt" does not hold a rule id');

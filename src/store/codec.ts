@@ -1,365 +1,232 @@
-// The rule records as lmdb-js stores them (msgpack), and the decision
-// path's own reading of them.
-
-import type { Database } from 'lmdb';
-import type { AclEntry, Rule } from '../rules/types';
-import { isRuleId } from '../rules/validate';
-
-// ---- the decision path's reads ----------------------------------------------
+// The store's own record formats, given to lmdb-js as each database's
+// `encoder` (an object with encode and decode), so every get, put and range
+// of a database goes through them:
 //
-// findByPath/findByInode run on every decision the cache cannot answer, and
-// lmdb-js's generic get() costs there: msgpackr spends ~0.65 µs decoding a
-// rule record, because without shared structures every stored value
-// carries its own record definition (the list of field names), which the
-// decoder reads and turns into a reader each time. The helpers below read
-// the raw bytes (getBinaryFast: a copy out of the memory map into lmdb-js's
-// shared buffer, valid until the next read) and decode the exact shapes
-// this store writes; anything else — another field list, a non-ASCII
-// string, a 64-bit integer, trailing bytes — is handed to lmdb-js's own
-// get(), so the result is always what msgpackr would have returned. The
-// on-disk format is untouched. Nothing is kept between calls.
+//   - a rule record (`rules`, `inodeRules`): the fixed binary layout below;
+//   - an index value (`byPath`, `byInode`, `unbound`): the rule id, 4 bytes.
+//
+// `meta` keeps lmdb-js's default encoding (msgpack) for its few numbers.
+// Databases written before these formats existed (format 1: msgpack
+// records and index values) are converted when opened (schema.ts).
+//
+// Rule record, format 2 (numbers little-endian):
+//
+//   @0   u8   format (RECORD_FORMAT)
+//   @1   u8   flags: 1 recursive, 2 bound (dev and ino follow), 4 birth follows
+//   @2   u8   defaccess (0-7)
+//   @3   u8   byte length of birth (0 without one)
+//   @4   u32  id
+//   @8   u32  owner
+//   @12  u16  byte length of path
+//   @14  u32  number of acl entries
+//   @18  when bound: dev, ino, each as u32 low word + u32 high word (< 2^21)
+//        path (UTF-8), birth (UTF-8)
+//        the acl entries, 5 bytes each: u8 kind << 3 | access (kind 0 user,
+//        1 group), u32 uid or gid
+//   and nothing after them.
+//
+// Decoding reads nothing but its argument: no state is kept between calls.
 
-/** An index value (a rule id), or lmdb-js's decoding of it when it is not a plain uint. */
-export function readId(db: Database<number, string>, key: string): number | undefined {
-  const bytes = db.getBinaryFast(key);
-  if (bytes === undefined) return undefined;
-  src = bytes;
-  pos = 0;
-  end = bytes.length;
-  const id = readNumber();
-  if (id >= 0 && pos === end) return id;
-  // The key is there, so lmdb-js's decoding must give a rule id.
-  const decoded: unknown = db.get(key);
-  if (!isRuleId(decoded)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
-  return decoded;
-}
+import type { AclEntry, Rule } from '../rules/types';
 
-/** Rule `id` of `rules`, decoded by decodeRule() or else by lmdb-js. */
-/** Whether `copy` is the same rule record as `rule`, field by field. */
-export function sameRecord(copy: Rule | undefined, rule: Rule): boolean {
-  return copy !== undefined && JSON.stringify(plainRule(copy)) === JSON.stringify(plainRule(rule));
-}
+/** The format of rule records and index values this store writes. */
+export const RECORD_FORMAT = 2;
 
-export function readRule<K extends number | string>(rules: Database<Rule, K>, key: K): Rule | undefined {
-  const bytes = rules.getBinaryFast(key);
-  if (bytes === undefined) return undefined;
-  // The store's decoder returns only well-shaped rules; lmdb-js's may not.
-  const rule = decodeRule(bytes);
-  if (rule !== undefined) return rule;
-  const decoded = rules.get(key);
-  return decoded === undefined ? undefined : checkRecord(decoded, key);
-}
+const RECURSIVE = 1;
+const BOUND = 2;
+const HAS_BIRTH = 4;
+const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH;
+const HEAD = 18;
+const FILE_IDS = 16;
+const ENTRY = 5;
+const GROUP_ENTRY = 1;
+const MAX_ACCESS = 7;
+const MAX_U32 = 0xffff_ffff;
+const MAX_U16 = 0xffff;
+const MAX_U8 = 0xff;
+/** High words above this make dev or ino exceed Number.MAX_SAFE_INTEGER. */
+const MAX_HIGH_WORD = 0x1f_ffff;
+const TWO_32 = 0x1_0000_0000;
 
 /**
- * A decoded record, when it has the shape of a Rule (the fields decide()
- * and the admin API read, of their types); else the record is damaged.
- * The store's own decoder only ever returns this shape; this checks what
- * lmdb-js's msgpackr made of anything else.
+ * Bytes that are not a record of this format. `predicate` is worded to
+ * follow the record's name ("the record under 5 is cut short ...").
  */
-export function checkRecord(value: unknown, key: number | string): Rule {
-  const r = value as Partial<Record<keyof Rule, unknown>> | null;
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.id !== 'number' ||
-    typeof r.path !== 'string' ||
-    typeof r.owner !== 'number' ||
-    typeof r.defaccess !== 'number' ||
-    !Array.isArray(r.acl) ||
-    typeof r.recursive !== 'boolean' ||
-    !(r.dev === null || typeof r.dev === 'number') ||
-    !(r.ino === null || typeof r.ino === 'number')
-  ) {
-    throw new RecordError(`the record under ${JSON.stringify(key)} is not a rule`);
+export class RecordFormatError extends Error {
+  constructor(readonly predicate: string) {
+    super(`a rule record ${predicate}`);
+    this.name = 'RecordFormatError';
   }
-  return value as Rule;
 }
 
-/** A record that decodes, but not to a rule (see readFailure). */
-export class RecordError extends Error {}
-
-// msgpack as msgpackr writes it with records on (lmdb-js's default): a map
-// is `d4 72 <id 0x40-0x7f>` + the array of its keys + its values in that
-// order (a record definition); a later value byte 0x40-0x7f in the same
-// value reuses definition <id>. So bytes 0x40-0x7f are never numbers.
-const RULE_KEYS = ['id', 'path', 'dev', 'ino', 'birth', 'owner', 'defaccess', 'acl', 'recursive'] as const;
-/** The definition that opens every record plainRule() shapes (its key order). */
-const RULE_HEAD = Uint8Array.from([0xd4, 0x72, 0x40, ...keyArray(RULE_KEYS)]);
-/** RULE_HEAD as little-endian 32-bit words (its whole words only). */
-const RULE_HEAD_WORDS = Int32Array.from({ length: RULE_HEAD.length >> 2 }, (_, w) =>
-  RULE_HEAD[4 * w]! | (RULE_HEAD[4 * w + 1]! << 8) | (RULE_HEAD[4 * w + 2]! << 16) | (RULE_HEAD[4 * w + 3]! << 24),
-);
-const USER_KEYS = Uint8Array.from(keyArray(['user', 'access']));
-const GROUP_KEYS = Uint8Array.from(keyArray(['group', 'access']));
-const USER_ENTRY = 1;
-const GROUP_ENTRY = 2;
-
-function keyArray(keys: readonly string[]): number[] {
-  const out = [0x90 | keys.length];
-  for (const k of keys) out.push(0xa0 | k.length, ...Buffer.from(k, 'latin1'));
-  return out;
-}
-
-// Decoder state: one synchronous pass, reset by each entry point.
-let src: Uint8Array = Buffer.alloc(0); // a Buffer, like lmdb-js's, so element loads stay monomorphic
-let pos = 0;
-let end = 0;
-/**
- * Record definitions seen in the current record, by id & 0x3f: the kind is
- * valid only where definedIn holds the current record's number (1 and up,
- * so the initial zeros never count), which spares a reset per record.
- */
-const definedKind = new Uint8Array(64);
-const definedIn = new Uint32Array(64);
-let record = 0;
-const fromCharCode = String.fromCharCode;
-// Node's Buffer method; reads any Uint8Array (one byte → one UTF-16 unit).
+// Node's Buffer methods, applied to whatever Uint8Array lmdb-js hands over.
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
-const float64 = new Float64Array(1);
-const float64Bytes = new Uint8Array(float64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-const NIL = 0xc0;
-const FALSE = 0xc2;
-const TRUE = 0xc3;
-
-/** Bytes taken by the non-negative number starting with `token` (0: not one handled here). */
-function numberSize(token: number): number {
-  if (token < 0x40) return 1;
-  switch (token) {
-    case 0xcc:
-      return 2;
-    case 0xcd:
-      return 3;
-    case 0xce:
-      return 5;
-    case 0xcb:
-      return 9;
-    default:
-      return 0;
-  }
-}
-
-/** The number at b[p] (numberSize(b[p]) > 0 and its bytes in range). */
-function numberAt(b: Uint8Array, p: number): number {
-  const token = b[p]!;
-  if (token < 0x40) return token;
-  switch (token) {
-    case 0xcc:
-      return b[p + 1]!;
-    case 0xcd:
-      return (b[p + 1]! << 8) | b[p + 2]!;
-    case 0xce:
-      return ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
-    default: {
-      // float64, big-endian on the wire
-      for (let i = 0; i < 8; i++) float64Bytes[LITTLE_ENDIAN ? i : 7 - i] = b[p + 8 - i]!;
-      const value = float64[0]!;
-      return value >= 0 ? value : -1; // negative or NaN: not handled
+/** The text of bytes b[start, end): ASCII the fast way, else strict UTF-8. */
+function textAt(b: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (b[i]! >= 0x80) {
+      try {
+        return strictUtf8.decode(b.subarray(start, end));
+      } catch {
+        throw new RecordFormatError('holds text that is not UTF-8');
+      }
     }
   }
+  return latin1Slice.call(b, start, end);
 }
 
-/** Header bytes of the string starting with `token` (0: not a string handled here). */
-function stringHeaderSize(token: number): number {
-  return token >= 0xa0 && token <= 0xbf ? 1 : token === 0xd9 ? 2 : token === 0xda ? 3 : 0;
+function u32At(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x100_0000;
 }
 
-/** Byte length of the string whose header (of `headerSize` bytes, in range) is at b[p]. */
-function stringLength(b: Uint8Array, p: number, headerSize: number): number {
-  return headerSize === 1 ? b[p]! - 0xa0 : headerSize === 2 ? b[p + 1]! : (b[p + 1]! << 8) | b[p + 2]!;
+function fileIdAt(b: Uint8Array, p: number): number {
+  const high = u32At(b, p + 4);
+  if (high > MAX_HIGH_WORD) throw new RecordFormatError('holds a device or inode number past 2^53');
+  return high * TWO_32 + u32At(b, p);
 }
 
-/** The `n` bytes at b[i] as a string when all are ASCII, else null. */
-function asciiAt(b: Uint8Array, i: number, n: number): string | null {
-  const stop = i + n;
-  for (let j = i; j < stop; j++) if (b[j]! >= 0x80) return null;
-  return n <= 16 ? shortAscii(b, i, n) : latin1Slice.call(b, i, stop);
-}
-
-/**
- * The Rule msgpackr would decode from `bytes`, or undefined when the bytes
- * are not of the one shape handled here (the caller then asks lmdb-js).
- * One pass with the position in a local: this runs on every decision the
- * cache cannot answer.
- */
-export function decodeRule(bytes: Uint8Array): Rule | undefined {
+/** The rule a record holds; throws RecordFormatError for anything else. */
+export function decodeRule(bytes: Uint8Array): Rule {
   const b = bytes;
-  const n = bytes.length;
-  if (!startsWithRuleHead(b, n)) return undefined;
-  let p = RULE_HEAD.length;
-  let size: number;
-  // id
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const id = numberAt(b, p);
-  p += size;
-  // path
-  if (p >= n || (size = stringHeaderSize(b[p]!)) === 0 || p + size > n) return undefined;
-  let length = stringLength(b, p, size);
-  if (p + size + length > n) return undefined;
-  const path = asciiAt(b, p + size, length);
-  p += size + length;
-  // dev, ino: number or nil
+  const n = b.length;
+  if (n > 0 && b[0] !== RECORD_FORMAT) throw new RecordFormatError(`is not a rule record (it starts with 0x${b[0]!.toString(16).padStart(2, '0')}, not format ${RECORD_FORMAT})`);
+  if (n < HEAD) throw new RecordFormatError(`is cut short (${n} bytes)`);
+  const flags = b[1]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new RecordFormatError(`has unknown flags 0x${flags.toString(16)}`);
+  const defaccess = b[2]!;
+  const birthLength = b[3]!;
+  const id = u32At(b, 4);
+  const owner = u32At(b, 8);
+  const pathLength = b[12]! | (b[13]! << 8);
+  const entries = u32At(b, 14);
+  const bound = (flags & BOUND) !== 0;
+  const hasBirth = (flags & HAS_BIRTH) !== 0;
+  if (defaccess > MAX_ACCESS) throw new RecordFormatError(`has access bits ${defaccess}, past ${MAX_ACCESS}`);
+  if (hasBirth !== (birthLength > 0) || (hasBirth && !bound)) throw new RecordFormatError('has a birth time that does not fit its flags');
+  let p = HEAD;
+  const fieldsEnd = p + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * entries;
+  if (fieldsEnd > n) throw new RecordFormatError(`is cut short (${n} bytes, its fields need ${fieldsEnd})`);
+  if (fieldsEnd < n) throw new RecordFormatError(`has ${n - fieldsEnd} byte${n - fieldsEnd === 1 ? '' : 's'} after its last field`);
   let dev: number | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-    dev = numberAt(b, p);
-    p += size;
-  }
   let ino: number | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-    ino = numberAt(b, p);
-    p += size;
+  if (bound) {
+    dev = fileIdAt(b, p);
+    ino = fileIdAt(b, p + 8);
+    p += FILE_IDS;
   }
-  // birth: string or nil
-  let birth: string | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = stringHeaderSize(b[p]!)) === 0 || p + size > n) return undefined;
-    length = stringLength(b, p, size);
-    if (p + size + length > n || (birth = asciiAt(b, p + size, length)) === null) return undefined;
-    p += size + length;
+  const path = textAt(b, p, p + pathLength);
+  p += pathLength;
+  const birth = hasBirth ? textAt(b, p, p + birthLength) : null;
+  p += birthLength;
+  const acl = new Array<AclEntry>(entries);
+  for (let i = 0; p < n; i++, p += ENTRY) {
+    const head = b[p]!;
+    const access = head & MAX_ACCESS;
+    const who = u32At(b, p + 1);
+    if (head >> 3 === 0) acl[i] = { user: who, access };
+    else if (head >> 3 === GROUP_ENTRY) acl[i] = { group: who, access };
+    else throw new RecordFormatError(`has an acl entry of unknown kind ${head >> 3}`);
   }
-  // owner, defaccess
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const owner = numberAt(b, p);
-  p += size;
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const defaccess = numberAt(b, p);
-  p += size;
-  // acl, recursive
-  if (++record > 0xffff_ffff) {
-    // Numbers are about to repeat: forget every stamp so none can pass for new.
-    definedIn.fill(0);
-    record = 1;
-  }
-  src = b;
-  pos = p;
-  end = n;
-  const acl = readAcl();
-  p = pos;
-  if (acl === null || p + 1 !== n || (b[p] !== TRUE && b[p] !== FALSE)) return undefined;
-  if (id < 0 || path === null || (dev !== null && dev < 0) || (ino !== null && ino < 0) || owner < 0 || defaccess < 0) return undefined;
-  return { id, path, dev, ino, birth, owner, defaccess, acl, recursive: b[p] === TRUE };
+  return { id, path, dev, ino, birth, owner, defaccess, acl, recursive: (flags & RECURSIVE) !== 0 };
 }
 
-/** Whether the record opens with RULE_HEAD, compared four bytes at a time. */
-function startsWithRuleHead(b: Uint8Array, n: number): boolean {
-  if (RULE_HEAD.length > n) return false;
-  for (let w = 0, at = 0; w < RULE_HEAD_WORDS.length; w++, at += 4) {
-    if ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) !== RULE_HEAD_WORDS[w]) return false;
-  }
-  for (let at = RULE_HEAD_WORDS.length * 4; at < RULE_HEAD.length; at++) if (b[at] !== RULE_HEAD[at]) return false;
-  return true;
+function isU32(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_U32;
 }
 
-function skipBytes(expected: Uint8Array): boolean {
-  const bytes = src;
-  const at = pos;
-  const n = expected.length;
-  if (at + n > end) return false;
-  for (let i = 0; i < n; i++) if (bytes[at + i] !== expected[i]) return false;
-  pos = at + n;
-  return true;
+function isAccessBits(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ACCESS;
 }
 
-/** A non-negative number at pos (see numberAt); -1 for anything else. */
-function readNumber(): number {
-  if (pos >= end) return -1;
-  const size = numberSize(src[pos]!);
-  if (size === 0 || pos + size > end) return -1;
-  const value = numberAt(src, pos);
-  pos += size;
-  return value;
+function isFileNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 /**
- * `n` (≤ 16) ASCII bytes at `i` as a string, in one call: the cheapest way
- * to make a short flat string from bytes in JS (as msgpackr does).
+ * What keeps `rule` from being a record (a field out of the layout's
+ * range), or null. The store validates every rule before it writes one,
+ * so this only ever refuses a bug's rule, or an older format's record
+ * that was not a rule (see schema.ts).
  */
-function shortAscii(b: Uint8Array, i: number, n: number): string {
-  const c = fromCharCode;
-  if (n <= 8) {
-    if (n <= 4) {
-      if (n <= 2) return n === 0 ? '' : n === 1 ? c(b[i]!) : c(b[i]!, b[i + 1]!);
-      return n === 3 ? c(b[i]!, b[i + 1]!, b[i + 2]!) : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!);
-    }
-    if (n <= 6) return n === 5 ? c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!) : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!);
-    return n === 7
-      ? c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!)
-      : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!, b[i + 7]!);
+export function unencodable(rule: Rule): string | null {
+  if (typeof rule !== 'object' || rule === null) return 'is not an object';
+  if (!isU32(rule.id) || !isU32(rule.owner)) return 'has an id or owner that is not a 32-bit unsigned integer';
+  if (!isAccessBits(rule.defaccess)) return 'has defaccess that is not access bits 0-7';
+  if (typeof rule.path !== 'string' || Buffer.byteLength(rule.path) > MAX_U16) return 'has no path of at most 65535 bytes';
+  if (typeof rule.recursive !== 'boolean') return 'has recursive that is not true or false';
+  const bound = rule.dev !== null || rule.ino !== null;
+  if (bound && (!isFileNumber(rule.dev) || !isFileNumber(rule.ino))) return 'has a dev or ino that is not a safe integer';
+  const birth = rule.birth ?? null;
+  if (birth !== null && (typeof birth !== 'string' || !bound || birth === '' || Buffer.byteLength(birth) > MAX_U8)) return 'has a birth time that cannot be stored';
+  if (!Array.isArray(rule.acl) || rule.acl.length > MAX_U32) return 'has an acl that is not an array';
+  for (const entry of rule.acl as readonly unknown[]) {
+    const e = entry as { user?: unknown; group?: unknown; access?: unknown } | null;
+    if (typeof e !== 'object' || e === null || !isAccessBits(e.access)) return 'has an acl entry without access bits 0-7';
+    if ('user' in e ? !isU32(e.user) || 'group' in e : !isU32(e.group)) return 'has an acl entry that is not one user or one group';
   }
-  const a0 = b[i]!, a1 = b[i + 1]!, a2 = b[i + 2]!, a3 = b[i + 3]!, a4 = b[i + 4]!, a5 = b[i + 5]!, a6 = b[i + 6]!, a7 = b[i + 7]!;
-  const j = i + 8;
-  switch (n) {
-    case 9:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!);
-    case 10:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!);
-    case 11:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!);
-    case 12:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!);
-    case 13:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!);
-    case 14:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!);
-    case 15:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!, b[j + 6]!);
-    default:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!, b[j + 6]!, b[j + 7]!);
-  }
+  return null;
 }
 
-/** The acl array: user/group entries as records; null when unreadable. */
-function readAcl(): AclEntry[] | null {
-  if (pos >= end) return null;
-  const token = src[pos]!;
-  let length: number;
-  if (token >= 0x90 && token <= 0x9f) {
-    length = token - 0x90;
-    pos++;
-  } else if (token === 0xdc && pos + 3 <= end) {
-    length = (src[pos + 1]! << 8) | src[pos + 2]!;
-    pos += 3;
-  } else {
-    return null;
-  }
-  const acl = new Array<AclEntry>(length);
-  for (let i = 0; i < length; i++) {
-    if (pos >= end) return null;
-    let kind: number;
-    const t = src[pos]!;
-    if (t === 0xd4 && pos + 3 <= end && src[pos + 1] === 0x72 && src[pos + 2]! >= 0x40 && src[pos + 2]! <= 0x7f) {
-      const slot = src[pos + 2]! & 0x3f;
-      pos += 3;
-      if (skipBytes(USER_KEYS)) kind = USER_ENTRY;
-      else if (skipBytes(GROUP_KEYS)) kind = GROUP_ENTRY;
-      else return null;
-      // Slot 0 holds the rule's own definition: redefining it is not our shape.
-      if (slot === 0) return null;
-      definedKind[slot] = kind;
-      definedIn[slot] = record;
-    } else if (t >= 0x40 && t <= 0x7f) {
-      // Only a definition made earlier in this very record counts.
-      if (definedIn[t & 0x3f] !== record) return null;
-      kind = definedKind[t & 0x3f]!;
-      pos++;
-    } else {
-      return null;
+/** The record of `rule`; throws RecordFormatError when a field is out of the layout's range. */
+export function encodeRule(rule: Rule): Buffer {
+  const problem = unencodable(rule);
+  if (problem !== null) throw new RecordFormatError(problem);
+  const bound = rule.dev !== null;
+  const birth = rule.birth ?? null;
+  const pathLength = Buffer.byteLength(rule.path);
+  const birthLength = birth === null ? 0 : Buffer.byteLength(birth);
+  const size = HEAD + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * rule.acl.length;
+  const b = Buffer.allocUnsafe(size);
+  b[0] = RECORD_FORMAT;
+  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0);
+  b[2] = rule.defaccess;
+  b[3] = birthLength;
+  b.writeUInt32LE(rule.id, 4);
+  b.writeUInt32LE(rule.owner, 8);
+  b.writeUInt16LE(pathLength, 12);
+  b.writeUInt32LE(rule.acl.length, 14);
+  let p = HEAD;
+  if (bound) {
+    for (const value of [rule.dev!, rule.ino!]) {
+      b.writeUInt32LE(value % TWO_32, p);
+      b.writeUInt32LE(Math.floor(value / TWO_32), p + 4);
+      p += 8;
     }
-    const who = readNumber();
-    const access = readNumber();
-    if (who < 0 || access < 0) return null;
-    acl[i] = kind === USER_ENTRY ? { user: who, access } : { group: who, access };
   }
-  return acl;
+  p += b.write(rule.path, p, 'utf8');
+  if (birth !== null) p += b.write(birth, p, 'utf8');
+  for (const entry of rule.acl) {
+    const group = 'group' in entry;
+    b[p] = ((group ? GROUP_ENTRY : 0) << 3) | entry.access;
+    b.writeUInt32LE(group ? entry.group : entry.user, p + 1);
+    p += ENTRY;
+  }
+  return b;
 }
 
-/** A Rule with exactly the model's fields, so no stray property is stored. */
+/** The rule record codec, as lmdb-js's `encoder` option takes it. */
+export const ruleCodec = { encode: encodeRule, decode: decodeRule };
+
+/** Thrown by the index codec: the value is not a rule id. */
+export class IndexValueError extends Error {}
+
+/** The index value codec: a rule id (uint32, little-endian). */
+export const idCodec = {
+  encode(id: number): Buffer {
+    if (!isU32(id)) throw new IndexValueError(`${String(id)} is not a rule id`);
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32LE(id, 0);
+    return b;
+  },
+  decode(bytes: Uint8Array): number {
+    if (bytes.length !== 4) throw new IndexValueError(`an index value of ${bytes.length} bytes is not a rule id`);
+    return u32At(bytes, 0);
+  },
+};
+
+/** A Rule with exactly the model's fields, in the record's terms (birth null when unbound or unknown). */
 export function plainRule(r: Rule): Rule {
   return {
     id: r.id,
@@ -372,4 +239,9 @@ export function plainRule(r: Rule): Rule {
     acl: r.acl,
     recursive: r.recursive,
   };
+}
+
+/** Whether `copy` is the same rule record as `rule`, field by field. */
+export function sameRecord(copy: Rule | undefined, rule: Rule): boolean {
+  return copy !== undefined && JSON.stringify(plainRule(copy)) === JSON.stringify(plainRule(rule));
 }

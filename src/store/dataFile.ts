@@ -5,7 +5,7 @@
 // caught. This reads the meta pages itself, as mdb_env_read_header() of the
 // LMDB that lmdb-js bundles does, and refuses such a file with one line.
 // Damage deeper in the file (a garbled B-tree page) is not found here; reads
-// of the store turn what LMDB and the decoder report about it into the same
+// of the store turn what LMDB and the record codec report about it into the same
 // error (see RuleStore).
 //
 // The layout, from dependencies/lmdb/libraries/liblmdb/mdb.c of lmdb-js 3.x
@@ -180,9 +180,9 @@ const LMDB_DAMAGE_CODES: ReadonlySet<number> = new Set([-30797, -30796, -30795, 
 
 /**
  * What a failure while reading the database is: an AclfsError stays as it
- * is; LMDB reporting damage, a record the decoder cannot read (msgpackr's
- * "Data read, but end of buffer not reached", a RangeError past the end)
- * or one that is not a rule, is a DamagedDatabaseError of `dir`; any other
+ * is; LMDB reporting damage, or a record or index value the store's codec
+ * cannot read (codec.ts: cut short, another format, a field out of range),
+ * is a DamagedDatabaseError of `dir`; any other
  * error of LMDB (a full map, too many readers, ENOMEM) or the system is
  * passed on (it is `internal` to the CLI and the API anyway).
  */

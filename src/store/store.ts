@@ -10,10 +10,10 @@ import { conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from '../rules/path';
 import { toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
-import { checkRecord, plainRule, readId, readRule, sameRecord } from './codec';
+import { IndexValueError, plainRule, RecordFormatError, sameRecord } from './codec';
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
 import { CommitEpoch, type FileMapper } from './epoch';
-import { DATA_FILE, inodeKey, META, openDatabases, openEnvironment } from './schema';
+import { convertToCurrentFormat, DATA_FILE, inodeKey, META, openDatabases, openEnvironment } from './schema';
 import {
   checkPath,
   DEFAULT_LIST_LIMIT,
@@ -115,6 +115,7 @@ export class RuleStore implements RuleView {
     try {
       restrictFiles(dir);
       const dbs = openDatabases(env);
+      convertToCurrentFormat(env, dbs);
       store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, CommitEpoch.open(dir, mapper), mapper);
     } catch (err) {
       void env.close();
@@ -144,7 +145,7 @@ export class RuleStore implements RuleView {
         if (this.meta.get(INODE_RULES_BUILT) === 1) return;
         for (const { key, value: id } of this.byInodeDb.getRange()) {
           const rule = this.rules.get(id);
-          if (rule !== undefined) this.inodeRulesDb.putSync(key, checkRecord(rule, id));
+          if (rule !== undefined) this.inodeRulesDb.putSync(key, rule);
         }
         this.meta.putSync(INODE_RULES_BUILT, 1);
       }),
@@ -754,10 +755,9 @@ export class RuleStore implements RuleView {
     for (const { key, value } of range) yield { path: key, id: value };
   }
 
-  /** Rule `id` (a valid id) as lmdb-js decodes it, checked to be a rule record. */
+  /** Rule `id` (a valid id). */
   private getIn(id: number): Rule | undefined {
-    const rule = this.rules.get(id);
-    return rule === undefined ? undefined : checkRecord(rule, id);
+    return readRule(this.rules, id);
   }
 
   private mustGet(id: number): Rule {
@@ -803,4 +803,33 @@ function checkLimit(limit: number | undefined): number {
     throw invalid(`limit must be an integer 1-${MAX_LIST_LIMIT}, got ${String(limit)}`);
   }
   return limit;
+}
+
+/** A record or index value that cannot be read, named by its key (see readFailure). */
+class RecordError extends Error {}
+
+/**
+ * Rule record `key` of `db` (rules or inodeRules); bytes that are not a
+ * record (codec.ts) are a RecordError naming the key.
+ */
+function readRule<K extends number | string>(db: Database<Rule, K>, key: K): Rule | undefined {
+  try {
+    return db.get(key);
+  } catch (err) {
+    if (err instanceof RecordFormatError) throw new RecordError(`the record under ${JSON.stringify(key)} ${err.predicate}`);
+    throw err;
+  }
+}
+
+/** The rule id index entry `key` of `db` holds; anything else is a RecordError. */
+function readId(db: Database<number, string>, key: string): number | undefined {
+  let id: number | undefined;
+  try {
+    id = db.get(key);
+  } catch (err) {
+    if (!(err instanceof IndexValueError)) throw err;
+    id = 0;
+  }
+  if (id !== undefined && !isRuleId(id)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
+  return id;
 }
