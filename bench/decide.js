@@ -17,7 +17,8 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 
 const { ROOT: root } = require('./lib/env');
-const { RuleStore } = require(path.join(root, 'dist/rules/store.js'));
+const { RuleStore } = require(path.join(root, 'dist/store/store.js'));
+const { native } = require(path.join(root, 'dist/native/binding.js'));
 const { decide } = require(path.join(root, 'dist/rules/decide.js'));
 const { DecisionCache } = require(path.join(root, 'dist/rules/cache.js'));
 const { PolicyEngine } = require(path.join(root, 'dist/rules/engine.js'));
@@ -46,7 +47,7 @@ function measure(fn) {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-bench-decide-'));
 try {
-  const store = RuleStore.open(path.join(dir, 'db'));
+  const store = RuleStore.open(path.join(dir, 'db'), native);
   const t0 = Date.now();
   // 1000 recursive directory rules, the rest per-file rules bound to inodes,
   // each with a user and a group entry: a realistic mix for the lookups.

@@ -35,12 +35,13 @@ import {
   workerThreadStats,
 } from './fs/mount';
 import { ModeSwitch } from './fs/mode';
-import { Binder, bindPendingRules } from './rules/binder';
+import { Binder, bindPendingRules } from './store/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
-import { SystemNameResolver, systemNames } from './rules/names';
-import { DATA_FILE, RuleStore } from './rules/store';
-import { verifyInChild } from './rules/verify';
+import { DATA_FILE, RuleStore } from './store/store';
+import { verifyInChild } from './store/verify';
+import { native } from './native/binding';
+import { SystemNameResolver } from './system/names';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;
@@ -88,6 +89,9 @@ function socketOutsideMount(socket: string, layout: { source: string; mountpoint
   }
   return abs;
 }
+
+/** The system's user and group names (/etc/passwd, /etc/group). */
+const systemNames = new SystemNameResolver();
 
 /** --admin-group NAME|GID → gid. */
 function adminGid(spec: string): number {
@@ -251,7 +255,7 @@ async function serve(cmd: MountCommand): Promise<void> {
   process.umask(0);
   const backing = openBackingRoot(layout.source, cmd.inPlace);
   const startedAt = new Date();
-  const store = RuleStore.open(cmd.db);
+  const store = RuleStore.open(cmd.db, native);
   const timers: NodeJS.Timeout[] = [];
   const logFault = throttled(FAULT_LOG_MS);
   // The last resort. Every FUSE request runs inside the mount's guard (its
@@ -480,7 +484,7 @@ async function readInput(file: string): Promise<string> {
 async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
   if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
   verifyInChild(db);
-  const store = RuleStore.open(db);
+  const store = RuleStore.open(db, native);
   // No mount here: check decides by path only, under the daemon's default policy.
   const service = new AdminService({
     store,

@@ -12,7 +12,7 @@ import { invalid, notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
 import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
-import type { RuleStore } from '../rules/store';
+import type { RuleStore } from '../store/store';
 import type { Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
 import { isId, notAnId } from '../rules/validate';
 import type { Accounts } from './accounts';

@@ -10,7 +10,7 @@ import type { Access, Caller, Decision, DefaultPolicy, Target } from './types';
 export interface PolicySource extends MoveView {
   /**
    * The commit epoch, read before the lookups that follow see their
-   * snapshot (RuleStore.snapshot, src/rules/epoch.ts).
+   * snapshot (RuleStore.snapshot, src/store/epoch.ts).
    */
   snapshot(): number;
 }

@@ -17,7 +17,7 @@
 import { z } from 'zod';
 import { invalid } from '../errors';
 import { formatAccess, tryParseAccess } from './access';
-import { numericId, systemNames, type NameResolver } from './names';
+import { numericId, type NameResolver } from './names';
 import type { AclEntry, Rule, RuleInput } from './types';
 import { checkRulePath, isId, notAnId, pathTextProblem } from './validate';
 
@@ -36,7 +36,7 @@ export interface RuleFile {
 }
 
 /** Parses the text of a rule file (JSON). */
-export function parseRuleFileText(text: string, names: NameResolver = systemNames): RuleInput[] {
+export function parseRuleFileText(text: string, names: NameResolver): RuleInput[] {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -58,7 +58,7 @@ export interface ParseOptions {
 const PROGRESS_CHUNK = 5000;
 
 /** Validates an already JSON-decoded rule file and returns its rules. */
-export function parseRuleFile(data: unknown, names: NameResolver = systemNames, options: ParseOptions = {}): RuleInput[] {
+export function parseRuleFile(data: unknown, names: NameResolver, options: ParseOptions = {}): RuleInput[] {
   if (options.onProgress !== undefined) return parseInChunks(data, names, options.onProgress);
   const result = fileSchema(names).safeParse(data);
   if (!result.success) throw invalid(describeIssues(result.error.issues, data));
@@ -72,7 +72,7 @@ export function parseRuleFile(data: unknown, names: NameResolver = systemNames, 
  * rule): names resolved, access parsed, path normalised. Errors name the
  * field, e.g. `rule /docs/x: acl[0].access: "rwz" is not an access like "r-x" or 0-7`.
  */
-export function parseRuleBody(data: unknown, names: NameResolver = systemNames): RuleInput {
+export function parseRuleBody(data: unknown, names: NameResolver): RuleInput {
   const result = ruleSchema(names).safeParse(data);
   if (result.success) return result.data;
   const issue = result.error.issues[0];

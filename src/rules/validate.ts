@@ -17,13 +17,16 @@ import type { AclEntry, RuleInput } from './types';
  */
 export const MAX_RULE_PATH_BYTES = 1900;
 
+/** (uid_t)-1 = 2^32-1, the largest number a uid_t or gid_t holds; no one's id (see MAX_ID). */
+export const NO_ID = 0xffff_ffff;
+
 /**
  * Largest uid or gid: 2^32-2. (uid_t)-1 = 4294967295 is no one's id: to
  * the kernel it means "no id" (chown(2) "leave unchanged", setresuid(2)
  * "keep"), so a rule naming it would name nobody, or whoever a bug maps
  * to -1.
  */
-export const MAX_ID = 0xffff_fffe;
+export const MAX_ID = NO_ID - 1;
 
 /** Rule ids are uint32 keys of `rules`, handed out from 1. */
 export const MAX_RULE_ID = 0xffff_ffff;

@@ -7,9 +7,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AdminServer } from '../../src/admin/server';
 import { AdminService } from '../../src/admin/service';
-import { SystemNameResolver } from '../../src/rules/names';
-import { RuleStore } from '../../src/rules/store';
+import { SystemNameResolver } from '../../src/system/names';
+import { RuleStore } from '../../src/store/store';
 import { ACLFS, requireFuse, runAs, type Identity } from '../helpers/mounts';
+import { native } from '../../src/native/binding';
 import { describeWithFuse } from '../helpers/facilities';
 
 const ADMIN_GID = 3001;
@@ -40,7 +41,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-access-'));
   // Like /run: everyone may enter the parent; the runtime dir below is 0750.
   fs.chmodSync(dir, 0o755);
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   sock = path.join(dir, 'run', 'aclfs.sock');
   server = await AdminServer.start({
     socketPath: sock,

@@ -12,12 +12,13 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { AdminClient } from '../../src/admin/client';
 import { AdminServer } from '../../src/admin/server';
 import { AdminService } from '../../src/admin/service';
-import { SystemNameResolver } from '../../src/rules/names';
+import { SystemNameResolver } from '../../src/system/names';
 import { AclfsError } from '../../src/errors';
 import { AuditLog, type AuditEntry } from '../../src/fs/audit';
 import { ModeSwitch, type EnforcementMode } from '../../src/fs/mode';
-import { RuleStore } from '../../src/rules/store';
+import { RuleStore } from '../../src/store/store';
 import { httpUnix } from '../helpers/admin';
+import { native } from '../../src/native/binding';
 import { describeAsRoot } from '../helpers/facilities';
 
 let dir: string;
@@ -44,7 +45,7 @@ const denial = (n: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
 
 beforeAll(async () => {
   dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-audit-')));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   audit = new AuditLog();
   modeChanges = [];
   mode = new ModeSwitch((now, previous) => modeChanges.push(`${previous}>${now}`));

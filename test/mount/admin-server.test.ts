@@ -9,15 +9,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
-import { SystemNameResolver } from '../../src/rules/names';
 import { AdminClient } from '../../src/admin/client';
-import { httpStatusFor, type ClosableAdminApi } from '../../src/admin/protocol';
+import { httpStatusFor, type AdminApi, type ClosableAdminApi } from '../../src/admin/protocol';
 import { AdminServer } from '../../src/admin/server';
 import { AdminService, type AdminOperations } from '../../src/admin/service';
+import { SystemNameResolver } from '../../src/system/names';
 import { AclfsError, ERROR_CLASSES } from '../../src/errors';
-import { RuleStore } from '../../src/rules/store';
+import { RuleStore } from '../../src/store/store';
 import type { FileIdentity } from '../../src/rules/types';
 import { httpUnix, rawUnix } from '../helpers/admin';
+import { native } from '../../src/native/binding';
 import { describeAsRoot } from '../helpers/facilities';
 
 const PASSWD = ['root:x:0:0::/root:/bin/sh', 'alice:x:2001:2001::/home/alice:/bin/sh', 'bob:x:2002:2002::/:/bin/sh', ''].join('\n');
@@ -48,7 +49,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(src, 'docs', 'a.txt'), 'a');
   fs.writeFileSync(path.join(dir, 'passwd'), PASSWD);
   fs.writeFileSync(path.join(dir, 'group'), GROUP);
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
   service = new AdminService({
     store,
     identity: lstatIdentity(src),

@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SystemNameResolver } from '../../src/rules/names';
 import { AdminServer } from '../../src/admin/server';
 import { AdminService } from '../../src/admin/service';
-import { RuleStore } from '../../src/rules/store';
+import { SystemNameResolver } from '../../src/system/names';
+import { RuleStore } from '../../src/store/store';
 import { httpUnix, type HttpReply } from '../helpers/admin';
 import { ACLFS, run } from '../helpers/mounts';
+import { native } from '../../src/native/binding';
 import { describeAsRoot } from '../helpers/facilities';
 
 const PASSWD = ['root:x:0:0::/root:/bin/sh', 'alice:x:2001:2001::/home/alice:/bin/sh', 'ghost:x:4294967295:0::/:/bin/sh', ''].join('\n');
@@ -35,7 +36,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'passwd'), PASSWD);
   fs.writeFileSync(path.join(dir, 'group'), GROUP);
   db = path.join(dir, 'db');
-  store = RuleStore.open(db);
+  store = RuleStore.open(db, native);
   const service = new AdminService({
     store,
     identity: null,

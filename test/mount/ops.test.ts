@@ -19,8 +19,9 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { RuleStore } from '../../src/store/store';
+import { native } from '../../src/native/binding';
 import { describeWithFuse, describeWithLoopDevice } from '../helpers/facilities';
-import { RuleStore } from '../../src/rules/store';
 import {
   ALICE,
   BOB,
@@ -79,7 +80,7 @@ function setXattr(file: string, name: string, value: string): void {
 }
 
 function withStore<T>(db: string, fn: (store: RuleStore) => T): T {
-  const store = RuleStore.open(db);
+  const store = RuleStore.open(db, native);
   try {
     store.generation();
     return fn(store);

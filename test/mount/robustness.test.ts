@@ -16,13 +16,14 @@ import type http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AdminServer } from '../../src/admin/server';
 import { AdminService } from '../../src/admin/service';
-import { SystemNameResolver } from '../../src/rules/names';
+import { SystemNameResolver } from '../../src/system/names';
 import { EACCES, EIO, OK } from '../../src/fs/errno';
 import { guardOperations, raisedInBinding, type RequestFault } from '../../src/fs/guard';
 import { descriptorLimits, raiseDescriptorLimit } from '../../src/main';
-import { RuleStore } from '../../src/rules/store';
+import { RuleStore } from '../../src/store/store';
 import type { Fuse } from '../../src/native/binding';
 import { httpUnix } from '../helpers/admin';
+import { native } from '../../src/native/binding';
 import { describeAsRoot, describeWithFuse } from '../helpers/facilities';
 import {
   ACLFS,
@@ -371,7 +372,7 @@ describeAsRoot('the admin server out of descriptors', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'aclfs-robust-admin-'));
-    store = RuleStore.open(path.join(dir, 'db'));
+    store = RuleStore.open(path.join(dir, 'db'), native);
     sock = path.join(dir, 'run', 'aclfs.sock');
     server = await AdminServer.start({
       socketPath: sock,

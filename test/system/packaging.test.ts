@@ -105,10 +105,13 @@ describeWithSystemd('systemd unit packaging/aclfs.service', () => {
     // Damage the stored rule behind the store's back (as a bad disk or a
     // buggy older version might): an access value out of range.
     const env = open({ path: db, noSubdir: false, maxDbs: 8 });
-    const rules = env.openDB<Record<string, unknown>, number>({ name: 'rules', keyEncoding: 'uint32' });
+    const rules = env.openDB<Buffer, number>({ name: 'rules', keyEncoding: 'uint32', encoding: 'binary' });
     const rule = rules.get(1);
     expect(rule).toBeDefined();
-    await rules.put(1, { ...rule, defaccess: 99 });
+    // Byte 2 of a rule record is its defaccess (src/store/codec.ts).
+    const damaged = Buffer.from(rule!);
+    damaged[2] = 99;
+    await rules.put(1, damaged);
     await env.close();
 
     const bad = await runPreStart(db);

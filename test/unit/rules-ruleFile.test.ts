@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AclfsError } from '../../src/errors';
-import { numericId, parseIdTable, SystemNameResolver, type NameResolver } from '../../src/rules/names';
+import { numericId, parseIdTable, type NameResolver } from '../../src/rules/names';
+import { SystemNameResolver } from '../../src/system/names';
 import { parseRuleFile, parseRuleFileText, serializeRuleFile } from '../../src/rules/ruleFile';
 import type { RuleInput } from '../../src/rules/types';
 

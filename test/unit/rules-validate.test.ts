@@ -10,8 +10,9 @@ import { checkRequestSchema, describeZodError, listQuerySchema, parseRuleId, pat
 import { AclfsError } from '../../src/errors';
 import type { NameResolver } from '../../src/rules/names';
 import { parseRuleBody, parseRuleFile } from '../../src/rules/ruleFile';
-import { RuleStore } from '../../src/rules/store';
+import { RuleStore } from '../../src/store/store';
 import type { RuleInput } from '../../src/rules/types';
+import { native } from '../../src/native/binding';
 import {
   checkPath,
   checkRulePath,
@@ -241,7 +242,7 @@ describe('the store refuses them too', () => {
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-validate-'));
-    store = RuleStore.open(path.join(dir, 'db'));
+    store = RuleStore.open(path.join(dir, 'db'), native);
   });
 
   afterEach(() => {

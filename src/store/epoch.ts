@@ -15,13 +15,21 @@
 // allow. Equality is all that is ever asked, so wrapping at 2^32 is harmless
 // unless 4 billion commits happen between two looks.
 //
-// The mapping comes from the patched fuse-native binding (Node cannot map a
-// file); the native fast path reads the very same page (src/fs/mount.ts).
+// Node cannot map a file: the mapping comes from the native addon, handed in
+// as a FileMapper (src/main.ts passes src/native/binding's calls); the
+// native fast path reads the very same page (src/fs/mount.ts).
 
 import nodePath from 'node:path';
-import { Fuse } from '../native/binding';
 
 export const EPOCH_FILE = 'epoch';
+
+/** What the store needs of the native addon: the memory maps of its files. */
+export interface FileMapper {
+  /** Maps `file` (created, mode 0600, if missing) MAP_SHARED; one page. */
+  mapSharedPage(file: string): ArrayBuffer;
+  /** Drops this process's page mappings of `file`; returns the bytes unmapped. */
+  releaseMappedFile(file: string): number;
+}
 
 export class CommitEpoch {
   private constructor(
@@ -31,8 +39,8 @@ export class CommitEpoch {
   ) {}
 
   /** Maps (creating, mode 0600) the epoch file of database directory `dir`. */
-  static open(dir: string): CommitEpoch {
-    const page = Fuse.native.mapSharedPage(nodePath.join(dir, EPOCH_FILE));
+  static open(dir: string, mapper: Pick<FileMapper, 'mapSharedPage'>): CommitEpoch {
+    const page = mapper.mapSharedPage(nodePath.join(dir, EPOCH_FILE));
     return new CommitEpoch(page, new Uint32Array(page, 0, 1));
   }
 

@@ -1,4 +1,4 @@
-// The commit epoch (src/rules/epoch.ts), RuleStore.snapshot() built on it,
+// The commit epoch (src/store/epoch.ts), RuleStore.snapshot() built on it,
 // and PolicyEngine.holdsForAnyGroups(): what lets the binding replay allows.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -7,20 +7,21 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DecisionCache } from '../../src/rules/cache';
 import { PolicyEngine } from '../../src/rules/engine';
-import { CommitEpoch } from '../../src/rules/epoch';
-import { RuleStore } from '../../src/rules/store';
+import { CommitEpoch } from '../../src/store/epoch';
+import { RuleStore } from '../../src/store/store';
 import type { AclEntry, Caller, RuleInput } from '../../src/rules/types';
+import { native } from '../../src/native/binding';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
-const CHILD = path.join(__dirname, 'rules-fixtures/store-child.ts');
+const CHILD = path.join(__dirname, 'store-fixtures/store-child.ts');
 
 let dir: string;
 let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-epoch-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {
@@ -60,7 +61,7 @@ describe('commit epoch', () => {
   });
 
   it('is shared memory: a second mapping sees every advance at once', () => {
-    const other = CommitEpoch.open(path.join(dir, 'db'));
+    const other = CommitEpoch.open(path.join(dir, 'db'), native);
     const before = other.value();
     store.add(input('/shared'));
     expect(other.value()).toBe(before + 2);

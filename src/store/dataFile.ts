@@ -5,7 +5,7 @@
 // caught. This reads the meta pages itself, as mdb_env_read_header() of the
 // LMDB that lmdb-js bundles does, and refuses such a file with one line.
 // Damage deeper in the file (a garbled B-tree page) is not found here; reads
-// of the store turn what LMDB and the decoder report about it into the same
+// of the store turn what LMDB and the record codec report about it into the same
 // error (see RuleStore).
 //
 // The layout, from dependencies/lmdb/libraries/liblmdb/mdb.c of lmdb-js 3.x
@@ -30,6 +30,9 @@
 // to the chosen meta's mm_last_pg.
 
 import fs from 'node:fs';
+import nodePath from 'node:path';
+import { AclfsError, DamagedDatabaseError, invalid } from '../errors';
+import { DATA_FILE, LOCK_FILE } from './schema';
 
 export const LMDB_MAGIC = 0xbeefc0de;
 /** MDB_DATA_VERSION of the bundled LMDB (999 only in an MDB_DEVEL build). */
@@ -167,4 +170,50 @@ function metaFields(page: Buffer, at: DataFileMeta['at']): DataFileMeta {
     freeRoot: page.readBigUInt64LE(meta + META.freeRoot),
     mainRoot: page.readBigUInt64LE(meta + META.mainRoot),
   };
+}
+
+// LMDB's return codes (lmdb.h) that say the file is not what LMDB wrote:
+// MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_PANIC, MDB_VERSION_MISMATCH,
+// MDB_INVALID, MDB_INCOMPATIBLE, MDB_BAD_CHECKSUM. lmdb-js throws them as
+// Errors whose `code` is the number.
+const LMDB_DAMAGE_CODES: ReadonlySet<number> = new Set([-30797, -30796, -30795, -30794, -30793, -30784, -30778]);
+
+/**
+ * What a failure while reading the database is: an AclfsError stays as it
+ * is; LMDB reporting damage, or a record or index value the store's codec
+ * cannot read (codec.ts: cut short, another format, a field out of range),
+ * is a DamagedDatabaseError of `dir`; any other
+ * error of LMDB (a full map, too many readers, ENOMEM) or the system is
+ * passed on (it is `internal` to the CLI and the API anyway).
+ */
+export function readFailure(dir: string, err: unknown): unknown {
+  if (err instanceof AclfsError || !(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number') return LMDB_DAMAGE_CODES.has(code) ? new DamagedDatabaseError(dir, `LMDB: ${err.message}`) : err;
+  // errno errors (EACCES, ENOMEM) carry a string code.
+  if (typeof code === 'string') return err;
+  return new DamagedDatabaseError(dir, `a record cannot be read: ${err.message}`);
+}
+
+export function prepareDirectory(dir: string): void {
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (stat === undefined) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  else if (!stat.isDirectory()) throw invalid(`database path ${dir} is not a directory (aclfs keeps a directory)`);
+}
+
+export function restrictFiles(dir: string): void {
+  for (const name of [DATA_FILE, LOCK_FILE]) {
+    try {
+      fs.chmodSync(nodePath.join(dir, name), 0o600);
+    } catch (err) {
+      // Not our file (another user created the store): leave its mode alone;
+      // the owner's umask and the 0700 directory decide.
+      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    }
+  }
 }

@@ -4,15 +4,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bindPendingRules } from '../../src/rules/binder';
-import { RuleStore } from '../../src/rules/store';
+import { bindPendingRules } from '../../src/store/binder';
+import { RuleStore } from '../../src/store/store';
+import { native } from '../../src/native/binding';
 
 let dir: string;
 let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-binder-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {

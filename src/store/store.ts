@@ -1,38 +1,19 @@
-// The rule database: LMDB through lmdb-js, read in-process (the spec's
-// "direct API"). One environment, six named databases:
-//
-//   rules       id (uint32)  -> Rule record (msgpack)
-//   byPath      path         -> id      every rule
-//   byInode     "dev:ino"    -> id      rules bound to a file
-//   inodeRules  "dev:ino"    -> Rule    a copy of each bound rule's record
-//                                       (one lookup per decision; see
-//                                       withInodeRules)
-//   unbound     path         -> id      rules not bound yet (binding work list)
-//   meta        "generation" -> number  bumped once per committing write txn
-//               "nextId"     -> number  next id to hand out (ids are never reused)
-//               "inodeRulesBuilt" -> 1  inodeRules is complete
-//
-// Invariant kept by every write: a rule is in `rules` and `byPath`, and in
-// exactly one of `byInode` (dev/ino set, with its copy in `inodeRules`) or
-// `unbound` (dev/ino null). A rule
-// and all of its index entries change in one synchronous transaction.
-//
-// Location: `RuleStore.open(dir)` takes a DIRECTORY (e.g. /var/lib/aclfs).
-// It is created with mode 0700 if missing; LMDB keeps `data.mdb` and
-// `lock.mdb` inside it, both chmod 0600. Every process that opens the same
-// directory (daemon, `aclfs import --db`) shares the data safely: LMDB
-// serialises writers across processes and readers never block.
+// The rule store: every read and write of rules, over the databases of
+// schema.ts. Reads serve decide() (RuleView) and the admin API; each write
+// is one synchronous transaction that keeps a rule and its index entries in
+// step and advances the commit epoch around its commit (epoch.ts).
 
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { Fuse } from '../native/binding';
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
-import { inspectDataFile } from './dataFile';
-import { CommitEpoch } from './epoch';
-import { isAtOrBelow, normalizePath } from './path';
-import { toRuleFileRule, type RuleFileRule } from './ruleFile';
-import type { AclEntry, FileIdentity, Rule, RuleInput, RuleView } from './types';
+import type { Database, RootDatabase } from 'lmdb';
+import { conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
+import { isAtOrBelow, normalizePath } from '../rules/path';
+import { toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
+import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
+import { IndexValueError, plainRule, RecordFormatError, sameRecord } from './codec';
+import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
+import { CommitEpoch, type FileMapper } from './epoch';
+import { convertToCurrentFormat, DATA_FILE, inodeKey, META, openDatabases, openEnvironment } from './schema';
 import {
   checkPath,
   DEFAULT_LIST_LIMIT,
@@ -46,14 +27,13 @@ import {
   pathTextProblem,
   renamePathError,
   validateRuleInput,
-} from './validate';
+} from '../rules/validate';
 
-export const DATA_FILE = 'data.mdb';
-export const LOCK_FILE = 'lock.mdb';
+export { DATA_FILE, inodeKey, LOCK_FILE } from './schema';
 
-const GENERATION = 'generation';
-const NEXT_ID = 'nextId';
-const INODE_RULES_BUILT = 'inodeRulesBuilt';
+const GENERATION = META.generation;
+const NEXT_ID = META.nextId;
+const INODE_RULES_BUILT = META.inodeRulesBuilt;
 /** How long open() waits before looking at a data file that seemed damaged a second time. */
 const CREATION_GRACE_MS = 100;
 
@@ -103,14 +83,17 @@ export class RuleStore implements RuleView {
     private readonly meta: Database<number, string>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
     readonly epoch: CommitEpoch,
+    private readonly mapper: FileMapper,
   ) {}
 
   /**
    * Opens (creating if needed) the store in directory `dir`. A data file
    * LMDB could not safely be given (cut short, meta pages not LMDB's, see
    * dataFile.ts) is refused with a DamagedDatabaseError before LMDB sees it.
+   * `mapper` maps the commit epoch's page and releases the data file's
+   * pages (the native addon's calls; src/main.ts passes them).
    */
-  static open(dir: string): RuleStore {
+  static open(dir: string, mapper: FileMapper): RuleStore {
     prepareDirectory(dir);
     const file = nodePath.join(dir, DATA_FILE);
     let data = inspectDataFile(file);
@@ -124,26 +107,16 @@ export class RuleStore implements RuleView {
     }
     let env: RootDatabase;
     try {
-      // noSubdir: false explicitly, because lmdb-js would otherwise treat a
-      // directory name with a dot ("aclfs.d") as a data file name.
-      env = open({ path: dir, noSubdir: false, maxDbs: 9 });
+      env = openEnvironment(dir);
     } catch (err) {
       throw readFailure(dir, err);
     }
     let store: RuleStore;
     try {
       restrictFiles(dir);
-      store = new RuleStore(
-        dir,
-        env,
-        env.openDB<Rule, number>({ name: 'rules', keyEncoding: 'uint32' }),
-        env.openDB<number, string>({ name: 'byPath' }),
-        env.openDB<number, string>({ name: 'byInode' }),
-        env.openDB<Rule, string>({ name: 'inodeRules' }),
-        env.openDB<number, string>({ name: 'unbound' }),
-        env.openDB<number, string>({ name: 'meta' }),
-        CommitEpoch.open(dir),
-      );
+      const dbs = openDatabases(env);
+      convertToCurrentFormat(env, dbs);
+      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, CommitEpoch.open(dir, mapper), mapper);
     } catch (err) {
       void env.close();
       throw readFailure(dir, err);
@@ -172,7 +145,7 @@ export class RuleStore implements RuleView {
         if (this.meta.get(INODE_RULES_BUILT) === 1) return;
         for (const { key, value: id } of this.byInodeDb.getRange()) {
           const rule = this.rules.get(id);
-          if (rule !== undefined) this.inodeRulesDb.putSync(key, checkRecord(rule, id));
+          if (rule !== undefined) this.inodeRulesDb.putSync(key, rule);
         }
         this.meta.putSync(INODE_RULES_BUILT, 1);
       }),
@@ -201,7 +174,7 @@ export class RuleStore implements RuleView {
   /**
    * The generation of the latest commit by ANY process, at the cost of one
    * read-transaction renewal (~0.65 µs; measured by the cost test in
-   * test/rules-store.test.ts).
+   * test/unit/store.test.ts).
    *
    * lmdb-js keeps one read transaction per event-loop turn and renews it on a
    * timer, so without the reset a FUSE handler would keep seeing a snapshot
@@ -230,7 +203,7 @@ export class RuleStore implements RuleView {
    * back on the next touch. Returns the bytes unmapped.
    */
   releaseMappedPages(): number {
-    return Fuse.native.releaseMappedFile(fs.realpathSync(nodePath.join(this.dir, DATA_FILE)));
+    return this.mapper.releaseMappedFile(fs.realpathSync(nodePath.join(this.dir, DATA_FILE)));
   }
 
   /**
@@ -782,10 +755,9 @@ export class RuleStore implements RuleView {
     for (const { key, value } of range) yield { path: key, id: value };
   }
 
-  /** Rule `id` (a valid id) as lmdb-js decodes it, checked to be a rule record. */
+  /** Rule `id` (a valid id). */
   private getIn(id: number): Rule | undefined {
-    const rule = this.rules.get(id);
-    return rule === undefined ? undefined : checkRecord(rule, id);
+    return readRule(this.rules, id);
   }
 
   private mustGet(id: number): Rule {
@@ -806,402 +778,6 @@ export class RuleStore implements RuleView {
 function checkFileId(dev: number, ino: number, birth: string | null = null): void {
   if (!isFileId(dev) || !isFileId(ino)) throw invalid(`bad dev:ino ${String(dev)}:${String(ino)}`);
   if (birth !== null && !isBirth(birth)) throw invalid(`bad birth time ${String(birth)}`);
-}
-
-export function inodeKey(dev: number, ino: number): string {
-  return `${dev}:${ino}`;
-}
-
-// ---- the decision path's reads ----------------------------------------------
-//
-// findByPath/findByInode run on every decision the cache cannot answer, and
-// lmdb-js's generic get() costs there: msgpackr spends ~0.65 µs decoding a
-// rule record, because without shared structures every stored value
-// carries its own record definition (the list of field names), which the
-// decoder reads and turns into a reader each time. The helpers below read
-// the raw bytes (getBinaryFast: a copy out of the memory map into lmdb-js's
-// shared buffer, valid until the next read) and decode the exact shapes
-// this store writes; anything else — another field list, a non-ASCII
-// string, a 64-bit integer, trailing bytes — is handed to lmdb-js's own
-// get(), so the result is always what msgpackr would have returned. The
-// on-disk format is untouched. Nothing is kept between calls.
-
-/** An index value (a rule id), or lmdb-js's decoding of it when it is not a plain uint. */
-function readId(db: Database<number, string>, key: string): number | undefined {
-  const bytes = db.getBinaryFast(key);
-  if (bytes === undefined) return undefined;
-  src = bytes;
-  pos = 0;
-  end = bytes.length;
-  const id = readNumber();
-  if (id >= 0 && pos === end) return id;
-  // The key is there, so lmdb-js's decoding must give a rule id.
-  const decoded: unknown = db.get(key);
-  if (!isRuleId(decoded)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
-  return decoded;
-}
-
-/** Rule `id` of `rules`, decoded by decodeRule() or else by lmdb-js. */
-/** Whether `copy` is the same rule record as `rule`, field by field. */
-function sameRecord(copy: Rule | undefined, rule: Rule): boolean {
-  return copy !== undefined && JSON.stringify(plainRule(copy)) === JSON.stringify(plainRule(rule));
-}
-
-function readRule<K extends number | string>(rules: Database<Rule, K>, key: K): Rule | undefined {
-  const bytes = rules.getBinaryFast(key);
-  if (bytes === undefined) return undefined;
-  // The store's decoder returns only well-shaped rules; lmdb-js's may not.
-  const rule = decodeRule(bytes);
-  if (rule !== undefined) return rule;
-  const decoded = rules.get(key);
-  return decoded === undefined ? undefined : checkRecord(decoded, key);
-}
-
-/**
- * A decoded record, when it has the shape of a Rule (the fields decide()
- * and the admin API read, of their types); else the record is damaged.
- * The store's own decoder only ever returns this shape; this checks what
- * lmdb-js's msgpackr made of anything else.
- */
-function checkRecord(value: unknown, key: number | string): Rule {
-  const r = value as Partial<Record<keyof Rule, unknown>> | null;
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.id !== 'number' ||
-    typeof r.path !== 'string' ||
-    typeof r.owner !== 'number' ||
-    typeof r.defaccess !== 'number' ||
-    !Array.isArray(r.acl) ||
-    typeof r.recursive !== 'boolean' ||
-    !(r.dev === null || typeof r.dev === 'number') ||
-    !(r.ino === null || typeof r.ino === 'number')
-  ) {
-    throw new RecordError(`the record under ${JSON.stringify(key)} is not a rule`);
-  }
-  return value as Rule;
-}
-
-/** A record that decodes, but not to a rule (see readFailure). */
-class RecordError extends Error {}
-
-// LMDB's return codes (lmdb.h) that say the file is not what LMDB wrote:
-// MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_PANIC, MDB_VERSION_MISMATCH,
-// MDB_INVALID, MDB_INCOMPATIBLE, MDB_BAD_CHECKSUM. lmdb-js throws them as
-// Errors whose `code` is the number.
-const LMDB_DAMAGE_CODES: ReadonlySet<number> = new Set([-30797, -30796, -30795, -30794, -30793, -30784, -30778]);
-
-/**
- * What a failure while reading the database is: an AclfsError stays as it
- * is; LMDB reporting damage, a record the decoder cannot read (msgpackr's
- * "Data read, but end of buffer not reached", a RangeError past the end)
- * or one that is not a rule, is a DamagedDatabaseError of `dir`; any other
- * error of LMDB (a full map, too many readers, ENOMEM) or the system is
- * passed on (it is `internal` to the CLI and the API anyway).
- */
-function readFailure(dir: string, err: unknown): unknown {
-  if (err instanceof AclfsError || !(err instanceof Error)) return err;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'number') return LMDB_DAMAGE_CODES.has(code) ? new DamagedDatabaseError(dir, `LMDB: ${err.message}`) : err;
-  // errno errors (EACCES, ENOMEM) carry a string code.
-  if (typeof code === 'string') return err;
-  return new DamagedDatabaseError(dir, `a record cannot be read: ${err.message}`);
-}
-
-// msgpack as msgpackr writes it with records on (lmdb-js's default): a map
-// is `d4 72 <id 0x40-0x7f>` + the array of its keys + its values in that
-// order (a record definition); a later value byte 0x40-0x7f in the same
-// value reuses definition <id>. So bytes 0x40-0x7f are never numbers.
-const RULE_KEYS = ['id', 'path', 'dev', 'ino', 'birth', 'owner', 'defaccess', 'acl', 'recursive'] as const;
-/** The definition that opens every record plainRule() shapes (its key order). */
-const RULE_HEAD = Uint8Array.from([0xd4, 0x72, 0x40, ...keyArray(RULE_KEYS)]);
-/** RULE_HEAD as little-endian 32-bit words (its whole words only). */
-const RULE_HEAD_WORDS = Int32Array.from({ length: RULE_HEAD.length >> 2 }, (_, w) =>
-  RULE_HEAD[4 * w]! | (RULE_HEAD[4 * w + 1]! << 8) | (RULE_HEAD[4 * w + 2]! << 16) | (RULE_HEAD[4 * w + 3]! << 24),
-);
-const USER_KEYS = Uint8Array.from(keyArray(['user', 'access']));
-const GROUP_KEYS = Uint8Array.from(keyArray(['group', 'access']));
-const USER_ENTRY = 1;
-const GROUP_ENTRY = 2;
-
-function keyArray(keys: readonly string[]): number[] {
-  const out = [0x90 | keys.length];
-  for (const k of keys) out.push(0xa0 | k.length, ...Buffer.from(k, 'latin1'));
-  return out;
-}
-
-// Decoder state: one synchronous pass, reset by each entry point.
-let src: Uint8Array = Buffer.alloc(0); // a Buffer, like lmdb-js's, so element loads stay monomorphic
-let pos = 0;
-let end = 0;
-/**
- * Record definitions seen in the current record, by id & 0x3f: the kind is
- * valid only where definedIn holds the current record's number (1 and up,
- * so the initial zeros never count), which spares a reset per record.
- */
-const definedKind = new Uint8Array(64);
-const definedIn = new Uint32Array(64);
-let record = 0;
-const fromCharCode = String.fromCharCode;
-// Node's Buffer method; reads any Uint8Array (one byte → one UTF-16 unit).
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
-const float64 = new Float64Array(1);
-const float64Bytes = new Uint8Array(float64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
-
-const NIL = 0xc0;
-const FALSE = 0xc2;
-const TRUE = 0xc3;
-
-/** Bytes taken by the non-negative number starting with `token` (0: not one handled here). */
-function numberSize(token: number): number {
-  if (token < 0x40) return 1;
-  switch (token) {
-    case 0xcc:
-      return 2;
-    case 0xcd:
-      return 3;
-    case 0xce:
-      return 5;
-    case 0xcb:
-      return 9;
-    default:
-      return 0;
-  }
-}
-
-/** The number at b[p] (numberSize(b[p]) > 0 and its bytes in range). */
-function numberAt(b: Uint8Array, p: number): number {
-  const token = b[p]!;
-  if (token < 0x40) return token;
-  switch (token) {
-    case 0xcc:
-      return b[p + 1]!;
-    case 0xcd:
-      return (b[p + 1]! << 8) | b[p + 2]!;
-    case 0xce:
-      return ((b[p + 1]! << 24) >>> 0) + ((b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!);
-    default: {
-      // float64, big-endian on the wire
-      for (let i = 0; i < 8; i++) float64Bytes[LITTLE_ENDIAN ? i : 7 - i] = b[p + 8 - i]!;
-      const value = float64[0]!;
-      return value >= 0 ? value : -1; // negative or NaN: not handled
-    }
-  }
-}
-
-/** Header bytes of the string starting with `token` (0: not a string handled here). */
-function stringHeaderSize(token: number): number {
-  return token >= 0xa0 && token <= 0xbf ? 1 : token === 0xd9 ? 2 : token === 0xda ? 3 : 0;
-}
-
-/** Byte length of the string whose header (of `headerSize` bytes, in range) is at b[p]. */
-function stringLength(b: Uint8Array, p: number, headerSize: number): number {
-  return headerSize === 1 ? b[p]! - 0xa0 : headerSize === 2 ? b[p + 1]! : (b[p + 1]! << 8) | b[p + 2]!;
-}
-
-/** The `n` bytes at b[i] as a string when all are ASCII, else null. */
-function asciiAt(b: Uint8Array, i: number, n: number): string | null {
-  const stop = i + n;
-  for (let j = i; j < stop; j++) if (b[j]! >= 0x80) return null;
-  return n <= 16 ? shortAscii(b, i, n) : latin1Slice.call(b, i, stop);
-}
-
-/**
- * The Rule msgpackr would decode from `bytes`, or undefined when the bytes
- * are not of the one shape handled here (the caller then asks lmdb-js).
- * One pass with the position in a local: this runs on every decision the
- * cache cannot answer.
- */
-export function decodeRule(bytes: Uint8Array): Rule | undefined {
-  const b = bytes;
-  const n = bytes.length;
-  if (!startsWithRuleHead(b, n)) return undefined;
-  let p = RULE_HEAD.length;
-  let size: number;
-  // id
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const id = numberAt(b, p);
-  p += size;
-  // path
-  if (p >= n || (size = stringHeaderSize(b[p]!)) === 0 || p + size > n) return undefined;
-  let length = stringLength(b, p, size);
-  if (p + size + length > n) return undefined;
-  const path = asciiAt(b, p + size, length);
-  p += size + length;
-  // dev, ino: number or nil
-  let dev: number | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-    dev = numberAt(b, p);
-    p += size;
-  }
-  let ino: number | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-    ino = numberAt(b, p);
-    p += size;
-  }
-  // birth: string or nil
-  let birth: string | null = null;
-  if (p < n && b[p] === NIL) p++;
-  else {
-    if (p >= n || (size = stringHeaderSize(b[p]!)) === 0 || p + size > n) return undefined;
-    length = stringLength(b, p, size);
-    if (p + size + length > n || (birth = asciiAt(b, p + size, length)) === null) return undefined;
-    p += size + length;
-  }
-  // owner, defaccess
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const owner = numberAt(b, p);
-  p += size;
-  if (p >= n || (size = numberSize(b[p]!)) === 0 || p + size > n) return undefined;
-  const defaccess = numberAt(b, p);
-  p += size;
-  // acl, recursive
-  if (++record > 0xffff_ffff) {
-    // Numbers are about to repeat: forget every stamp so none can pass for new.
-    definedIn.fill(0);
-    record = 1;
-  }
-  src = b;
-  pos = p;
-  end = n;
-  const acl = readAcl();
-  p = pos;
-  if (acl === null || p + 1 !== n || (b[p] !== TRUE && b[p] !== FALSE)) return undefined;
-  if (id < 0 || path === null || (dev !== null && dev < 0) || (ino !== null && ino < 0) || owner < 0 || defaccess < 0) return undefined;
-  return { id, path, dev, ino, birth, owner, defaccess, acl, recursive: b[p] === TRUE };
-}
-
-/** Whether the record opens with RULE_HEAD, compared four bytes at a time. */
-function startsWithRuleHead(b: Uint8Array, n: number): boolean {
-  if (RULE_HEAD.length > n) return false;
-  for (let w = 0, at = 0; w < RULE_HEAD_WORDS.length; w++, at += 4) {
-    if ((b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) !== RULE_HEAD_WORDS[w]) return false;
-  }
-  for (let at = RULE_HEAD_WORDS.length * 4; at < RULE_HEAD.length; at++) if (b[at] !== RULE_HEAD[at]) return false;
-  return true;
-}
-
-function skipBytes(expected: Uint8Array): boolean {
-  const bytes = src;
-  const at = pos;
-  const n = expected.length;
-  if (at + n > end) return false;
-  for (let i = 0; i < n; i++) if (bytes[at + i] !== expected[i]) return false;
-  pos = at + n;
-  return true;
-}
-
-/** A non-negative number at pos (see numberAt); -1 for anything else. */
-function readNumber(): number {
-  if (pos >= end) return -1;
-  const size = numberSize(src[pos]!);
-  if (size === 0 || pos + size > end) return -1;
-  const value = numberAt(src, pos);
-  pos += size;
-  return value;
-}
-
-/**
- * `n` (≤ 16) ASCII bytes at `i` as a string, in one call: the cheapest way
- * to make a short flat string from bytes in JS (as msgpackr does).
- */
-function shortAscii(b: Uint8Array, i: number, n: number): string {
-  const c = fromCharCode;
-  if (n <= 8) {
-    if (n <= 4) {
-      if (n <= 2) return n === 0 ? '' : n === 1 ? c(b[i]!) : c(b[i]!, b[i + 1]!);
-      return n === 3 ? c(b[i]!, b[i + 1]!, b[i + 2]!) : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!);
-    }
-    if (n <= 6) return n === 5 ? c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!) : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!);
-    return n === 7
-      ? c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!)
-      : c(b[i]!, b[i + 1]!, b[i + 2]!, b[i + 3]!, b[i + 4]!, b[i + 5]!, b[i + 6]!, b[i + 7]!);
-  }
-  const a0 = b[i]!, a1 = b[i + 1]!, a2 = b[i + 2]!, a3 = b[i + 3]!, a4 = b[i + 4]!, a5 = b[i + 5]!, a6 = b[i + 6]!, a7 = b[i + 7]!;
-  const j = i + 8;
-  switch (n) {
-    case 9:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!);
-    case 10:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!);
-    case 11:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!);
-    case 12:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!);
-    case 13:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!);
-    case 14:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!);
-    case 15:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!, b[j + 6]!);
-    default:
-      return c(a0, a1, a2, a3, a4, a5, a6, a7, b[j]!, b[j + 1]!, b[j + 2]!, b[j + 3]!, b[j + 4]!, b[j + 5]!, b[j + 6]!, b[j + 7]!);
-  }
-}
-
-/** The acl array: user/group entries as records; null when unreadable. */
-function readAcl(): AclEntry[] | null {
-  if (pos >= end) return null;
-  const token = src[pos]!;
-  let length: number;
-  if (token >= 0x90 && token <= 0x9f) {
-    length = token - 0x90;
-    pos++;
-  } else if (token === 0xdc && pos + 3 <= end) {
-    length = (src[pos + 1]! << 8) | src[pos + 2]!;
-    pos += 3;
-  } else {
-    return null;
-  }
-  const acl = new Array<AclEntry>(length);
-  for (let i = 0; i < length; i++) {
-    if (pos >= end) return null;
-    let kind: number;
-    const t = src[pos]!;
-    if (t === 0xd4 && pos + 3 <= end && src[pos + 1] === 0x72 && src[pos + 2]! >= 0x40 && src[pos + 2]! <= 0x7f) {
-      const slot = src[pos + 2]! & 0x3f;
-      pos += 3;
-      if (skipBytes(USER_KEYS)) kind = USER_ENTRY;
-      else if (skipBytes(GROUP_KEYS)) kind = GROUP_ENTRY;
-      else return null;
-      // Slot 0 holds the rule's own definition: redefining it is not our shape.
-      if (slot === 0) return null;
-      definedKind[slot] = kind;
-      definedIn[slot] = record;
-    } else if (t >= 0x40 && t <= 0x7f) {
-      // Only a definition made earlier in this very record counts.
-      if (definedIn[t & 0x3f] !== record) return null;
-      kind = definedKind[t & 0x3f]!;
-      pos++;
-    } else {
-      return null;
-    }
-    const who = readNumber();
-    const access = readNumber();
-    if (who < 0 || access < 0) return null;
-    acl[i] = kind === USER_ENTRY ? { user: who, access } : { group: who, access };
-  }
-  return acl;
-}
-
-/** A Rule with exactly the model's fields, so no stray property is stored. */
-function plainRule(r: Rule): Rule {
-  return {
-    id: r.id,
-    path: r.path,
-    dev: r.dev,
-    ino: r.ino,
-    birth: r.dev === null ? null : (r.birth ?? null),
-    owner: r.owner,
-    defaccess: r.defaccess,
-    acl: r.acl,
-    recursive: r.recursive,
-  };
 }
 
 function validateBatch(inputs: readonly RuleInput[]): Validated[] {
@@ -1229,25 +805,31 @@ function checkLimit(limit: number | undefined): number {
   return limit;
 }
 
-function prepareDirectory(dir: string): void {
-  let stat: fs.Stats | undefined;
+/** A record or index value that cannot be read, named by its key (see readFailure). */
+class RecordError extends Error {}
+
+/**
+ * Rule record `key` of `db` (rules or inodeRules); bytes that are not a
+ * record (codec.ts) are a RecordError naming the key.
+ */
+function readRule<K extends number | string>(db: Database<Rule, K>, key: K): Rule | undefined {
   try {
-    stat = fs.statSync(dir);
+    return db.get(key);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (err instanceof RecordFormatError) throw new RecordError(`the record under ${JSON.stringify(key)} ${err.predicate}`);
+    throw err;
   }
-  if (stat === undefined) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  else if (!stat.isDirectory()) throw invalid(`database path ${dir} is not a directory (aclfs keeps a directory)`);
 }
 
-function restrictFiles(dir: string): void {
-  for (const name of [DATA_FILE, LOCK_FILE]) {
-    try {
-      fs.chmodSync(nodePath.join(dir, name), 0o600);
-    } catch (err) {
-      // Not our file (another user created the store): leave its mode alone;
-      // the owner's umask and the 0700 directory decide.
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    }
+/** The rule id index entry `key` of `db` holds; anything else is a RecordError. */
+function readId(db: Database<number, string>, key: string): number | undefined {
+  let id: number | undefined;
+  try {
+    id = db.get(key);
+  } catch (err) {
+    if (!(err instanceof IndexValueError)) throw err;
+    id = 0;
   }
+  if (id !== undefined && !isRuleId(id)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
+  return id;
 }

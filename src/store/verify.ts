@@ -9,17 +9,22 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AclfsError, DamagedDatabaseError } from '../errors';
-import { DATA_FILE } from './store';
+import { DATA_FILE } from './schema';
 
 /** What the child prints before a problem it found, so the parent can tell it from any other failure. */
 const DAMAGED = 'damaged: ';
 
-/** The child's work: open the store in `dir`, read every record and index entry. */
+/**
+ * The child's work: open the store in `dir` as the daemon and the CLI do
+ * (with the native addon loaded and mapping its files, so its reads meet the
+ * address space theirs would), read every record and index entry.
+ */
 const CHILD = `
 const { RuleStore } = require(process.argv[1]);
-const { DamagedDatabaseError } = require(process.argv[2]);
+const { native } = require(process.argv[2]);
+const { DamagedDatabaseError } = require(process.argv[3]);
 try {
-  const store = RuleStore.open(process.argv[3]);
+  const store = RuleStore.open(process.argv[4], native);
   const problems = store.verifyIndexes();
   store.close();
   if (problems.length > 0) {
@@ -42,7 +47,7 @@ export function verifyInChild(dir: string): void {
   if (!fs.existsSync(path.join(dir, DATA_FILE))) return;
   const res = spawnSync(
     process.execPath,
-    ['-e', CHILD, require.resolve('./store'), require.resolve('../errors'), dir],
+    ['-e', CHILD, require.resolve('./store'), require.resolve('../native/binding'), require.resolve('../errors'), dir],
     { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
   );
   if (res.error !== undefined) throw new AclfsError('internal', `cannot check database ${dir}: ${res.error.message}`);

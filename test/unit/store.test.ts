@@ -4,15 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AclfsError, DamagedDatabaseError } from '../../src/errors';
-import { Binder } from '../../src/rules/binder';
+import { Binder } from '../../src/store/binder';
 import { decide } from '../../src/rules/decide';
-import { open as openLmdb, type Database } from 'lmdb';
-import { decodeRule, RuleStore } from '../../src/rules/store';
+import { open as openLmdb, type Database, type DatabaseOptions } from 'lmdb';
+import { decodeRule, encodeRule, IndexValueError, idCodec, RECORD_FORMAT, RecordFormatError, ruleCodec } from '../../src/store/codec';
+import { RuleStore } from '../../src/store/store';
 import type { AclEntry, Rule, RuleInput } from '../../src/rules/types';
+import { native } from '../../src/native/binding';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const VITE_NODE = path.join(ROOT, 'node_modules/vite-node/vite-node.mjs');
-const CHILD = path.join(__dirname, 'rules-fixtures/store-child.ts');
+const CHILD = path.join(__dirname, 'store-fixtures/store-child.ts');
 
 function input(p: string, extra: Partial<RuleInput> = {}): RuleInput {
   return { path: p, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false, ...extra };
@@ -52,7 +54,7 @@ let store: RuleStore;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-store-'));
-  store = RuleStore.open(path.join(dir, 'db'));
+  store = RuleStore.open(path.join(dir, 'db'), native);
 });
 
 afterEach(() => {
@@ -73,7 +75,7 @@ describe('RuleStore basics', () => {
   it('refuses a regular file as the database path', () => {
     const file = path.join(dir, 'file');
     fs.writeFileSync(file, '');
-    expect(() => RuleStore.open(file)).toThrow(/not a directory/);
+    expect(() => RuleStore.open(file, native)).toThrow(/not a directory/);
   });
 
   it('add stores the rule in every index and bumps the generation once', () => {
@@ -541,20 +543,20 @@ describe('RuleStore refuses a damaged data file', () => {
     const fd = fs.openSync(data, 'r+');
     for (const page of pages) fs.writeSync(fd, Buffer.from('garbage!garbage!garbage!'), 0, 24, page + 16);
     fs.closeSync(fd);
-    const err = errorOf(() => RuleStore.open(path.join(dir, 'db')));
+    const err = errorOf(() => RuleStore.open(path.join(dir, 'db'), native));
     expect(err).toBeInstanceOf(DamagedDatabaseError);
     expect(err).toMatchObject({ code: 'internal', dir: path.join(dir, 'db') });
     expect(err.message).toMatch(/^database \/\S+\/db is damaged: .* \(restore it from a backup or export\/import\)$/);
     expect(err.message).toMatch(problem);
-    store = RuleStore.open(path.join(dir, 'fresh'));
+    store = RuleStore.open(path.join(dir, 'fresh'), native);
   });
 
   it('refuses a file that is no LMDB database at all', () => {
     store.close();
     fs.mkdirSync(path.join(dir, 'other'));
     fs.writeFileSync(path.join(dir, 'other', 'data.mdb'), Buffer.alloc(16384, 0x41));
-    expect(() => RuleStore.open(path.join(dir, 'other'))).toThrow(/^database \S+\/other is damaged: meta page 0 is not an LMDB meta page/);
-    store = RuleStore.open(path.join(dir, 'fresh'));
+    expect(() => RuleStore.open(path.join(dir, 'other'), native)).toThrow(/^database \S+\/other is damaged: meta page 0 is not an LMDB meta page/);
+    store = RuleStore.open(path.join(dir, 'fresh'), native);
   });
 });
 
@@ -586,32 +588,24 @@ describe('Binder', () => {
   });
 });
 
-describe('RuleStore decision-path reads (its own decoder of rule records)', () => {
-  // lmdb-js itself, with the store's encoding: what it writes for a value and
-  // what it reads back. decodeRule must agree with it or decline (undefined).
+describe('RuleStore records (the store\'s own record codec)', () => {
+  // lmdb-js itself, with the store's codec as the database's encoder (as
+  // the store opens `rules`), and the same database seen as bytes.
   let env: ReturnType<typeof openLmdb>;
-  let db: Database<unknown, number>;
+  let db: Database<Rule, number>;
   let raw: Database<Uint8Array, number>;
   beforeEach(() => {
     env = openLmdb({ path: path.join(dir, 'scratch'), noSubdir: false, maxDbs: 4 });
-    db = env.openDB<unknown, number>({ name: 'records', keyEncoding: 'uint32' });
+    const withCodec: DatabaseOptions & { name: string; encoder: typeof ruleCodec } = { name: 'records', keyEncoding: 'uint32', encoder: ruleCodec };
+    db = env.openDB<Rule, number>(withCodec);
     raw = env.openDB<Uint8Array, number>({ name: 'records', keyEncoding: 'uint32', encoding: 'binary' });
   });
   afterEach(() => {
     void env.close();
   });
-  const bytesOf = (value: unknown): Buffer => {
+  const bytesOf = (value: Rule): Buffer => {
     db.putSync(1, value);
     return Buffer.from(raw.get(1)!);
-  };
-  /** What lmdb-js decodes from these exact bytes (undefined when it throws). */
-  const lmdbDecode = (bytes: Uint8Array): { value?: unknown; threw: boolean } => {
-    raw.putSync(2, bytes);
-    try {
-      return { value: db.get(2), threw: false };
-    } catch {
-      return { threw: true };
-    }
   };
   const R = (r: Partial<Rule>): Rule => ({ id: 1, path: '/a', dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [], recursive: false, ...r });
   const acl20: AclEntry[] = Array.from({ length: 20 }, (_, i): AclEntry => (i % 3 === 0 ? { group: 100 + i, access: i % 8 } : { user: 1000 + i, access: 7 - (i % 8) }));
@@ -623,7 +617,6 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     ['negative birth seconds', R({ dev: 1, ino: 2, birth: '-5.5' })],
     ['numbers at every encoding edge', R({ id: 63, dev: 64, ino: 127, owner: 128, defaccess: 7, acl: [{ user: 255, access: 0 }, { group: 256, access: 1 }, { user: 65535, access: 2 }, { group: 65536, access: 3 }] })],
     ['largest uint32 and beyond (float64)', R({ id: 0xffff_ffff, dev: 2 ** 32 + 5, ino: 2 ** 52 + 1, owner: 0xffff_fffe })],
-    ['fractional number (float64)', R({ defaccess: 1.5 })],
     ['root path', R({ path: '/' })],
     ['16 and 17 character paths', R({ path: '/abcdefghijklmno', birth: null, acl: [{ group: 1, access: 1 }] })],
     ['17 character path', R({ path: '/abcdefghijklmnop' })],
@@ -632,61 +625,114 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     ['users and groups interleaved, repeated shapes', R({ acl: [{ user: 1, access: 4 }, { group: 2, access: 2 }, { user: 3, access: 1 }, { group: 4, access: 7 }] })],
     ['20 entries (array16)', R({ acl: acl20 })],
     ['recursive with everything', R({ id: 77, path: '/docs/sub dir/-._~', dev: 0, ino: 0, birth: '0.0', owner: 1000, defaccess: 5, acl: acl20.slice(0, 5), recursive: true })],
+    ['a non-ASCII path', R({ path: '/é/日本/😀' })],
+    ['a non-ASCII birth', R({ dev: 1, ino: 2, birth: '1.5é' })],
+    ['the largest safe dev and ino', R({ dev: Number.MAX_SAFE_INTEGER, ino: Number.MAX_SAFE_INTEGER - 1 })],
   ];
-  it.each(handled)('decodes %s exactly as lmdb-js does', (_name, rule) => {
+  it.each(handled)('writes and reads back %s, through lmdb-js as through the codec', (_name, rule) => {
     const bytes = bytesOf(rule);
+    expect(bytes[0]).toBe(RECORD_FORMAT);
+    expect(bytes).toEqual(encodeRule(rule));
     const mine = decodeRule(bytes);
-    expect(mine).toBeDefined();
     expect(mine).toStrictEqual(db.get(1));
     expect(mine).toStrictEqual(rule);
   });
 
-  const declined: [string, unknown][] = [
-    ['a non-ASCII path', R({ path: '/é' })],
-    ['a non-ASCII birth', R({ dev: 1, ino: 2, birth: '1.5é' })],
-    ['a record without birth (older layout)', { id: 1, path: '/a', dev: null, ino: null, owner: 0, defaccess: 4, acl: [], recursive: false }],
-    ['another field order', { path: '/a', id: 1, dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [], recursive: false }],
-    ['an extra field', { ...R({}), extra: 1 }],
-    ['an acl entry in another order', R({ acl: [{ access: 4, user: 1 } as unknown as Rule['acl'][number]] })],
-    ['an acl entry with an extra field', R({ acl: [{ user: 1, access: 4, x: 1 } as unknown as Rule['acl'][number]] })],
+  const refused: [string, unknown][] = [
+    ['fractional number', R({ defaccess: 1.5 })],
     ['a negative number', R({ owner: -1 })],
+    ['an id past 32 bits', R({ id: 2 ** 32 })],
     ['a string where a number belongs', R({ owner: '0' as unknown as number })],
-    ['an undefined birth', R({ birth: undefined })],
     ['a non-boolean recursive', R({ recursive: 1 as unknown as boolean })],
     ['a path that is not a string', R({ path: 5 as unknown as string })],
+    ['a dev past 2^53', R({ dev: 2 ** 53, ino: 1 })],
+    ['a birth on an unbound rule', R({ birth: '1.5' })],
+    ['an acl entry with both user and group', R({ acl: [{ user: 1, group: 2, access: 4 } as unknown as AclEntry] })],
+    ['an acl entry without access', R({ acl: [{ user: 1 } as unknown as AclEntry] })],
   ];
-  it.each(declined)('declines %s, which lmdb-js still decodes', (_name, value) => {
-    const bytes = bytesOf(value);
-    expect(decodeRule(bytes)).toBeUndefined();
-    expect(db.get(1)).toStrictEqual(value);
+  it.each(refused)('refuses to write %s', (_name, value) => {
+    expect(() => encodeRule(value as Rule)).toThrow(RecordFormatError);
+    expect(() => db.putSync(1, value as Rule)).toThrow(RecordFormatError);
+    expect(raw.get(1)).toBeUndefined();
   });
 
-  it('declines trailing bytes and every truncation', () => {
+  it('refuses trailing bytes and every truncation', () => {
     const bytes = bytesOf(handled[1]![1]);
-    expect(decodeRule(Buffer.concat([bytes, Buffer.from([0xc0])]))).toBeUndefined();
-    for (let n = 0; n < bytes.length; n++) expect(decodeRule(bytes.subarray(0, n))).toBeUndefined();
+    expect(() => decodeRule(Buffer.concat([bytes, Buffer.from([0xc0])]))).toThrow(/^a rule record has 1 byte after its last field$/);
+    for (let n = 0; n < bytes.length; n++) expect(() => decodeRule(bytes.subarray(0, n)), `${n} bytes`).toThrow(RecordFormatError);
   });
 
-  it('on any single-byte change, either declines or agrees with lmdb-js', () => {
-    const values = [0x00, 0x01, 0x07, 0x3f, 0x40, 0x41, 0x42, 0x7f, 0x80, 0x90, 0x91, 0x92, 0xa0, 0xa3, 0xc0, 0xc2, 0xc3, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd4, 0xd9, 0xda, 0xdc, 0xff];
+  it('on any single-byte change, either refuses or reads a rule it writes back byte for byte', () => {
+    const values = [0x00, 0x01, 0x02, 0x07, 0x08, 0x3f, 0x40, 0x41, 0x42, 0x7f, 0x80, 0x90, 0x91, 0x92, 0xa0, 0xa3, 0xc0, 0xc2, 0xc3, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd4, 0xd9, 0xda, 0xdc, 0xff];
     let agreed = 0;
-    for (const [, rule] of [handled[1]!, handled[3]!, handled[11]!]) {
+    for (const [, rule] of [handled[1]!, handled[3]!, handled[10]!, handled[13]!]) {
       const bytes = bytesOf(rule);
       for (let at = 0; at < bytes.length; at++) {
         for (const v of [...values, (bytes[at]! + 1) & 0xff, (bytes[at]! - 1) & 0xff]) {
           if (v === bytes[at]) continue;
           const changed = Buffer.from(bytes);
           changed[at] = v;
-          const mine = decodeRule(changed);
-          if (mine === undefined) continue;
-          const theirs = lmdbDecode(changed);
-          expect(theirs.threw, `byte ${at} = ${v}`).toBe(false);
-          expect(mine, `byte ${at} = ${v}`).toStrictEqual(theirs.value);
+          let mine: Rule;
+          try {
+            mine = decodeRule(changed);
+          } catch (err) {
+            expect(err, `byte ${at} = ${v}`).toBeInstanceOf(RecordFormatError);
+            continue;
+          }
+          expect(encodeRule(mine), `byte ${at} = ${v}`).toEqual(changed);
+          raw.putSync(2, changed);
+          expect(db.get(2), `byte ${at} = ${v}`).toStrictEqual(mine);
           agreed++;
         }
       }
     }
     expect(agreed).toBeGreaterThan(100); // values, not just structure, were changed
+  });
+
+  it('an index value is the rule id in 4 bytes; anything else is refused', () => {
+    for (const id of [1, 255, 65536, 0xffff_ffff]) expect(idCodec.decode(idCodec.encode(id))).toBe(id);
+    expect(idCodec.encode(0x0102_0304)).toEqual(Buffer.from([4, 3, 2, 1]));
+    for (const bytes of [[], [1], [1, 2, 3], [1, 2, 3, 4, 5]]) expect(() => idCodec.decode(Buffer.from(bytes))).toThrow(IndexValueError);
+    for (const id of [-1, 1.5, 2 ** 32]) expect(() => idCodec.encode(id)).toThrow(IndexValueError);
+  });
+
+  // What the store made of each shape of a format-1 (msgpack) record when it
+  // converted the database: the rule (fields the model does not have are
+  // dropped, a missing birth is null), or, for a value that is no rule, the
+  // bytes as they were, which every read then reports as damage.
+  const formatOne: [string, unknown, Rule | 'damaged'][] = [
+    ['a non-ASCII path', R({ path: '/é' }), R({ path: '/é' })],
+    ['a non-ASCII birth', R({ dev: 1, ino: 2, birth: '1.5é' }), R({ dev: 1, ino: 2, birth: '1.5é' })],
+    ['a record without birth (older layout)', { id: 1, path: '/a', dev: null, ino: null, owner: 0, defaccess: 4, acl: [], recursive: false }, R({})],
+    ['another field order', { path: '/a', id: 1, dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [], recursive: false }, R({})],
+    ['an extra field', { ...R({}), extra: 1 }, R({})],
+    ['an acl entry in another order', R({ acl: [{ access: 4, user: 1 } as unknown as Rule['acl'][number]] }), R({ acl: [{ user: 1, access: 4 }] })],
+    ['an acl entry with an extra field', R({ acl: [{ user: 1, access: 4, x: 1 } as unknown as Rule['acl'][number]] }), R({ acl: [{ user: 1, access: 4 }] })],
+    ['an undefined birth', R({ birth: undefined }), R({})],
+    ['a negative number', R({ owner: -1 }), 'damaged'],
+    ['a string where a number belongs', R({ owner: '0' as unknown as number }), 'damaged'],
+    ['a non-boolean recursive', R({ recursive: 1 as unknown as boolean }), 'damaged'],
+    ['a path that is not a string', R({ path: 5 as unknown as string }), 'damaged'],
+  ];
+  it.each(formatOne)('converts a format-1 record with %s', (_name, value, read) => {
+    const dbDir = path.join(dir, 'db');
+    store.close();
+    // A database as the store left it before it owned its format: msgpack values, no recordFormat.
+    const old = openLmdb({ path: dbDir, noSubdir: false, maxDbs: 9 });
+    old.openDB<unknown, number>({ name: 'rules', keyEncoding: 'uint32' }).putSync(1, value);
+    old.openDB<unknown, string>({ name: 'byPath' }).putSync('/a', 1);
+    old.openDB<unknown, string>({ name: 'unbound' }).putSync('/a', 1);
+    old.openDB<unknown, string>({ name: 'meta' }).removeSync('recordFormat');
+    void old.close();
+    store = RuleStore.open(dbDir, native);
+    if (read === 'damaged') {
+      const err = errorOf(() => store.get(1));
+      expect(err).toBeInstanceOf(DamagedDatabaseError);
+      expect((err as DamagedDatabaseError).problem).toMatch(/^a record cannot be read: the record under 1 is not a rule record/);
+    } else {
+      expect(store.get(1)).toStrictEqual(read);
+      expect(store.findByPath('/a')?.id).toBe(1);
+    }
   });
 
   it('findByPath and findByInode return what lmdb-js decodes (store.get), for every shape written', () => {
@@ -717,7 +763,7 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     old.openDB<unknown, string>({ name: 'inodeRules' }).clearSync();
     old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
     void old.close();
-    store = RuleStore.open(dbDir);
+    store = RuleStore.open(dbDir, native);
     const epoch = store.epoch.value();
     expect(store.verifyIndexes()).toEqual([]);
     expect(store.findByInode(3, 4)).toMatchObject({ id: a.id, path: '/a' });
@@ -732,7 +778,7 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     expect(store.verifyIndexes()).toEqual([]);
   });
 
-  it('reads a rule stored in the older layout (no birth field) through lmdb-js', () => {
+  it('reads a rule stored in the older layout (no birth field, msgpack), converted', () => {
     const dbDir = path.join(dir, 'db');
     store.close();
     const old = openLmdb({ path: dbDir, noSubdir: false, maxDbs: 8 });
@@ -740,12 +786,15 @@ describe('RuleStore decision-path reads (its own decoder of rule records)', () =
     old.openDB<unknown, number>({ name: 'rules', keyEncoding: 'uint32' }).putSync(50, legacy);
     old.openDB<number, string>({ name: 'byPath' }).putSync('/legacy', 50);
     old.openDB<number, string>({ name: 'byInode' }).putSync('7:8', 50);
-    // Written as a version without the inodeRules copy would have left it.
+    // Written as a version without the inodeRules copy, and before the
+    // store's own record format, would have left it.
     old.openDB<number, string>({ name: 'meta' }).removeSync('inodeRulesBuilt');
+    old.openDB<number, string>({ name: 'meta' }).removeSync('recordFormat');
     void old.close();
-    store = RuleStore.open(dbDir);
-    expect(store.findByPath('/legacy')).toStrictEqual(legacy);
-    expect(store.findByInode(7, 8)).toStrictEqual(legacy);
+    store = RuleStore.open(dbDir, native);
+    // The record was converted; the birth it never had reads as unknown.
+    expect(store.findByPath('/legacy')).toStrictEqual({ ...legacy, birth: null });
+    expect(store.findByInode(7, 8)).toStrictEqual({ ...legacy, birth: null });
     const who = { uid: 1000, gid: 1000, groups: [], pid: 1 };
     expect(decide(store, who, { path: '/elsewhere', dev: 7, ino: 8 }, 4, 'deny')).toMatchObject({ allow: true, match: 'inode', ruleId: 50 });
   });

@@ -1,9 +1,9 @@
 // Binding: a path rule is tied to the identity (dev, ino, birth) of the file
 // at its path as soon as that file is seen to exist, so the rule then
 // follows the file through renames and hard links. The file lookup is
-// injected: the rules area does no filesystem I/O of its own.
+// injected: the store does no filesystem I/O of its own but its database's.
+import type { FileIdentity } from '../rules/types';
 import type { RuleStore } from './store';
-import type { FileIdentity } from './types';
 
 export type IdentityLookup = (rulePath: string) => FileIdentity | null;
 

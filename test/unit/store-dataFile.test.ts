@@ -1,5 +1,5 @@
 // A damaged rule database is refused with one line before LMDB is given it
-// (src/rules/dataFile.ts), and a record that cannot be read is reported the
+// (src/store/dataFile.ts), and a record that cannot be read is reported the
 // same way (RuleStore's reads). In process: the CLI and the daemon are
 // tested on the same damage in admin-damaged.test.ts.
 import fs from 'node:fs';
@@ -8,9 +8,11 @@ import path from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DamagedDatabaseError } from '../../src/errors';
-import { inspectDataFile, LMDB_MAGIC } from '../../src/rules/dataFile';
-import { RuleStore } from '../../src/rules/store';
+import { encodeRule } from '../../src/store/codec';
+import { inspectDataFile, LMDB_MAGIC } from '../../src/store/dataFile';
+import { RuleStore } from '../../src/store/store';
 import type { RuleInput } from '../../src/rules/types';
+import { native } from '../../src/native/binding';
 
 const PAGE = 4096;
 // Offsets in a meta page (page header 24 bytes, then MDB_meta; see dataFile.ts).
@@ -31,7 +33,7 @@ function rule(i: number): RuleInput {
 
 /** A database of `n` rules in `db`, closed; returns the size of its data file. */
 function makeDatabase(n: number): number {
-  const store = RuleStore.open(db);
+  const store = RuleStore.open(db, native);
   store.importRules(Array.from({ length: n }, (_, i) => rule(i)));
   store.add(rule(n));
   store.close();
@@ -105,7 +107,7 @@ describe('an intact database', () => {
 
   it('opens again with every rule, and a new directory still gets a new database', () => {
     makeDatabase(500);
-    const store = RuleStore.open(db);
+    const store = RuleStore.open(db, native);
     try {
       expect(store.count()).toBe(501);
       expect(store.verifyIndexes()).toEqual([]);
@@ -115,7 +117,7 @@ describe('an intact database', () => {
     }
     const fresh = path.join(dir, 'new', 'db');
     expect(inspectDataFile(path.join(fresh, 'data.mdb'))).toEqual({ state: 'missing' });
-    const created = RuleStore.open(fresh);
+    const created = RuleStore.open(fresh, native);
     try {
       expect(created.count()).toBe(0);
       created.add(rule(1));
@@ -126,7 +128,7 @@ describe('an intact database', () => {
   });
 
   it('stays sound after every commit of a mixed workload', () => {
-    const store = RuleStore.open(db);
+    const store = RuleStore.open(db, native);
     try {
       const ids: number[] = [];
       for (let round = 0; round < 300; round++) {
@@ -146,7 +148,7 @@ describe('a damaged database is refused before LMDB opens it', () => {
     const size = makeDatabase(3000);
     const half = Math.floor(size / 2);
     fs.truncateSync(file, half);
-    const err = damagedError(() => RuleStore.open(db));
+    const err = damagedError(() => RuleStore.open(db, native));
     expect(err.code).toBe('internal');
     expect(err.message).toBe(
       `database ${db} is damaged: data.mdb is ${half} bytes, its last page needs ${size} (restore it from a backup or export/import)`,
@@ -199,7 +201,7 @@ describe('a damaged database is refused before LMDB opens it', () => {
     expect(state.state).toBe('damaged');
     if (state.state !== 'damaged') throw new Error('unreachable');
     expect(state.problem).toMatch(problem);
-    const err = damagedError(() => RuleStore.open(db));
+    const err = damagedError(() => RuleStore.open(db, native));
     expect(err).toMatchObject({ code: 'internal', dir: db, problem: state.problem });
     expect(err.message).toMatch(/^database \S+ is damaged: .* \(restore it from a backup or export\/import\)$/);
     expect(err.message).not.toContain('\n');
@@ -208,7 +210,7 @@ describe('a damaged database is refused before LMDB opens it', () => {
   it('a file that is not LMDB\'s at all', () => {
     fs.mkdirSync(db);
     fs.writeFileSync(file, 'not a database\n'.repeat(1000));
-    expect(damagedError(() => RuleStore.open(db)).problem).toBe('meta page 0 is not an LMDB meta page (no magic 0xBEEFC0DE)');
+    expect(damagedError(() => RuleStore.open(db, native)).problem).toBe('meta page 0 is not an LMDB meta page (no magic 0xBEEFC0DE)');
   });
 });
 
@@ -221,14 +223,18 @@ describe('a record that cannot be read', () => {
     void env.close();
   }
 
+  /** Rule 1's record as the store writes it (src/store/codec.ts). */
+  const record = encodeRule({ id: 1, path: '/docs/d0/file-0.txt', dev: null, ino: null, birth: null, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }], recursive: false });
+
   it.each<[string, Buffer, RegExp]>([
-    ['trailing bytes (msgpackr: "Data read, but end of buffer not reached")', Buffer.from([0x2a, 0x2a]), /a record cannot be read: Data read, but end of buffer not reached/],
+    ['trailing bytes', Buffer.concat([record, Buffer.from([0x2a])]), /a record cannot be read: the record under 1 has 1 byte after its last field/],
     ['a value that is not a rule', Buffer.from([0x2a]), /a record cannot be read: the record under 1 is not a rule/],
-    ['a map cut short', Buffer.from([0x85, 0xa2, 0x69, 0x64]), /a record cannot be read: /],
+    ['a value that is not a rule record (format 1: msgpack)', Buffer.from([0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a]), /a record cannot be read: the record under 1 is not a rule/],
+    ['a record cut short', record.subarray(0, record.length - 3), /a record cannot be read: /],
   ])('%s: every read that meets it says the database is damaged', (_what, bytes, problem) => {
     makeDatabase(10);
     rewrite('rules', 1, bytes);
-    const store = RuleStore.open(db);
+    const store = RuleStore.open(db, native);
     try {
       const victim = '/docs/d0/file-0.txt';
       for (const read of [() => store.get(1), () => store.findByPath(victim), () => store.list(), () => store.list({ prefix: '/docs/d0' }), () => store.exportRules()]) {
@@ -250,9 +256,10 @@ describe('a record that cannot be read', () => {
 
   it('an index entry that holds no rule id, or points at no record', () => {
     makeDatabase(10);
-    rewrite('byPath', '/docs/d1/file-1.txt', Buffer.from([0xa3, 0x61, 0x62, 0x63]));
-    rewrite('byPath', '/docs/zz', Buffer.from([0xcd, 0x30, 0x39]));
-    const store = RuleStore.open(db);
+    // An index value is a rule id in 4 bytes (src/store/codec.ts).
+    rewrite('byPath', '/docs/d1/file-1.txt', Buffer.from([0x61, 0x62, 0x63]));
+    rewrite('byPath', '/docs/zz', Buffer.from([0x39, 0x30, 0x00, 0x00]));
+    const store = RuleStore.open(db, native);
     try {
       expect(damagedError(() => store.findByPath('/docs/d1/file-1.txt')).problem).toBe('a record cannot be read: the index entry "/docs/d1/file-1.txt" does not hold a rule id');
       expect(damagedError(() => store.list({ prefix: '/docs/zz' })).problem).toBe('an index points at missing rule 12345');
