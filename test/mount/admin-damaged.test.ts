@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { inspectDataFile } from '../../src/rules/dataFile';
 import { describeWithFuse } from '../helpers/facilities';
 import { ACLFS, isMounted, makeWorkspace, requireFuse, run, type Workspace } from '../helpers/mounts';
 
@@ -57,6 +58,46 @@ function expectDamagedExit(res: Outcome, db: string): void {
   const lines = res.stderr.split('\n').filter((l) => l !== '');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(new RegExp(`^aclfs: database ${db} is damaged: .+ \\(restore it from a backup or export/import\\)$`));
+}
+
+/**
+ * Rewrites, in place, the root page of the main tree (the tree that names the
+ * store's databases; opening any of them searches it) as a branch page with
+ * no nodes, keeping its page number and txnid. In mdb_page_search_root() of
+ * the LMDB that lmdb-js bundles, a branch page of any tree but the free-page
+ * one must hold at least two nodes: `mdb_cassert(mc, !mc->mc_dbi ||
+ * NUMKEYS(mp) > 1)`. Its prebuilt binaries keep assertions (no NDEBUG), and
+ * lmdb-js sets no assert callback, so the failed assertion calls abort(): the
+ * process that opens the store dies by SIGABRT at its first search of the
+ * main tree (when it opens its first named database).
+ * No page-number or flag check comes first: mdb_page_search() only takes the
+ * root from the meta and maps the page.
+ *
+ * Page header (PAGEHDRSZ 24, PAGEBASE = PAGEHDRSZ in this LMDB): mp_pgno u64
+ * @0, mp_txnid u64 @8, mp_pad u16 @16, mp_flags u16 @18 (P_BRANCH 0x01,
+ * P_LEAF 0x02), mp_lower u16 @20, mp_upper u16 @22; mp_lower and mp_upper
+ * count from the end of the header, NUMKEYS = mp_lower >> 1.
+ */
+function makeMainRootAnEmptyBranch(file: string): void {
+  const found = inspectDataFile(file);
+  if (found.state !== 'sound') throw new Error(`${file} is not a sound data file: ${JSON.stringify(found)}`);
+  const { pageSize, mainRoot } = found.meta;
+  const at = Number(mainRoot) * pageSize;
+  const header = Buffer.alloc(24);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    expect(fs.readSync(fd, header, 0, header.length, at)).toBe(header.length);
+    // The page is the root LMDB will read: it names itself, and is the one leaf of a small main tree.
+    expect(header.readBigUInt64LE(0)).toBe(mainRoot);
+    expect(header.readUInt16LE(18)).toBe(0x02);
+    expect(header.readUInt16LE(20)).toBeGreaterThan(0);
+    header.writeUInt16LE(0x01, 18); // P_BRANCH
+    header.writeUInt16LE(0, 20); // mp_lower: no nodes
+    header.writeUInt16LE(pageSize - header.length, 22); // mp_upper: all the page free, as in an empty page
+    fs.writeSync(fd, header, 0, header.length, at);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 let ws: Workspace;
@@ -156,7 +197,17 @@ describe('the CLI on a damaged database (--db)', () => {
       outcomes.push(/ended the reading process with SIG/.test(res.stderr) ? 'killed the reader' : 'found');
     }
     expect(outcomes).toContain('found');
-    // Some pages make LMDB fault: the reader was the checking child, never the command itself.
+
+    // Whether garbage makes LMDB fault depends on the page, so the sweep alone
+    // may never kill the reader: one damage that certainly does, every run.
+    fs.writeFileSync(dataFile(), intact);
+    makeMainRootAnEmptyBranch(dataFile());
+    const killed = aclfsSync(['rule', 'ls', '--db', ws.db]);
+    // The reader was the checking child, never the command itself.
+    expect(killed.signal).toBeNull();
+    expectDamagedExit(killed, ws.db);
+    expect(killed.stderr).toMatch(/: reading it ended the reading process with SIGABRT \(/);
+    outcomes.push(/ended the reading process with SIG/.test(killed.stderr) ? 'killed the reader' : 'found');
     expect(outcomes).toContain('killed the reader');
   });
 
