@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { inspectDataFile } from '../../src/rules/dataFile';
+import { inspectDataFile } from '../../src/store/dataFile';
 import { describeWithFuse } from '../helpers/facilities';
 import { ACLFS, isMounted, makeWorkspace, requireFuse, run, type Workspace } from '../helpers/mounts';
 
