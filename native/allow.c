@@ -3,7 +3,7 @@
 // JS is the only place that decides. What C does is replay allows JS handed
 // it, on the libfuse worker thread, with no hop to the JS thread:
 //
-//  - The commit epoch (src/rules/epoch.ts) is a 32-bit counter in a shared
+//  - The commit epoch (src/store/epoch.ts) is a 32-bit counter in a shared
 //    memory page of the database directory; every process that commits rules
 //    advances it before and after each commit. Everything below is valid only
 //    while the epoch is the one it was decided at.

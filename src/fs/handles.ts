@@ -58,7 +58,7 @@ export class OpenFiles {
   /**
    * Records an open handle, for the re-check of its reads and writes, and
    * lets the binding serve them while the epoch stays the grant's. The
-   * binding closes released handles itself (see the patch's aclfs_release)
+   * binding closes released handles itself (see aclfs_release in native/fastpath.c)
    * and leaves their records here: the kernel sends nothing more for them,
    * and the next open given the same descriptor number records over it.
    */

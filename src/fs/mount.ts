@@ -233,7 +233,7 @@ export class Mount {
       // the size and mtime it sees are unchanged, whatever file is behind
       // the name now: the binding keeps a file's cached data across opens
       // only when the open finds the very same file, unchanged (see
-      // "cached data belongs to one file" in the patch).
+      // native/keepcache.c).
       autoCache: false,
       // Names and attributes are cached for a second, as libfuse and bindfs
       // do by default (getattr does not depend on the caller, so the cache
@@ -242,7 +242,7 @@ export class Mount {
       // 2 gives every name its own node and attribute cache, so a change
       // through one hard link would not show through another: the binding
       // answers attributes of files with several links uncached (see
-      // "attribute caching that keeps hard links coherent" in the patch).
+      // native/requests.c).
       entryTimeout: 1,
       attrTimeout: 1,
       // Inode numbers of the backing files, so hard links look like hard
