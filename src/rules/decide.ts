@@ -1,4 +1,4 @@
-// The decision function of the spec ("Decision" section). Pure and
+// The decision function of docs/product.md ("Decisions"). Pure and
 // synchronous: everything it knows comes from its arguments, and the only
 // lookups go through the RuleView (LMDB's memory map, or maps in tests).
 // Callers treat a throw as "deny" (fail closed), so every malformed input

@@ -1,4 +1,4 @@
-// The import/export rule file of the spec:
+// The import/export rule file of docs/product.md ("Rule file"):
 //
 //   { "version": 1,
 //     "rules": [ { "path": "/docs", "recursive": true, "owner": 0,

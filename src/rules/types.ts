@@ -1,5 +1,5 @@
-// The rule model of the spec (after the seed's `File {name, inode, device,
-// owner, defaccess, acls}` class) and the inputs/outputs of `decide()`.
+// The rule model of the product definition (docs/product.md, "Rules")
+// and the inputs/outputs of `decide()`.
 
 /** Access bits: r = 4, w = 2, x = 1. Always an integer 0..7. */
 export type Access = number;
@@ -73,7 +73,7 @@ export interface FileIdentity {
 
 export type DefaultPolicy = 'deny' | 'allow';
 
-/** How the governing rule was found (spec, decision step 1). */
+/** How the governing rule was found (docs/product.md, "Decisions", step 1). */
 export type MatchKind = 'inode' | 'path' | 'ancestor' | 'default';
 
 /** Which part of the governing rule granted the bits (decision step 2). */

@@ -13,7 +13,7 @@ const fake: NameResolver = {
   group: (name) => ({ root: 0, staff: 50, users: 100 })[name],
 };
 
-const SPEC_EXAMPLE = {
+const DOCUMENTED_EXAMPLE = {
   version: 1,
   rules: [
     {
@@ -41,16 +41,16 @@ function errorOf(data: unknown): string {
   throw new Error('expected the rule file to be rejected');
 }
 
-/** The spec example with rule 1 replaced by `{...base, ...patch}`. */
+/** The example of docs/product.md ("Rule file") with rule 1 replaced by `{...base, ...patch}`. */
 function withRule1(patch: Record<string, unknown>, drop: string[] = []): unknown {
   const rule: Record<string, unknown> = { path: '/docs/x', owner: 0, defaccess: 'r--', acl: [{ user: 1000, access: 'rw-' }], ...patch };
   for (const key of drop) delete rule[key];
-  return { version: 1, rules: [SPEC_EXAMPLE.rules[0], rule] };
+  return { version: 1, rules: [DOCUMENTED_EXAMPLE.rules[0], rule] };
 }
 
 describe('parseRuleFile', () => {
-  it('parses the spec example', () => {
-    expect(parseRuleFile(SPEC_EXAMPLE, fake)).toEqual<RuleInput[]>([
+  it('parses the example of docs/product.md', () => {
+    expect(parseRuleFile(DOCUMENTED_EXAMPLE, fake)).toEqual<RuleInput[]>([
       { path: '/docs', recursive: true, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 6 }, { group: 100, access: 4 }] },
       { path: '/docs/secret.txt', recursive: false, owner: 0, defaccess: 0, acl: [] },
     ]);
@@ -119,7 +119,7 @@ describe('parseRuleFile', () => {
     ['missing path', withRule1({}, ['path']), 'rule 1: path: is required'],
     ['path not a string', withRule1({ path: 7 }), 'rule 1: path: must be a string'],
     ['duplicate path after normalising', withRule1({ path: '/docs/' }), 'rule 1 (/docs/): path: /docs is already the path of rule 0'],
-    ['rule not an object', { version: 1, rules: [SPEC_EXAMPLE.rules[0], 'x'] }, 'rule 1: must be an object'],
+    ['rule not an object', { version: 1, rules: [DOCUMENTED_EXAMPLE.rules[0], 'x'] }, 'rule 1: must be an object'],
     ['wrong version', { version: 2, rules: [] }, 'rule file: version: must be 1'],
     ['rules missing', { version: 1 }, 'rule file: rules: must be an array'],
     ['unknown top-level field', { version: 1, rules: [], comment: 'x' }, 'rule file: unknown field "comment"'],
@@ -134,11 +134,11 @@ describe('parseRuleFile', () => {
 
   it('parseRuleFileText reports JSON syntax errors', () => {
     expect(() => parseRuleFileText('{"version": 1,', fake)).toThrow(/^rule file is not valid JSON: /);
-    expect(parseRuleFileText(JSON.stringify(SPEC_EXAMPLE), fake)).toHaveLength(2);
+    expect(parseRuleFileText(JSON.stringify(DOCUMENTED_EXAMPLE), fake)).toHaveLength(2);
   });
 
   it('serializeRuleFile round-trips', () => {
-    const rules = parseRuleFile(SPEC_EXAMPLE, fake);
+    const rules = parseRuleFile(DOCUMENTED_EXAMPLE, fake);
     const text = serializeRuleFile(rules);
     expect(text.endsWith('\n')).toBe(true);
     expect(JSON.parse(text)).toEqual({
