@@ -3,13 +3,16 @@
 // native/aclfs.h): filled by the binding (statAt, fstat) and handed to the
 // kernel as it is.
 import { native } from '../native/binding';
-import { STAT, STAT_INTS, statTime, statU64, statWord } from '../native/layout';
+import { STAT, STAT_INTS, statU64, statWord } from '../native/layout';
 import type { FileIdentity } from '../rules/types';
 import { Refusal } from './errno';
 
 /** The fields the rules need: device, inode and birth time. */
 export function identityOf(st: Uint32Array): FileIdentity {
-  const { sec: birthSec, nsec: birthNsec } = statTime(st, STAT.BIRTHTIME);
+  // The birth second as an unsigned 64-bit value, as it has always been
+  // written into rule bindings (no object allocated on the open path).
+  const birthSec = statU64(st, STAT.BIRTHTIME);
+  const birthNsec = statWord(st, STAT.BIRTHTIME + 2);
   return {
     dev: statU64(st, STAT.DEV),
     ino: statU64(st, STAT.INO),

@@ -60,12 +60,3 @@ export function statWord(st: Uint32Array, at: number): number {
 export function statU64(st: Uint32Array, at: number): number {
   return st[at]! + st[at + 1]! * 0x1_0000_0000;
 }
-
-/** A time field of a stat array: seconds and nanoseconds. */
-export function statTime(st: Uint32Array, at: number): { sec: number; nsec: number } {
-  const low = st[at]!;
-  const high = st[at + 1]!;
-  // Seconds are a signed 64-bit value (times before 1970 are negative).
-  const sec = (high | 0) * 0x1_0000_0000 + low;
-  return { sec, nsec: st[at + 2]! };
-}
