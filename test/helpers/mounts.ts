@@ -10,18 +10,20 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { isMountpoint, isStaleMount, mountTypeAt } from '../../src/fs/mount';
 import type { Readable, Writable } from 'node:stream';
+import { missingFuse } from './facilities';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const ACLFS = path.join(ROOT, 'bin', 'aclfs');
 
 /** Under CI=true a test that cannot run for lack of root or /dev/fuse fails. */
 export function fuseAvailable(): boolean {
-  return process.getuid?.() === 0 && existsSync('/dev/fuse');
+  return missingFuse() === null;
 }
 
 export function requireFuse(): void {
-  if (!fuseAvailable()) {
-    throw new Error('these tests need root and /dev/fuse (run them as root on a machine with FUSE)');
+  const missing = missingFuse();
+  if (missing !== null) {
+    throw new Error(`these tests need root and /dev/fuse (run them as root on a machine with FUSE); here: ${missing}`);
   }
 }
 
