@@ -54,6 +54,7 @@ export function decide(
     rulePath: governing.rule.path,
     match: governing.match,
     source,
+    revocable: governing.rule.revocable === true,
   };
 }
 
@@ -132,6 +133,7 @@ function defaultDecision(requested: Access, policy: DefaultPolicy): Decision {
     rulePath: null,
     match: 'default',
     source: { kind: 'default-policy', policy: effective },
+    revocable: false,
   };
 }
 

@@ -34,6 +34,12 @@ export interface Rule {
   readonly acl: readonly AclEntry[];
   /** For a directory rule: governs everything below without a closer rule. */
   readonly recursive: boolean;
+  /**
+   * Files this rule governs are never served by passthrough: every uncached
+   * read of an open handle reaches the daemon, so a revoke stops it. Absent
+   * means false.
+   */
+  readonly revocable?: boolean;
 }
 
 /** A rule as given by an administrator, before the store assigns an id. */
@@ -93,6 +99,8 @@ export interface Decision {
   readonly rulePath: string | null;
   readonly match: MatchKind;
   readonly source: GrantSource;
+  /** The deciding rule is marked revocable (false for the default policy). */
+  readonly revocable: boolean;
 }
 
 /**

@@ -143,6 +143,7 @@ describe('decide', () => {
       rulePath: c.ruleId === null ? null : [DOCS, SECRET, SUB, PLAIN, LINKED, PLAIN_IN_DOCS, ROOT, BORN].find((r) => r.id === c.ruleId)!.path,
       match: c.match,
       source: c.source,
+      revocable: false,
     });
   });
 
