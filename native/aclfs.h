@@ -44,7 +44,7 @@ struct napi_value__;
 // Bumped whenever the JS-visible contract of the addon changes; the project
 // refuses to run on a binding that exports another value
 // (REQUIRED_PATCH_LEVEL in src/fs/mount.ts).
-#define ACLFS_PATCH_LEVEL 12
+#define ACLFS_PATCH_LEVEL 13
 
 // The largest READ or WRITE the kernel sends (see "larger requests" in
 // init.c).
@@ -137,8 +137,11 @@ int aclfs_fast_path_enable (uint32_t *epoch_word);
 int aclfs_fast_path_on (void);
 uint32_t aclfs_epoch_now (void);
 uint32_t aclfs_allow_hash (uint32_t uid, uint32_t gid, uint32_t bits, const char *path, size_t len);
-int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *path, size_t len, const aclfs_file_id_t *file, uint32_t epoch);
-int aclfs_allow_lookup (uint32_t uid, uint32_t gid, uint32_t bits, uint32_t type, const char *path, size_t len, aclfs_file_id_t *file, uint32_t *epoch);
+// An allow's flags: the open may be served by FUSE passthrough.
+#define ACLFS_ALLOW_PASSTHROUGH 1u
+
+int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *path, size_t len, const aclfs_file_id_t *file, uint32_t epoch, uint32_t flags);
+int aclfs_allow_lookup (uint32_t uid, uint32_t gid, uint32_t bits, uint32_t type, const char *path, size_t len, aclfs_file_id_t *file, uint32_t *epoch, uint32_t *flags);
 int aclfs_file_id_matches (const struct statx *sx, const aclfs_file_id_t *file);
 void aclfs_file_id_from_ints (const uint32_t *ints, aclfs_file_id_t *file);
 
@@ -157,7 +160,8 @@ typedef struct {
 
 int aclfs_handles_init (void);
 int aclfs_handle_current (uint64_t fh, uint32_t bits);
-int aclfs_handle_vouch (uint64_t fh, uint32_t bits, uint32_t epoch);
+int aclfs_handle_vouch (uint64_t fh, uint32_t bits, uint32_t epoch, uint32_t flags);
+int aclfs_handle_may_passthrough (uint64_t fh);
 int aclfs_handle_fast_opened (uint64_t fh, const aclfs_opener_t *opener, uint32_t epoch);
 int aclfs_handle_fast_opener (uint64_t fh, aclfs_opener_t *opener);
 int aclfs_handle_hold (uint64_t fh, uint32_t uid);
@@ -213,6 +217,8 @@ int aclfs_write_reply (struct fuse_chan *ch, const struct iovec iov[], size_t co
 #define ACLFS_FUSE_CREATE 35
 #define ACLFS_FUSE_READDIRPLUS 44
 
+#define ACLFS_ENTRY_OUT_SIZE 128  // fuse_entry_out with the 7.9 fuse_attr
+
 struct aclfs_in_header { uint32_t len; uint32_t opcode; uint64_t unique; uint64_t nodeid; uint32_t uid, gid, pid, padding; };
 struct aclfs_out_header { uint32_t len; int32_t error; uint64_t unique; };
 
@@ -221,6 +227,29 @@ struct aclfs_out_header { uint32_t len; int32_t error; uint64_t unique; };
 int aclfs_send_init_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result);
 int aclfs_capture_reply (const struct iovec iov[], size_t count);
 void aclfs_readdirplus (struct fuse_session *se, struct fuse_chan *ch, const char *request, size_t request_len);
+
+// ---- FUSE passthrough (passthrough.c) ---------------------------------------------
+
+// Whether the mount serves allowed opens by passthrough.
+enum {
+  ACLFS_PASSTHROUGH_OFF = 0,      // not asked for (--data daemon)
+  ACLFS_PASSTHROUGH_PENDING = 1,  // asked for, not mounted yet
+  ACLFS_PASSTHROUGH_ON = 2,       // the kernel accepted it
+  ACLFS_PASSTHROUGH_REFUSED = 3,  // asked for, refused: served through the daemon
+};
+
+void aclfs_passthrough_want (int want);
+int aclfs_passthrough_state (const char **why);
+void aclfs_passthrough_counts (uint64_t counts[2]);
+void aclfs_passthrough_note_init (const char *request, size_t len);
+void aclfs_passthrough_init_reply (int fd, uint32_t *flags, uint32_t *flags2, uint32_t *stack_depth);
+int aclfs_passthrough_probe (int root);
+// After an allowed open of handle fh (the file as opened: sx): the backing
+// id it is served by (> 0), 0 to serve it through the daemon, or -errno
+// (EBUSY: the file is open by passthrough and this open may not be).
+int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough);
+void aclfs_passthrough_release (uint64_t fh);
+int aclfs_passthrough_send_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result);
 
 // ---- the addon's calls (calls.c) ---------------------------------------------------
 

@@ -35,6 +35,7 @@ typedef struct {
   uint32_t gid;
   uint32_t bits;
   uint64_t stamp;      // publication order, for eviction
+  uint32_t flags;      // ACLFS_ALLOW_PASSTHROUGH
   aclfs_file_id_t file;
   uint32_t path_len;
   char path[ACLFS_ALLOW_PATH];
@@ -100,9 +101,9 @@ static int eviction_rank (const aclfs_allow_t *slot, uint32_t epoch) {
 }
 
 // JS decided that this caller may open `path` for `bits`, on `file`, at
-// `epoch`. 1 if stored, 0 if not replayable (fast path off, path too long,
+// `epoch`; `flags` say how the open may be served. 1 if stored, 0 if not replayable (fast path off, path too long,
 // neither a regular file nor a directory).
-int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *path, size_t len, const aclfs_file_id_t *file, uint32_t epoch) {
+int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *path, size_t len, const aclfs_file_id_t *file, uint32_t epoch, uint32_t flags) {
   if (!aclfs_fast_path_on() || len >= ACLFS_ALLOW_PATH) return 0;
   if (file->type != S_IFREG && file->type != S_IFDIR) return 0;
   aclfs_allow_t entry;
@@ -114,6 +115,7 @@ int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *
   entry.gid = gid;
   entry.bits = bits;
   entry.file = *file;
+  entry.flags = flags;
   entry.path_len = (uint32_t) len;
   memcpy(entry.path, path, len);
   pthread_rwlock_wrlock(&allows_lock);
@@ -134,8 +136,9 @@ int aclfs_allow_publish (uint32_t uid, uint32_t gid, uint32_t bits, const char *
   return 1;
 }
 
-// The allow published for this key: 1 with *file and *epoch set, or 0.
-int aclfs_allow_lookup (uint32_t uid, uint32_t gid, uint32_t bits, uint32_t type, const char *path, size_t len, aclfs_file_id_t *file, uint32_t *epoch) {
+// The allow published for this key: 1 with *file, *epoch and *flags set,
+// or 0.
+int aclfs_allow_lookup (uint32_t uid, uint32_t gid, uint32_t bits, uint32_t type, const char *path, size_t len, aclfs_file_id_t *file, uint32_t *epoch, uint32_t *flags) {
   if (!aclfs_fast_path_on() || len >= ACLFS_ALLOW_PATH) return 0;
   uint32_t hash = aclfs_allow_hash(uid, gid, bits, path, len);
   int found = 0;
@@ -145,6 +148,7 @@ int aclfs_allow_lookup (uint32_t uid, uint32_t gid, uint32_t bits, uint32_t type
     if (same_key(&set[way], hash, uid, gid, bits, type, path, len)) {
       *file = set[way].file;
       *epoch = set[way].epoch;
+      *flags = set[way].flags;
       found = 1;
     }
   }

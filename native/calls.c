@@ -427,14 +427,15 @@ static int u32_arg (napi_env env, napi_value v, uint32_t *out) {
   return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
 }
 
-// publishAllow(uid, gid, bits, path, stat, epoch): JS decided that this
-// caller may open `path` for `bits`, on the file described by `stat` (the
-// stat layout), at `epoch`. Returns 1 if stored, 0 if not replayable (path
+// publishAllow(uid, gid, bits, path, stat, epoch, flags): JS decided that
+// this caller may open `path` for `bits`, on the file described by `stat`
+// (the stat layout), at `epoch`; `flags` (ACLFS_ALLOW_PASSTHROUGH) say how
+// the open may be served. Returns 1 if stored, 0 if not replayable (path
 // too long, fast path off).
 NAPI_METHOD(publish_allow) {
-  NAPI_ARGV(6)
-  uint32_t uid, gid, bits, epoch;
-  if (u32_arg(env, argv[0], &uid) || u32_arg(env, argv[1], &gid) || u32_arg(env, argv[2], &bits) || u32_arg(env, argv[5], &epoch)) {
+  NAPI_ARGV(7)
+  uint32_t uid, gid, bits, epoch, flags;
+  if (u32_arg(env, argv[0], &uid) || u32_arg(env, argv[1], &gid) || u32_arg(env, argv[2], &bits) || u32_arg(env, argv[5], &epoch) || u32_arg(env, argv[6], &flags)) {
     napi_throw_type_error(env, "EINVAL", "bad publishAllow arguments");
     return NULL;
   }
@@ -443,19 +444,59 @@ NAPI_METHOD(publish_allow) {
   if (!aclfs_fast_path_on() || read_path(env, argv[3], path, sizeof(path)) != 0) { NAPI_RETURN_INT32(0) }
   aclfs_file_id_t file;
   aclfs_file_id_from_ints(st, &file);
-  NAPI_RETURN_INT32(aclfs_allow_publish(uid, gid, bits, path, strlen(path), &file, epoch))
+  NAPI_RETURN_INT32(aclfs_allow_publish(uid, gid, bits, path, strlen(path), &file, epoch, flags))
 }
 
-// vouchHandle(fd, bits, epoch): JS allowed this open handle `bits` at
-// `epoch`; reads and writes may be served in C until the epoch moves.
+// vouchHandle(fd, bits, epoch, flags): JS allowed this open handle `bits`
+// at `epoch`, with the allow's `flags`; reads and writes may be served in C
+// until the epoch moves.
 NAPI_METHOD(vouch_handle) {
-  NAPI_ARGV(3)
-  uint32_t fd, bits, epoch;
-  if (u32_arg(env, argv[0], &fd) || u32_arg(env, argv[1], &bits) || u32_arg(env, argv[2], &epoch)) {
+  NAPI_ARGV(4)
+  uint32_t fd, bits, epoch, flags;
+  if (u32_arg(env, argv[0], &fd) || u32_arg(env, argv[1], &bits) || u32_arg(env, argv[2], &epoch) || u32_arg(env, argv[3], &flags)) {
     napi_throw_type_error(env, "EINVAL", "bad vouchHandle arguments");
     return NULL;
   }
-  NAPI_RETURN_INT32(aclfs_handle_vouch(fd, bits, epoch))
+  NAPI_RETURN_INT32(aclfs_handle_vouch(fd, bits, epoch, flags))
+}
+
+// setDataPath(passthrough): before mounting, whether allowed opens are to
+// be served by FUSE passthrough (passthrough.c).
+NAPI_METHOD(set_data_path) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(passthrough, 0)
+  aclfs_passthrough_want(passthrough != 0);
+  NAPI_RETURN_INT32(0)
+}
+
+// probePassthrough(rootFd): after mounting, whether the kernel registers a
+// backing file of the tree; 0, or -1 when it refused (passthrough is off).
+NAPI_METHOD(probe_passthrough) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(root, 0)
+  NAPI_RETURN_INT32(aclfs_passthrough_probe(root))
+}
+
+// dataPath(): [state, reason or null, passthrough opens, registrations]
+// (state: 0 off, 1 pending, 2 on, 3 refused).
+NAPI_METHOD(data_path) {
+  (void) info;
+  const char *why = NULL;
+  int now = aclfs_passthrough_state(&why);
+  uint64_t counts[2];
+  aclfs_passthrough_counts(counts);
+  napi_value result, v;
+  napi_create_array_with_length(env, 4, &result);
+  napi_create_uint32(env, (uint32_t) now, &v);
+  napi_set_element(env, result, 0, v);
+  if (why != NULL) napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &v);
+  else napi_get_null(env, &v);
+  napi_set_element(env, result, 1, v);
+  napi_create_double(env, (double) counts[0], &v);
+  napi_set_element(env, result, 2, v);
+  napi_create_double(env, (double) counts[1], &v);
+  napi_set_element(env, result, 3, v);
+  return result;
 }
 
 // fastOpener(fd): [uid, gid, pid, bits] of the C open that made this handle
@@ -556,6 +597,10 @@ void aclfs_export_calls (napi_env env, napi_value exports) {
   set_function(env, calls, "vouchHandle", vouch_handle);
   set_function(env, calls, "fastOpener", fast_opener);
   set_function(env, calls, "fastStats", fast_stats);
+  // FUSE passthrough.
+  set_function(env, calls, "setDataPath", set_data_path);
+  set_function(env, calls, "probePassthrough", probe_passthrough);
+  set_function(env, calls, "dataPath", data_path);
   set_function(env, calls, "releaseMappedFile", release_mapped_file);
   // The backing tree relative to its root descriptor.
   set_function(env, calls, "statAt", stat_at);

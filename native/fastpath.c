@@ -10,6 +10,8 @@
 //  - open and opendir replay an allow JS published (allow.c), else go to JS;
 //  - read, write and readdir of a handle vouched for at the current epoch
 //    (handles.c) are served here, else go to JS, which re-decides;
+//  - an allowed open is answered by FUSE passthrough where the mount and
+//    the allow permit it (passthrough.c);
 //  - release, releasedir, fsync and readlink need no decision;
 //  - symlink, the xattr calls and create check the text that would cross
 //    into JS, then go to JS.
@@ -95,32 +97,49 @@ static int aclfs_fgetattr (const char *path, struct stat *stat, struct fuse_file
   return 0;
 }
 
-// Sets info->keep_cache for an open of `path` with handle fd (keepcache.c).
-static void decide_keep_cache_fd (const char *path, int fd, struct fuse_file_info *info) {
-  struct statx sx;
-  if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) {
-    info->keep_cache = 0;
-    return;
-  }
-  info->keep_cache = aclfs_keep_cache(path, &sx);
-}
-
 // Closes a released handle's descriptor, its slot cleared first.
 static void close_handle (uint64_t fh) {
+  aclfs_passthrough_release(fh);
   aclfs_handle_forget(fh);
   close((int) fh);
 }
 
+// How an allowed open of `path` (handle info->fh, the file as opened: sx)
+// is served: by passthrough where the mount and the allow permit it
+// (passthrough.c), else through the daemon, from the page cache it left
+// (info->keep_cache, keepcache.c). 0, or -errno after which the caller
+// closes the handle.
+static int serve_open (const char *path, const struct statx *sx, int may_passthrough, struct fuse_file_info *info) {
+  int backing = aclfs_passthrough_open(info->fh, sx, may_passthrough);
+  if (backing < 0) return backing;
+  // A passthrough open leaves the FUSE page cache alone (the reply says so).
+  info->keep_cache = backing == 0 ? aclfs_keep_cache(path, sx) : 0;
+  return 0;
+}
+
+// serve_open for a handle JS opened: the file as the descriptor says; the
+// allow's flags as JS vouched for the handle.
+static int serve_js_open (const char *path, struct fuse_file_info *info) {
+  struct statx sx;
+  if (statx((int) info->fh, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) {
+    info->keep_cache = 0;
+    return 0;
+  }
+  return serve_open(path, &sx, aclfs_handle_may_passthrough(info->fh), info);
+}
+
 // Replays a published allow: the opened descriptor, or -1 when JS must
 // handle this open. `type` is S_IFREG (open) or S_IFDIR (opendir); *opened
-// (unless NULL) gets the file as this open found it.
-static int fast_open (const char *path, int flags, uint32_t type, struct statx *opened) {
+// (unless NULL) gets the file as this open found it, *allow_flags (unless
+// NULL) the allow's flags.
+static int fast_open (const char *path, int flags, uint32_t type, struct statx *opened, uint32_t *allow_flags) {
   if (!aclfs_fast_path_on()) return -1;
   struct fuse_context *fc = fuse_get_context();
   uint32_t bits = type == S_IFDIR ? ACLFS_R : bits_for_flags(flags);
   aclfs_file_id_t file;
   uint32_t epoch;
-  if (!aclfs_allow_lookup(fc->uid, fc->gid, bits, type, path, strlen(path), &file, &epoch)) return -1;
+  uint32_t published_flags;
+  if (!aclfs_allow_lookup(fc->uid, fc->gid, bits, type, path, strlen(path), &file, &epoch, &published_flags)) return -1;
   if (epoch != aclfs_epoch_now()) return -1;
 
   // A uid at its limit goes to JS, which refuses the open.
@@ -143,6 +162,7 @@ static int fast_open (const char *path, int flags, uint32_t type, struct statx *
     return -1;
   }
   if (opened != NULL) *opened = sx;
+  if (allow_flags != NULL) *allow_flags = published_flags;
   atomic_fetch_add_explicit(&fast_opens, 1, memory_order_relaxed);
   return fd;
 }
@@ -150,21 +170,25 @@ static int fast_open (const char *path, int flags, uint32_t type, struct statx *
 static int aclfs_open (const char *path, struct fuse_file_info *info) {
   if (!(info->flags & (O_TRUNC | O_CREAT | O_EXCL))) {
     struct statx sx;
-    int fd = fast_open(path, info->flags, S_IFREG, &sx);
+    uint32_t allow_flags = 0;
+    int fd = fast_open(path, info->flags, S_IFREG, &sx, &allow_flags);
     if (fd >= 0) {
       info->fh = (uint64_t) fd;
-      info->keep_cache = aclfs_keep_cache(path, &sx);
-      return 0;
+      int rc = serve_open(path, &sx, (allow_flags & ACLFS_ALLOW_PASSTHROUGH) != 0, info);
+      if (rc != 0) close_handle(info->fh);
+      return rc;
     }
   }
   if (js.open == NULL) return -ENOSYS;
   int rc = js.open(path, info);
-  if (rc == 0) decide_keep_cache_fd(path, (int) info->fh, info);
+  if (rc != 0) return rc;
+  rc = serve_js_open(path, info);
+  if (rc != 0) close_handle(info->fh);
   return rc;
 }
 
 static int aclfs_opendir (const char *path, struct fuse_file_info *info) {
-  int fd = fast_open(path, O_RDONLY, S_IFDIR, NULL);
+  int fd = fast_open(path, O_RDONLY, S_IFDIR, NULL, NULL);
   if (fd >= 0) {
     info->fh = (uint64_t) fd;
     return 0;
@@ -366,7 +390,9 @@ static int aclfs_removexattr (const char *path, const char *name) {
 // A new file starts from an empty cache; it is remembered for its next open.
 static int aclfs_create (const char *path, mode_t mode, struct fuse_file_info *info) {
   int rc = js.create(path, mode, info);
-  if (rc == 0) decide_keep_cache_fd(path, (int) info->fh, info);
+  if (rc != 0) return rc;
+  rc = serve_js_open(path, info);
+  if (rc != 0) close_handle(info->fh);
   info->keep_cache = 0;
   return rc;
 }

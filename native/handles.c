@@ -42,6 +42,7 @@ typedef struct {
   _Atomic uint32_t opener_gid;
   _Atomic uint32_t opener_pid;
   _Atomic uint64_t counted;      // 1 << 32 | uid: counted against uid's handles; 0: not counted
+  _Atomic uint32_t flags;        // as JS vouched: ACLFS_ALLOW_PASSTHROUGH
 } aclfs_handle_t;
 
 // The slots; the pointer is set once, by the JS thread before mounting,
@@ -91,14 +92,23 @@ int aclfs_handle_current (uint64_t fh, uint32_t bits) {
   return granted != 0 && (granted & bits) == bits && (uint32_t) (grant >> 32) == aclfs_epoch_now();
 }
 
-// JS allowed this handle `bits` at `epoch` (and has a record of it now).
-// 1, or 0 when the descriptor has no slot.
-int aclfs_handle_vouch (uint64_t fh, uint32_t bits, uint32_t epoch) {
+// JS allowed this handle `bits` at `epoch`, with the allow's `flags` (and
+// has a record of it now). 1, or 0 when the descriptor has no slot.
+int aclfs_handle_vouch (uint64_t fh, uint32_t bits, uint32_t epoch, uint32_t flags) {
   aclfs_handle_t *h = slot_of(fh);
   if (h == NULL) return 0;
   atomic_store_explicit(&h->fast_opened, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->flags, flags, memory_order_relaxed);
   atomic_store_explicit(&h->grant, grant_of(bits, epoch), memory_order_release);
   return 1;
+}
+
+// Whether JS allowed this handle's open to be served by passthrough. Read
+// by the worker answering the open, after JS's open returned (which orders
+// JS's vouch before it).
+int aclfs_handle_may_passthrough (uint64_t fh) {
+  aclfs_handle_t *h = slot_of(fh);
+  return h != NULL && (atomic_load_explicit(&h->flags, memory_order_relaxed) & ACLFS_ALLOW_PASSTHROUGH) != 0;
 }
 
 // C opened this handle for `opener` on an allow of `epoch`, counted for
@@ -144,6 +154,7 @@ void aclfs_handle_forget (uint64_t fh) {
   if (h == NULL) return;
   atomic_store_explicit(&h->grant, 0, memory_order_relaxed);
   atomic_store_explicit(&h->fast_opened, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->flags, 0, memory_order_relaxed);
   uint64_t counted = atomic_exchange_explicit(&h->counted, 0, memory_order_acq_rel);
   if (counted & COUNTED) aclfs_quota_release((uint32_t) counted);
 }

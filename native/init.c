@@ -42,19 +42,23 @@
 
 #define ACLFS_FUSE_MAX_PAGES (1u << 22)
 #define ACLFS_FUSE_DO_READDIRPLUS (1u << 13)
-// fuse_init_out from 7.23 on: major, minor, max_readahead, flags (u32),
+// fuse_init_out from 7.40 on: major, minor, max_readahead, flags (u32),
 // max_background, congestion_threshold (u16), max_write, time_gran (u32),
-// max_pages, map_alignment (u16), unused[8] (u32).
+// max_pages, map_alignment (u16), flags2, max_stack_depth, unused[6] (u32).
+// Its size has been 64 bytes since 7.23; the kernel reads the fields it
+// knows whatever the minor version said.
 struct aclfs_init_out {
   uint32_t major, minor, max_readahead, flags;
   uint16_t max_background, congestion_threshold;
   uint32_t max_write, time_gran;
   uint16_t max_pages, map_alignment;
-  uint32_t unused[8];
+  uint32_t flags2, max_stack_depth;
+  uint32_t unused[6];
 };
 #define ACLFS_INIT_OUT_7_19_SIZE 24
 
-// Sends libfuse's INIT reply with max_pages; 1 if it was sent (or failed).
+// Sends libfuse's INIT reply with max_pages (and passthrough); 1 if it was
+// sent (or failed).
 int aclfs_send_init_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result) {
   if (aclfs_req_opcode != ACLFS_FUSE_INIT || count != 2 || iov[0].iov_len < sizeof(struct aclfs_out_header)) return 0;
   const struct aclfs_out_header *out = (const struct aclfs_out_header *) iov[0].iov_base;
@@ -64,6 +68,8 @@ int aclfs_send_init_reply (struct fuse_chan *ch, const struct iovec iov[], size_
   memcpy(&init, iov[1].iov_base, ACLFS_INIT_OUT_7_19_SIZE);
   init.flags |= ACLFS_FUSE_MAX_PAGES | ACLFS_FUSE_DO_READDIRPLUS;
   init.max_pages = ACLFS_MAX_REQUEST / 4096;
+  // FUSE passthrough, when the mount asks for it (passthrough.c).
+  aclfs_passthrough_init_reply(fuse_chan_fd(ch), &init.flags, &init.flags2, &init.max_stack_depth);
   struct aclfs_out_header header = *out;
   header.len = sizeof(header) + sizeof(init);
   struct iovec reply[2] = { { &header, sizeof(header) }, { &init, sizeof(init) } };
@@ -104,7 +110,6 @@ int aclfs_capture_reply (const struct iovec iov[], size_t count) {
 struct aclfs_read_in { uint64_t fh; uint64_t offset; uint32_t size, read_flags; uint64_t lock_owner; uint32_t flags, padding; };
 // fuse_dirent: ino, off, namelen, type, name (padded to 8 bytes).
 struct aclfs_dirent { uint64_t ino; uint64_t off; uint32_t namelen, type; char name[]; };
-#define ACLFS_ENTRY_OUT_SIZE 128  // fuse_entry_out with the 7.9 fuse_attr
 #define ACLFS_DIRENT_ALIGN(x) (((x) + sizeof(uint64_t) - 1) & ~(sizeof(uint64_t) - 1))
 
 // Unique ids of made-up requests: the top bit set, never one the kernel

@@ -7,6 +7,8 @@
 //  - sends the INIT reply in the layout that lets the kernel send larger
 //    requests and READDIRPLUS (init.c);
 //  - keeps the replies to the requests READDIRPLUS makes up (init.c);
+//  - answers an OPEN or CREATE by passthrough where the open asked for it
+//    (passthrough.c), having noted at INIT what the kernel offers;
 //  - limits attribute caching to files with one name (below).
 //
 // Attribute caching that keeps hard links coherent. libfuse 2's high-level
@@ -137,6 +139,7 @@ static int chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
     const struct aclfs_link_in *link = (const struct aclfs_link_in *) (buf + sizeof(*in));
     aclfs_req_link_source = link->oldnodeid;
   }
+  if (in->opcode == ACLFS_FUSE_INIT) aclfs_passthrough_note_init(buf, (size_t) res);
   return (int) res;
 }
 
@@ -162,6 +165,8 @@ static int chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t cou
   if (iov == NULL) return 0;
   int init_result;
   if (aclfs_send_init_reply(ch, iov, count, &init_result)) return init_result;
+  int open_result;
+  if (aclfs_passthrough_send_reply(ch, iov, count, &open_result)) return open_result;
   limit_attr_cache(iov, count);
   if (aclfs_capture_reply(iov, count)) return 0;
   int written = aclfs_write_reply(ch, iov, count);

@@ -14,7 +14,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const DEFAULT_TESTS = ['test/mount/security.test.ts', 'test/mount/fastpath.test.ts', 'test/mount/ops.test.ts'];
+const DEFAULT_TESTS = ['test/mount/security.test.ts', 'test/mount/fastpath.test.ts', 'test/mount/ops.test.ts', 'test/mount/passthrough.test.ts'];
 const tests = process.argv.slice(2).length > 0 ? process.argv.slice(2) : DEFAULT_TESTS;
 
 // Two levels below the root, as node_modules/fuse-native is: its

@@ -334,9 +334,11 @@ async function serve(cmd: MountCommand): Promise<void> {
           options: {
             rulesOnly: cmd.rulesOnly,
             revoke: cmd.revoke,
+            data: cmd.data,
             inPlace: cmd.inPlace,
             defaultPermissions: !cmd.rulesOnly,
           },
+          dataPath: mount?.dataPath() ?? null,
           decisions: { ...engine.counters },
           cache: cache.stats(),
           workerLocals: workerThreadStats(),
@@ -377,6 +379,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       ops: filter.ops,
       defaultPermissions: !cmd.rulesOnly,
       pageCache: cmd.revoke !== 'immediate',
+      dataPath: cmd.data,
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
       // The fast path is always on in the daemon: allows are replayed in C
@@ -400,6 +403,7 @@ async function serve(cmd: MountCommand): Promise<void> {
         default: cmd.defaultPolicy,
         rulesOnly: cmd.rulesOnly,
         revoke: cmd.revoke,
+        data: cmd.data,
         inPlace: cmd.inPlace,
         bound,
         generation: store.generation(),
@@ -411,6 +415,9 @@ async function serve(cmd: MountCommand): Promise<void> {
       },
       'mounted',
     );
+    const dataPath = mount.dataPath();
+    if (dataPath.refusal !== null) log.warn({ refusal: dataPath.refusal }, `passthrough refused, serving file data through the daemon: ${dataPath.refusal}`);
+    else log.info({ data: dataPath.mode }, `file data served ${dataPath.mode === 'passthrough' ? 'by FUSE passthrough' : 'through the daemon'}`);
     if (descriptors.problem === undefined) log.info(descriptors, 'descriptor limit');
     else log.warn(descriptors, 'descriptor limit: the soft limit could not be raised to the hard limit');
 

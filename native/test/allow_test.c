@@ -19,14 +19,18 @@ static aclfs_file_id_t file_of (uint64_t ino) {
 
 static int publish (const char *path, uint32_t bits, uint64_t ino, uint32_t epoch) {
   aclfs_file_id_t f = file_of(ino);
-  return aclfs_allow_publish(1000, 1000, bits, path, strlen(path), &f, epoch);
+  // Odd inodes are published for passthrough, so that every lookup checks
+  // the flags came back with their own entry.
+  return aclfs_allow_publish(1000, 1000, bits, path, strlen(path), &f, epoch, ino % 2 ? ACLFS_ALLOW_PASSTHROUGH : 0);
 }
 
 // 1 if path's allow is found (and *ino gets its file's inode).
 static int lookup (const char *path, uint32_t bits, uint64_t *ino, uint32_t *epoch) {
   aclfs_file_id_t f;
   uint32_t e = 0;
-  int found = aclfs_allow_lookup(1000, 1000, bits, S_IFREG, path, strlen(path), &f, &e);
+  uint32_t flags = 0;
+  int found = aclfs_allow_lookup(1000, 1000, bits, S_IFREG, path, strlen(path), &f, &e, &flags);
+  if (found && flags != (f.ino % 2 ? ACLFS_ALLOW_PASSTHROUGH : 0)) return 0;
   if (found && ino != NULL) *ino = f.ino;
   if (found && epoch != NULL) *epoch = e;
   return found;
@@ -76,10 +80,10 @@ int main (void) {
   CHECK(!lookup("/ab", ACLFS_R, NULL, NULL));
   CHECK(!lookup("/", ACLFS_R, NULL, NULL));
   aclfs_file_id_t f;
-  uint32_t e;
-  CHECK(!aclfs_allow_lookup(1001, 1000, ACLFS_R, S_IFREG, "/a", 2, &f, &e));
-  CHECK(!aclfs_allow_lookup(1000, 1001, ACLFS_R, S_IFREG, "/a", 2, &f, &e));
-  CHECK(!aclfs_allow_lookup(1000, 1000, ACLFS_R, S_IFDIR, "/a", 2, &f, &e));
+  uint32_t e, flags;
+  CHECK(!aclfs_allow_lookup(1001, 1000, ACLFS_R, S_IFREG, "/a", 2, &f, &e, &flags));
+  CHECK(!aclfs_allow_lookup(1000, 1001, ACLFS_R, S_IFREG, "/a", 2, &f, &e, &flags));
+  CHECK(!aclfs_allow_lookup(1000, 1000, ACLFS_R, S_IFDIR, "/a", 2, &f, &e, &flags));
   // Publishing the same key again replaces its entry.
   CHECK(publish("/a", ACLFS_R, 12, 9) == 1);
   CHECK(lookup("/a", ACLFS_R, &ino, &epoch) && ino == 12 && epoch == 9);
@@ -94,10 +98,13 @@ int main (void) {
   CHECK(publish(longpath, ACLFS_R, 1, 7) == 1);
   CHECK(lookup(longpath, ACLFS_R, NULL, NULL));
   aclfs_file_id_t fifo = { S_IFIFO, 1, 2, 0, 0 };
-  CHECK(aclfs_allow_publish(1000, 1000, ACLFS_R, "/p", 2, &fifo, 7) == 0);
+  CHECK(aclfs_allow_publish(1000, 1000, ACLFS_R, "/p", 2, &fifo, 7, 0) == 0);
   aclfs_file_id_t dir = { S_IFDIR, 1, 3, 0, 0 };
-  CHECK(aclfs_allow_publish(1000, 1000, ACLFS_R, "/d", 2, &dir, 7) == 1);
-  CHECK(aclfs_allow_lookup(1000, 1000, ACLFS_R, S_IFDIR, "/d", 2, &f, &e) && f.ino == 3);
+  CHECK(aclfs_allow_publish(1000, 1000, ACLFS_R, "/d", 2, &dir, 7, 0) == 1);
+  CHECK(aclfs_allow_lookup(1000, 1000, ACLFS_R, S_IFDIR, "/d", 2, &f, &e, &flags) && f.ino == 3 && flags == 0);
+  // The flags come back as published, and a new publication replaces them.
+  CHECK(aclfs_allow_publish(1000, 1000, ACLFS_R, "/d", 2, &dir, 8, ACLFS_ALLOW_PASSTHROUGH) == 1);
+  CHECK(aclfs_allow_lookup(1000, 1000, ACLFS_R, S_IFDIR, "/d", 2, &f, &e, &flags) && flags == ACLFS_ALLOW_PASSTHROUGH && e == 8);
 
   // A full set: the fifth key of a set takes the oldest entry's place.
   char paths[6][32];

@@ -9,13 +9,13 @@ static uint32_t epoch_word = 3;
 int main (void) {
   // Before the table exists nothing is vouched for or counted.
   CHECK(!aclfs_handle_current(5, ACLFS_R));
-  CHECK(aclfs_handle_vouch(5, ACLFS_R, 3) == 0);
+  CHECK(aclfs_handle_vouch(5, ACLFS_R, 3, 0) == 0);
   CHECK(aclfs_handle_hold(5, 1000) == 0);
   CHECK(aclfs_handles_init() == 0);
   CHECK(aclfs_handles_init() == 0);   // once is enough; again is harmless
 
   // Without the fast path no handle is served in C.
-  CHECK(aclfs_handle_vouch(5, ACLFS_R, 3) == 1);
+  CHECK(aclfs_handle_vouch(5, ACLFS_R, 3, 0) == 1);
   CHECK(!aclfs_handle_current(5, ACLFS_R));
   CHECK(aclfs_fast_path_enable(&epoch_word) == 0);
   CHECK(aclfs_handle_current(5, ACLFS_R));
@@ -25,14 +25,20 @@ int main (void) {
   // The epoch moves: nothing is current until JS vouches again.
   epoch_word = 4;
   CHECK(!aclfs_handle_current(5, ACLFS_R));
-  CHECK(aclfs_handle_vouch(5, ACLFS_R | ACLFS_W, 4) == 1);
+  CHECK(aclfs_handle_vouch(5, ACLFS_R | ACLFS_W, 4, 0) == 1);
   CHECK(aclfs_handle_current(5, ACLFS_R));
   CHECK(aclfs_handle_current(5, ACLFS_W));
+  // The allow's flags go with the vouch, and the next vouch replaces them.
+  CHECK(!aclfs_handle_may_passthrough(5));
+  CHECK(aclfs_handle_vouch(5, ACLFS_R, 4, ACLFS_ALLOW_PASSTHROUGH) == 1);
+  CHECK(aclfs_handle_may_passthrough(5));
+  CHECK(!aclfs_handle_may_passthrough(ACLFS_HANDLE_SLOTS));
   // A vouch for no bits vouches for nothing.
-  CHECK(aclfs_handle_vouch(5, 0, 4) == 1);
+  CHECK(aclfs_handle_vouch(5, 0, 4, 0) == 1);
+  CHECK(!aclfs_handle_may_passthrough(5));
   CHECK(!aclfs_handle_current(5, 0));
   // Descriptors without a slot.
-  CHECK(aclfs_handle_vouch(ACLFS_HANDLE_SLOTS, ACLFS_R, 4) == 0);
+  CHECK(aclfs_handle_vouch(ACLFS_HANDLE_SLOTS, ACLFS_R, 4, 0) == 0);
   CHECK(!aclfs_handle_current(ACLFS_HANDLE_SLOTS, ACLFS_R));
   CHECK(!aclfs_handle_current(UINT64_MAX, ACLFS_R));
 
@@ -45,13 +51,15 @@ int main (void) {
   CHECK(aclfs_handle_current(9, ACLFS_R));
   CHECK(aclfs_handle_fast_opener(9, &seen));
   CHECK(seen.uid == 1000 && seen.gid == 100 && seen.pid == 4242 && seen.bits == ACLFS_R);
-  CHECK(aclfs_handle_vouch(9, ACLFS_R, 4) == 1);
+  CHECK(aclfs_handle_vouch(9, ACLFS_R, 4, 0) == 1);
   CHECK(!aclfs_handle_fast_opener(9, &seen));
   CHECK(aclfs_handle_fast_opened(ACLFS_HANDLE_SLOTS + 1, &opener, 4) == 0);
   CHECK(aclfs_quota_count(1000) == 1);
   // Released: the slot starts clean, the count goes back.
+  CHECK(aclfs_handle_vouch(9, ACLFS_R, 4, ACLFS_ALLOW_PASSTHROUGH) == 1);
   aclfs_handle_forget(9);
   CHECK(!aclfs_handle_current(9, ACLFS_R));
+  CHECK(!aclfs_handle_may_passthrough(9));
   CHECK(!aclfs_handle_fast_opener(9, &seen));
   CHECK(aclfs_quota_count(1000) == 0);
   aclfs_handle_forget(9);           // a second release gives nothing back twice

@@ -33,7 +33,7 @@ static void *publisher (void *arg) {
     int i = r % PATHS;
     path_of(i, path, sizeof(path));
     aclfs_file_id_t f = { S_IFREG, 1, 1000 + (uint64_t) i, 0, 0 };
-    aclfs_allow_publish(uid, uid, ACLFS_R, path, strlen(path), &f, atomic_load(&epoch_word));
+    aclfs_allow_publish(uid, uid, ACLFS_R, path, strlen(path), &f, atomic_load(&epoch_word), 0);
   }
   return NULL;
 }
@@ -45,8 +45,8 @@ static void *looker (void *arg) {
     int i = (r * 7) % PATHS;
     path_of(i, path, sizeof(path));
     aclfs_file_id_t f;
-    uint32_t epoch;
-    if (aclfs_allow_lookup(uid, uid, ACLFS_R, S_IFREG, path, strlen(path), &f, &epoch) && f.ino != 1000 + (uint64_t) i) {
+    uint32_t epoch, flags;
+    if (aclfs_allow_lookup(uid, uid, ACLFS_R, S_IFREG, path, strlen(path), &f, &epoch, &flags) && f.ino != 1000 + (uint64_t) i) {
       atomic_fetch_add(&failures, 1);   // an entry of another key, or a torn one
     }
   }
@@ -76,7 +76,7 @@ static void *js (void *arg) {
     uint64_t fd = 100 + (uint64_t) (r % (WORKERS * FDS_PER_WORKER));
     aclfs_opener_t seen;
     if (aclfs_handle_fast_opener(fd, &seen) && (seen.uid < 2000 || seen.uid > 2002 || seen.pid != 7)) atomic_fetch_add(&failures, 1);
-    if (r % 5 == 0) aclfs_handle_vouch(fd, ACLFS_R, atomic_load(&epoch_word));
+    if (r % 5 == 0) aclfs_handle_vouch(fd, ACLFS_R, atomic_load(&epoch_word), 0);
   }
   return NULL;
 }

@@ -223,6 +223,20 @@ export interface StatusResponse {
     /** Directory entries listed together with their attributes (READDIRPLUS), each a LOOKUP the kernel did not need. */
     readonly listedAttributes: number;
   } | null;
+  /**
+   * How file data is served: by FUSE passthrough (the kernel reads and
+   * writes the backing file itself after an allowed open: a revoke stops
+   * new opens, and open handles only of revocable rules) or through the
+   * daemon; `refusal` says why passthrough was asked for but refused. Null
+   * when not served by a mount daemon.
+   */
+  readonly dataPath: {
+    readonly requested: 'passthrough' | 'daemon';
+    readonly mode: 'passthrough' | 'daemon';
+    readonly refusal: string | null;
+    readonly passthroughOpens: number;
+    readonly registrations: number;
+  } | null;
 }
 
 export interface CheckRequest {

@@ -52,6 +52,7 @@ export interface RuntimeInfo {
   readonly cache: CacheStatsView | null;
   readonly workerLocals: StatusResponse['workerLocals'];
   readonly fastPath: StatusResponse['fastPath'];
+  readonly dataPath: StatusResponse['dataPath'];
 }
 
 /** The daemon's audit log, as the API reads it (src/fs/audit.ts, injected by main.ts). */
@@ -156,6 +157,7 @@ export class AdminService implements AdminOperations {
       cache: rt?.cache ?? null,
       workerLocals: rt?.workerLocals ?? null,
       fastPath: rt?.fastPath ?? null,
+      dataPath: rt?.dataPath ?? null,
     };
   }
 

@@ -11,7 +11,7 @@ import type { Verdict } from '../rules/engine';
 import { R, type Caller, type Target } from '../rules/types';
 import type { BackingTree } from './backing';
 import type { Gatekeeper } from './gate';
-import { accessModeOf } from './handles';
+import { accessModeOf, allowFlags } from './handles';
 import { identityOf, modeOf } from './stat';
 
 const { O_RDONLY, O_TRUNC, S_IFMT, S_IFDIR } = fs.constants;
@@ -40,7 +40,7 @@ export class FastPath {
     if (flags & O_TRUNC) return false;
     const access = accessModeOf(flags);
     if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, grant.decision)) return false;
-    return native.publishAllow(caller.uid, caller.gid, access, target.path, st, grant.epoch) === 1;
+    return native.publishAllow(caller.uid, caller.gid, access, target.path, st, grant.epoch, allowFlags(grant)) === 1;
   }
 
   /**

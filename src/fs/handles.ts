@@ -79,7 +79,7 @@ export class OpenFiles {
     if (opener === null) return this.files.get(fd);
     const [uid, gid, pid, access] = opener;
     // Until re-decided, nothing on this handle is served in C.
-    native.vouchHandle(fd, 0, 0);
+    native.vouchHandle(fd, 0, 0, 0);
     let st: Uint32Array;
     try {
       st = statOfDescriptor(fd);
@@ -125,7 +125,7 @@ export class OpenFiles {
    */
   hold(fd: number, caller: Caller): void {
     if (native.holdHandle(fd, caller.uid) === 1) return;
-    native.vouchHandle(fd, 0, 0);
+    native.vouchHandle(fd, 0, 0, 0);
     this.log.warn({ uid: caller.uid, fd }, 'open refused: the caller holds as many open handles as it may');
     throw new Refusal(EMFILE);
   }
@@ -137,7 +137,21 @@ export class OpenFiles {
    * C, every op comes here).
    */
   private vouch(fd: number, access: Access, grant: Verdict): void {
-    if (!grant.decision.allow) native.vouchHandle(fd, 0, 0);
-    else native.vouchHandle(fd, access, grant.epoch);
+    if (!grant.decision.allow) native.vouchHandle(fd, 0, 0, 0);
+    else native.vouchHandle(fd, access, grant.epoch, allowFlags(grant));
   }
+}
+
+/** How the binding may serve an open of a file (native ACLFS_ALLOW_*). */
+export const ALLOW_PASSTHROUGH = 1;
+
+/**
+ * The flags an allow is handed to the binding with: FUSE passthrough (the
+ * kernel reads and writes the backing file itself, so the daemon never sees
+ * the handle again) only for an allow of the rules themselves, and never
+ * for a revocable rule's, whose open handles must keep reaching the daemon
+ * for a revoke to stop them.
+ */
+export function allowFlags(grant: Verdict): number {
+  return grant.decision.allow && !grant.decision.revocable ? ALLOW_PASSTHROUGH : 0;
 }

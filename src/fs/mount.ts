@@ -16,7 +16,7 @@ import { guardOperations, type RequestFault } from './guard';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 12;
+export const REQUIRED_PATCH_LEVEL = 13;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -155,6 +155,15 @@ export interface MountOptions {
    * revocation mode); false for --revoke immediate.
    */
   readonly pageCache: boolean;
+  /**
+   * How allowed opens of regular files are served: 'passthrough', the
+   * kernel reads and writes the backing file itself (FUSE passthrough,
+   * Linux 6.9+: decided at open, a revoke stops new opens only, except for
+   * revocable rules, which are always served through the daemon), or
+   * 'daemon', every uncached read and write reaches the daemon. Falls back
+   * to 'daemon' where the kernel refuses (see dataPath()).
+   */
+  readonly dataPath: DataPathMode;
   /** --in-place: the mountpoint is the source, full of files on purpose. */
   readonly overMount: boolean;
   /**
@@ -193,6 +202,30 @@ export function handleCapacity(limits: string = fs.readFileSync('/proc/self/limi
   return Math.max(64, Math.min(MAX_OPEN_HANDLES, descriptors - RESERVED_DESCRIPTORS));
 }
 
+export type DataPathMode = 'passthrough' | 'daemon';
+
+/** How a mount serves file data, as negotiated with the kernel. */
+export interface DataPath {
+  /** What the mount was asked for. */
+  readonly requested: DataPathMode;
+  /** What it does. */
+  readonly mode: DataPathMode;
+  /** Why passthrough was refused (requested passthrough, mode daemon), else null. */
+  readonly refusal: string | null;
+  /** Opens answered by passthrough so far. */
+  readonly passthroughOpens: number;
+  /** Backing files registered with the kernel so far. */
+  readonly registrations: number;
+}
+
+const PASSTHROUGH_ON = 2;
+
+/** The binding's data path now (see native/passthrough.c). */
+export function dataPathNow(requested: DataPathMode): DataPath {
+  const [state, refusal, passthroughOpens, registrations] = native.dataPath();
+  return { requested, mode: state === PASSTHROUGH_ON ? 'passthrough' : 'daemon', refusal, passthroughOpens, registrations };
+}
+
 /** The bounds on open handles a mount runs with. */
 export interface HandleLimits {
   /** Per non-root uid; 0: no bound. */
@@ -210,7 +243,13 @@ export class Mount {
     readonly readaheadKiB: number | null,
     /** The bounds on open handles it serves with. */
     readonly handleLimits: HandleLimits,
+    private readonly requestedDataPath: DataPathMode,
   ) {}
+
+  /** How file data is served: passthrough or through the daemon, and why. */
+  dataPath(): DataPath {
+    return dataPathNow(this.requestedDataPath);
+  }
 
   /** Mounts; clear a stale mount first (clearStaleMount) where one may be. */
   static async start(options: MountOptions): Promise<Mount> {
@@ -220,6 +259,9 @@ export class Mount {
     if (options.fastPath !== null) native.enableFastPath(options.fastPath.epochPage);
     const { handleLimits } = options;
     native.setHandleLimits(handleLimits.perUser, handleLimits.total);
+    // Passthrough bypasses the page-cache-free mode of --revoke immediate.
+    const passthrough = options.dataPath === 'passthrough' && options.pageCache;
+    native.setDataPath(passthrough ? 1 : 0);
     const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault), {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -266,7 +308,15 @@ export class Mount {
       ],
     });
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
-    return new Mount(fuse, await raiseReadahead(options.mountpoint), handleLimits);
+    if (passthrough) {
+      // The kernel answers a request only after INIT, where passthrough is
+      // negotiated; getattr of the root is served on a libfuse thread, so
+      // waiting for it here cannot deadlock. Then one registration, so that
+      // a refusal shows now rather than at the first open.
+      await fs.promises.stat(options.mountpoint);
+      native.probePassthrough(options.backingRootFd);
+    }
+    return new Mount(fuse, await raiseReadahead(options.mountpoint), handleLimits, options.dataPath);
   }
 
   get mountpoint(): string {

@@ -120,10 +120,23 @@ declare module 'fuse-native' {
        * for them, the commit epoch being the first word of `epochPage`.
        */
       enableFastPath(epochPage: ArrayBuffer): number;
-      /** Lets C replay this allow while the epoch stays `epoch`; 1 if stored. */
-      publishAllow(uid: number, gid: number, bits: number, path: string, st: StatArray, epoch: number): number;
-      /** Lets C serve reads/writes (`bits`) on handle `fd` while the epoch stays `epoch`. */
-      vouchHandle(fd: number, bits: number, epoch: number): number;
+      /**
+       * Lets C replay this allow while the epoch stays `epoch`; `flags`
+       * (ALLOW_PASSTHROUGH) say how the open may be served. 1 if stored.
+       */
+      publishAllow(uid: number, gid: number, bits: number, path: string, st: StatArray, epoch: number, flags: number): number;
+      /**
+       * Lets C serve reads/writes (`bits`) on handle `fd` while the epoch
+       * stays `epoch`; `flags` as for publishAllow, read when the open is
+       * answered.
+       */
+      vouchHandle(fd: number, bits: number, epoch: number, flags: number): number;
+      /** Before mounting: whether allowed opens are served by FUSE passthrough (1) or through the daemon (0). */
+      setDataPath(passthrough: number): number;
+      /** After mounting: whether the kernel registers a backing file of the tree; -1 when refused (passthrough is off then). */
+      probePassthrough(rootFd: number): number;
+      /** [state (0 off, 1 pending, 2 on, 3 refused), why refused, passthrough opens, backing registrations]. */
+      dataPath(): [number, string | null, number, number];
       /** [uid, gid, pid, bits] of a handle C opened that JS has no record of, else null. */
       fastOpener(fd: number): [number, number, number, number] | null;
       /** [opens, reads, writes] served by the fast path so far, and directory entries listed with their attributes. */

@@ -137,6 +137,18 @@ export function makeWorkspace(prefix = 'aclfs-test-'): Workspace {
   return ws;
 }
 
+/**
+ * ACLFS_TEST_DATA_PATH=passthrough runs every daemon a test starts with
+ * --data passthrough (unless it chose its own data path or --revoke
+ * immediate), so that whole test files can be run again over passthrough
+ * (test/mount/passthrough.test.ts does).
+ */
+function dataPathArgs(args: readonly string[]): string[] {
+  const wanted = process.env.ACLFS_TEST_DATA_PATH;
+  if (wanted === undefined || wanted === '' || args.includes('--data') || args.includes('--revoke')) return [];
+  return ['--data', wanted];
+}
+
 export class Daemon {
   private exited: Promise<number | null>;
   stderr = '';
@@ -160,7 +172,8 @@ export class Daemon {
   static async start(args: readonly string[], mnt: string, opts: { taskset?: string; wrapper?: readonly string[] } = {}): Promise<Daemon> {
     // bin/aclfs runs as installed, through its shebang (which carries the
     // daemon's V8 flags), not as `node bin/aclfs`.
-    const argv = ['mount', ...args];
+    const dataPath = dataPathArgs(args);
+    const argv = ['mount', ...args, ...dataPath];
     const command = [...(opts.wrapper ?? []), ...(opts.taskset ? ['taskset', '-c', opts.taskset] : []), ACLFS, ...argv];
     const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const daemon = new Daemon(child, mnt);
@@ -179,6 +192,10 @@ export class Daemon {
       throw err;
     }
     if (exitCode !== undefined) throw new Error(`daemon exited ${String(exitCode)} before mounting: ${daemon.stderr}`);
+    if (dataPath.includes('passthrough')) {
+      // A run over passthrough proves nothing if the kernel refused it.
+      await waitFor(() => daemon.stderr.includes('file data served by FUSE passthrough'), 10_000, `passthrough at ${mnt}: ${daemon.stderr}`);
+    }
     return daemon;
   }
 

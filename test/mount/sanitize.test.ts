@@ -1,6 +1,6 @@
 // The native core under AddressSanitizer and UndefinedBehaviorSanitizer in
 // real mounts: scripts/test-sanitize.js builds a second addon with both
-// sanitizers and runs mount tests (security, fast path, ops) with every Node
+// sanitizers and runs mount tests (security, fast path, ops, passthrough) with every Node
 // process loading it. It fails on a failed test or on any sanitizer report,
 // even one from a daemon nobody waited for; here that run is one test of the
 // suite, so CI counts it.

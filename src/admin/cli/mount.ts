@@ -20,6 +20,13 @@ export interface MountCommand {
   readonly rulesOnly: boolean;
   /** 'immediate': no page cache for data, a revoke stops open files at once. */
   readonly revoke: 'page-cache' | 'immediate';
+  /**
+   * How allowed opens of regular files are served: 'passthrough' (FUSE
+   * passthrough: the kernel reads and writes the backing file itself; a
+   * revoke stops new opens, and open handles of revocable rules) or
+   * 'daemon' (every read that misses the page cache reaches the daemon).
+   */
+  readonly data: 'passthrough' | 'daemon';
   /** Mount over SRC itself, leaving no path that bypasses the filter. */
   readonly inPlace: boolean;
   /** --in-place even while processes hold places inside SRC (they keep an unfiltered view). */
@@ -46,6 +53,7 @@ interface MountOptions {
   readonly default: 'deny' | 'allow';
   readonly rulesOnly: boolean;
   readonly revoke?: 'immediate';
+  readonly data: 'passthrough' | 'daemon';
   readonly inPlace: boolean;
   readonly force: boolean;
   readonly maxOpenPerUser?: number;
@@ -69,6 +77,14 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         'immediate',
       ]),
     )
+    .addOption(
+      new Option(
+        '--data <path>',
+        'passthrough: the kernel reads and writes allowed files itself (a revoke stops new opens; revocable rules are always served by the daemon); daemon: every uncached read reaches the daemon',
+      )
+        .choices(['passthrough', 'daemon'])
+        .default('daemon'),
+    )
     .option('--in-place', 'mount over SRC itself (give SRC as MNT too): no path is left that bypasses the filter', false)
     .option(
       '--force',
@@ -82,7 +98,11 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
       ).argParser(parseOpenBound),
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
-    .action(async (src: string, mnt: string, opts: MountOptions) => {
+    .action(async (src: string, mnt: string, opts: MountOptions, command: Command) => {
+      if (opts.data === 'passthrough' && opts.revoke === 'immediate') {
+        // Passthrough reads never reach the daemon: the opposite of immediate.
+        command.error("error: option '--data passthrough' cannot be used with option '--revoke immediate'");
+      }
       await backend.mount({
         source: src,
         mountpoint: mnt,
@@ -93,6 +113,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         defaultPolicy: opts.default,
         rulesOnly: opts.rulesOnly,
         revoke: opts.revoke ?? 'page-cache',
+        data: opts.data,
         inPlace: opts.inPlace,
         force: opts.force,
         maxOpenPerUser: opts.maxOpenPerUser ?? null,

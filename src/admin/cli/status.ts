@@ -37,6 +37,16 @@ function statusText(st: StatusResponse): string {
     lines.push(`fast path    ${st.fastPath.opens} opens, ${st.fastPath.reads} reads, ${st.fastPath.writes} writes replayed in C`);
     lines.push(`listings     ${st.fastPath.listedAttributes} entries listed with their attributes`);
   }
+  if (st.dataPath !== null) {
+    const d = st.dataPath;
+    const how =
+      d.mode === 'passthrough'
+        ? `passthrough (decided at open: a revoke stops new opens, and open files of revocable rules), ${d.passthroughOpens} opens`
+        : d.refusal !== null
+          ? `daemon (passthrough refused: ${d.refusal})`
+          : 'daemon (every read that misses the page cache is decided)';
+    lines.push(`file data    ${how}`);
+  }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${st.workerLocals.created} thread slots made, ${st.workerLocals.idle} idle`);
   }
