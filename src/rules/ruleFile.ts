@@ -13,8 +13,9 @@
 // `recursive` and `revocable` default to false and `acl` to []; every other
 // field is required and unknown fields are rejected (a misspelt "recursve"
 // must not silently widen or narrow access). An export writes `revocable`
-// only for a rule that is revocable, so a file without revocable rules reads
-// as it did before the field existed.
+// only for a rule that is revocable, so the export of a rule set without
+// revocable rules is the same text as before the field existed (and an
+// older aclfs, which rejects the unknown field, still imports it).
 
 import { z } from 'zod';
 import { invalid } from '../errors';
