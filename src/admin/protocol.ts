@@ -101,6 +101,8 @@ export type AccessSpec = string | number;
 export interface RuleBody {
   readonly path: string;
   readonly recursive?: boolean;
+  /** Never served by passthrough, so a revoke also stops reads of open handles (default false). */
+  readonly revocable?: boolean;
   readonly owner: IdOrName;
   readonly defaccess: AccessSpec;
   readonly acl?: readonly ({ readonly user: IdOrName; readonly access: AccessSpec } | { readonly group: IdOrName; readonly access: AccessSpec })[];
@@ -121,6 +123,8 @@ export interface RuleView {
   readonly defaccess: string;
   readonly acl: readonly AclEntryView[];
   readonly recursive: boolean;
+  /** Always present: false unless the rule is marked revocable. */
+  readonly revocable: boolean;
 }
 
 export interface RuleListResponse {

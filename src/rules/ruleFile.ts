@@ -10,9 +10,12 @@
 // AclfsError('invalid') naming the rule (its 0-based index in `rules` and its
 // path as written) and the field, e.g.
 //   rule 3 (/docs/x): acl[0].access: "rwz" is not an access like "r-x" or 0-7
-// `recursive` defaults to false and `acl` to []; every other field is
-// required and unknown fields are rejected (a misspelt "recursve" must not
-// silently widen or narrow access).
+// `recursive` and `revocable` default to false and `acl` to []; every other
+// field is required and unknown fields are rejected (a misspelt "recursve"
+// must not silently widen or narrow access). An export writes `revocable`
+// only for a rule that is revocable, so the export of a rule set without
+// revocable rules is the same text as before the field existed (and an
+// older aclfs, which rejects the unknown field, still imports it).
 
 import { z } from 'zod';
 import { invalid } from '../errors';
@@ -25,6 +28,8 @@ import { checkRulePath, isId, notAnId, pathTextProblem } from './validate';
 export interface RuleFileRule {
   readonly path: string;
   readonly recursive: boolean;
+  /** Written only when true. */
+  readonly revocable?: true;
   readonly owner: number;
   readonly defaccess: string;
   readonly acl: readonly ({ readonly user: number; readonly access: string } | { readonly group: number; readonly access: string })[];
@@ -117,6 +122,7 @@ export function toRuleFileRule(rule: Rule | RuleInput): RuleFileRule {
   return {
     path: rule.path,
     recursive: rule.recursive,
+    ...(rule.revocable === true ? { revocable: true as const } : {}),
     owner: rule.owner,
     defaccess: formatAccess(rule.defaccess),
     acl: rule.acl.map((e) =>
@@ -209,6 +215,7 @@ function ruleSchema(names: NameResolver): z.ZodType<RuleInput> {
     {
       path: pathField,
       recursive: z.boolean({ error: 'must be true or false' }).default(false),
+      revocable: z.boolean({ error: 'must be true or false' }).optional(),
       owner: idField('user', names),
       defaccess: accessField,
       acl: z.array(aclEntrySchema(names), { error: 'must be an array' }).default([]),

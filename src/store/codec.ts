@@ -12,7 +12,10 @@
 // Rule record, format 2 (numbers little-endian):
 //
 //   @0   u8   format (RECORD_FORMAT)
-//   @1   u8   flags: 1 recursive, 2 bound (dev and ino follow), 4 birth follows
+//   @1   u8   flags: 1 recursive, 2 bound (dev and ino follow), 4 birth follows,
+//             8 revocable (a record written before the flag existed has it
+//             clear: not revocable; a daemon that does not know it refuses
+//             the record rather than read a revocable rule as not revocable)
 //   @2   u8   defaccess (0-7)
 //   @3   u8   byte length of birth (0 without one)
 //   @4   u32  id
@@ -35,7 +38,8 @@ export const RECORD_FORMAT = 2;
 const RECURSIVE = 1;
 const BOUND = 2;
 const HAS_BIRTH = 4;
-const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH;
+const REVOCABLE = 8;
+const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH | REVOCABLE;
 const HEAD = 18;
 const FILE_IDS = 16;
 const ENTRY = 5;
@@ -129,7 +133,8 @@ export function decodeRule(bytes: Uint8Array): Rule {
     else if (head >> 3 === GROUP_ENTRY) acl[i] = { group: who, access };
     else throw new RecordFormatError(`has an acl entry of unknown kind ${head >> 3}`);
   }
-  return { id, path, dev, ino, birth, owner, defaccess, acl, recursive: (flags & RECURSIVE) !== 0 };
+  const rule: Rule = { id, path, dev, ino, birth, owner, defaccess, acl, recursive: (flags & RECURSIVE) !== 0 };
+  return (flags & REVOCABLE) !== 0 ? { ...rule, revocable: true } : rule;
 }
 
 function isU32(value: unknown): value is number {
@@ -156,6 +161,7 @@ export function unencodable(rule: Rule): string | null {
   if (!isAccessBits(rule.defaccess)) return 'has defaccess that is not access bits 0-7';
   if (typeof rule.path !== 'string' || Buffer.byteLength(rule.path) > MAX_U16) return 'has no path of at most 65535 bytes';
   if (typeof rule.recursive !== 'boolean') return 'has recursive that is not true or false';
+  if (rule.revocable !== undefined && typeof rule.revocable !== 'boolean') return 'has revocable that is not true or false';
   const bound = rule.dev !== null || rule.ino !== null;
   if (bound && (!isFileNumber(rule.dev) || !isFileNumber(rule.ino))) return 'has a dev or ino that is not a safe integer';
   const birth = rule.birth ?? null;
@@ -180,7 +186,7 @@ export function encodeRule(rule: Rule): Buffer {
   const size = HEAD + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * rule.acl.length;
   const b = Buffer.allocUnsafe(size);
   b[0] = RECORD_FORMAT;
-  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0);
+  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0) | (rule.revocable === true ? REVOCABLE : 0);
   b[2] = rule.defaccess;
   b[3] = birthLength;
   b.writeUInt32LE(rule.id, 4);
@@ -226,9 +232,14 @@ export const idCodec = {
   },
 };
 
-/** A Rule with exactly the model's fields, in the record's terms (birth null when unbound or unknown). */
+/**
+ * A Rule with exactly the model's fields, in the record's terms (birth null
+ * when unbound or unknown; revocable only when true, as a record without the
+ * flag decodes, so a rule that is not revocable reads back as it did before
+ * the flag existed).
+ */
 export function plainRule(r: Rule): Rule {
-  return {
+  const plain: Rule = {
     id: r.id,
     path: r.path,
     dev: r.dev,
@@ -239,6 +250,7 @@ export function plainRule(r: Rule): Rule {
     acl: r.acl,
     recursive: r.recursive,
   };
+  return r.revocable === true ? { ...plain, revocable: true } : plain;
 }
 
 /** Whether `copy` is the same rule record as `rule`, field by field. */

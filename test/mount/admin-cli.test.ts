@@ -89,6 +89,7 @@ describeWithFuse('aclfs rule', () => {
       defaccess: '---',
       acl: [{ user: 0, access: 'r--' }],
       recursive: false,
+      revocable: false,
     });
     expectOneLineError(await aclfs(['rule', 'add', '/docs', '--owner', '0', '--default', 'r--', ...S]), 4, /already governs \/docs/);
   });
@@ -120,6 +121,7 @@ describeWithFuse('aclfs rule', () => {
         '  owner      0',
         '  default    r--',
         '  recursive  yes',
+        '  revocable  no',
         '  acl        user 1000 rw-',
         '             group 100 r--',
         `  bound to   dev ${bound.dev} ino ${bound.ino}${bound.birth ? ` (born ${bound.birth})` : ''}`,
@@ -138,6 +140,30 @@ describeWithFuse('aclfs rule', () => {
     expect(await ok(['rule', 'set', '/docs/c.txt', '--owner', '0', '--default', '---', ...S])).toMatch(/^created rule \d+: \/docs\/c.txt\n$/);
     const json = JSON.parse(await ok(['rule', 'set', '/docs/c.txt', '--owner', '0', '--default', 'r--', '--group', '0:rwx', '--json', ...S]));
     expect(json).toMatchObject({ path: '/docs/c.txt', defaccess: 'r--', acl: [{ group: 0, access: 'rwx' }] });
+  });
+
+  it('--revocable marks a rule revocable: add, show, ls and --json say so; set without it clears it', async () => {
+    const made = JSON.parse(await ok(['rule', 'add', '/rev', '--owner', '0', '--default', 'r--', '--recursive', '--revocable', '--json', ...S]));
+    expect(made).toMatchObject({ path: '/rev', recursive: true, revocable: true });
+    expect(await ok(['rule', 'show', '/rev', ...S])).toContain('\n  recursive  yes\n  revocable  yes\n');
+    expect(await ok(['rule', 'add', '/rev/f', '--owner', '0', '--default', 'r--', '--revocable', ...S])).toMatch(/^created rule \d+: \/rev\/f\n$/);
+    expect(await ok(['rule', 'add', '/rev/g', '--owner', '0', '--default', 'r--', ...S])).toMatch(/^created rule \d+: \/rev\/g\n$/);
+    expect((await ok(['rule', 'ls', '/rev', ...S])).split('\n').filter(Boolean)).toEqual([
+      `${String(made.id).padStart(6)}  r--  rec rev  owner 0       /rev`,
+      expect.stringMatching(/^\s*\d+  r--      rev  owner 0       \/rev\/f$/),
+      expect.stringMatching(/^\s*\d+  r--           owner 0       \/rev\/g$/),
+    ]);
+    const listed = JSON.parse(await ok(['rule', 'ls', '/rev', '--json', ...S]));
+    expect(listed.rules.map((r: { path: string; revocable: boolean }) => [r.path, r.revocable])).toEqual([
+      ['/rev', true],
+      ['/rev/f', true],
+      ['/rev/g', false],
+    ]);
+    expect(await ok(['rule', 'set', '/rev/g', '--owner', '0', '--default', 'r--', '--revocable', ...S])).toMatch(/^replaced rule \d+: \/rev\/g\n$/);
+    expect(JSON.parse(await ok(['rule', 'show', '/rev/g', '--json', ...S])).revocable).toBe(true);
+    // set replaces the whole rule: without --revocable the rule is no longer revocable.
+    expect(JSON.parse(await ok(['rule', 'set', '/rev/f', '--owner', '0', '--default', 'r--', '--json', ...S]))).toMatchObject({ path: '/rev/f', revocable: false });
+    expect(await ok(['rule', 'show', '/rev/f', ...S])).toContain('\n  revocable  no\n');
   });
 
   it('rm by id or path prints what it removed; a missing rule exits 3', async () => {
@@ -159,7 +185,7 @@ describeWithFuse('aclfs rule', () => {
 
     const lines = (await ok(['rule', 'ls', '/bulk', ...S])).split('\n').filter(Boolean);
     expect(lines).toHaveLength(10_050);
-    expect(lines[0]).toMatch(/^\s*\d+  r--       owner 0       \/bulk\/00000$/);
+    expect(lines[0]).toMatch(/^\s*\d+  r--           owner 0       \/bulk\/00000$/);
     expect(lines[10_049]).toMatch(/\/bulk\/10049$/);
     const all = JSON.parse(await ok(['rule', 'ls', '/bulk', '--json', ...S]));
     expect(all.rules).toHaveLength(10_050);
@@ -204,6 +230,25 @@ describeWithFuse('aclfs import / export', () => {
     const res = JSON.parse(await ok(['import', '-', '--replace', '--json', ...S], text));
     expect(res.rules).toBe(file.rules.length);
     expect(await ok(['export', ...S])).toBe(text);
+  });
+
+  it('export writes revocable for a revocable rule only; export, import --replace and export again keeps it', async () => {
+    await ok(['rule', 'set', '/exp/rev', '--owner', '0', '--default', 'r--', '--revocable', ...S]);
+    await ok(['rule', 'set', '/exp/plain', '--owner', '0', '--default', 'r--', ...S]);
+    const text = await ok(['export', ...S]);
+    const rules = JSON.parse(text).rules as { path: string }[];
+    expect(rules.find((r) => r.path === '/exp/rev')).toEqual({ path: '/exp/rev', recursive: false, revocable: true, owner: 0, defaccess: 'r--', acl: [] });
+    expect(rules.find((r) => r.path === '/exp/plain')).toEqual({ path: '/exp/plain', recursive: false, owner: 0, defaccess: 'r--', acl: [] });
+    await ok(['import', '-', '--replace', ...S], text);
+    expect(await ok(['export', ...S])).toBe(text);
+    expect(JSON.parse(await ok(['rule', 'show', '/exp/rev', '--json', ...S])).revocable).toBe(true);
+    expect(JSON.parse(await ok(['rule', 'show', '/exp/plain', '--json', ...S])).revocable).toBe(false);
+    // The same file into a fresh database (--db): the mark goes with the rule.
+    const copy = path.join(ws.dir, 'rev-copy');
+    await ok(['import', '-', '--db', copy], text);
+    expect(await ok(['export', '--db', copy])).toBe(text);
+    expect(await ok(['rule', 'ls', '/exp', '--db', copy])).toMatch(/^\s*\d+  r--           owner 0       \/exp\/plain\n\s*\d+  r--      rev  owner 0       \/exp\/rev\n$/);
+    expectOneLineError(await aclfs(['import', '-', ...S], { input: JSON.stringify({ version: 1, rules: [{ path: '/exp/bad', owner: 0, defaccess: 'r--', revocable: 'yes' }] }) }), 2, /rule 0 \(\/exp\/bad\): revocable: must be true or false/);
   });
 
   it('draws a progress bar for 10,000+ rules on a terminal, and none for fewer', async () => {

@@ -263,6 +263,7 @@ describeAsRoot('admin endpoints', () => {
         { group: 3001, access: 'r--' },
       ],
       recursive: false,
+      revocable: false,
     });
     const again = await req('POST', '/v1/rules', rule('/docs/new.txt'));
     expectError(again, 409, 'conflict', /already governs \/docs\/new.txt/);
@@ -284,6 +285,52 @@ describeAsRoot('admin endpoints', () => {
       expectError(await req('POST', '/v1/rules', body), 400, 'invalid', message);
     }
     expect(store.generation()).toBe(before);
+    await expectServing();
+  });
+
+  it('revocable: create, get, list, replace by id and by path carry it (false when not given); anything but a boolean is 400', async () => {
+    const made = await req('POST', '/v1/rules', rule('/rev', { recursive: true, revocable: true }));
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ path: '/rev', recursive: true, revocable: true });
+    expect(store.findByPath('/rev')?.revocable).toBe(true);
+    expect((await req('GET', `/v1/rules/${made.json.id}`)).json).toEqual(made.json);
+    expect((await req('GET', '/v1/rules/by-path?path=/rev')).json).toEqual(made.json);
+    const plain = await req('POST', '/v1/rules', rule('/rev/plain', { revocable: false }));
+    expect(plain.json.revocable).toBe(false);
+    const listed = await req('GET', '/v1/rules?prefix=/rev');
+    expect(listed.json.rules.map((r: { path: string; revocable: boolean }) => [r.path, r.revocable])).toEqual([
+      ['/rev', true],
+      ['/rev/plain', false],
+    ]);
+    // A replacement is the whole rule: without revocable it is not revocable.
+    const replaced = await req('PUT', `/v1/rules/${made.json.id}`, rule('/rev', { recursive: true }));
+    expect(replaced.status).toBe(200);
+    expect(replaced.json).toMatchObject({ id: made.json.id, revocable: false });
+    expect(store.findByPath('/rev')?.revocable).toBeUndefined();
+    const byPath = await req('PUT', '/v1/rules/by-path?path=/rev/plain', rule('/rev/plain', { revocable: true }));
+    expect(byPath.status).toBe(200);
+    expect(byPath.json).toMatchObject({ id: plain.json.id, revocable: true });
+
+    const before = store.generation();
+    for (const revocable of ['true', 1, 0, null, {}, []]) {
+      const body = rule('/rev/bad', { revocable });
+      expectError(await req('POST', '/v1/rules', body), 400, 'invalid', /^rule \/rev\/bad: revocable: must be true or false$/);
+      expectError(await req('PUT', `/v1/rules/${made.json.id}`, rule('/rev', { revocable })), 400, 'invalid', /revocable: must be true or false/);
+      expectError(await req('PUT', '/v1/rules/by-path?path=/rev/plain', rule('/rev/plain', { revocable })), 400, 'invalid', /revocable: must be true or false/);
+    }
+    expectError(
+      await req('POST', '/v1/rules/import', { version: 1, rules: [rule('/rev/ok'), rule('/rev/bad', { revocable: 'yes' })] }),
+      400,
+      'invalid',
+      /^rule 1 \(\/rev\/bad\): revocable: must be true or false$/,
+    );
+    expect(store.generation()).toBe(before);
+    expect(store.findByPath('/rev/bad')).toBeUndefined();
+    // Export writes it for the revocable rule only; an import of that file restores it.
+    const exported = (await req('GET', '/v1/rules/export')).json.rules as { path: string }[];
+    expect(exported.find((r) => r.path === '/rev')).toEqual({ path: '/rev', recursive: true, owner: 0, defaccess: 'r--', acl: [] });
+    expect(exported.find((r) => r.path === '/rev/plain')).toEqual({ path: '/rev/plain', recursive: false, revocable: true, owner: 0, defaccess: 'r--', acl: [] });
+    for (const id of [made.json.id, plain.json.id]) expect((await req('DELETE', `/v1/rules/${id}`)).status).toBe(200);
     await expectServing();
   });
 

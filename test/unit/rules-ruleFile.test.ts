@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AclfsError } from '../../src/errors';
 import { numericId, parseIdTable, type NameResolver } from '../../src/rules/names';
 import { SystemNameResolver } from '../../src/system/names';
-import { parseRuleFile, parseRuleFileText, serializeRuleFile } from '../../src/rules/ruleFile';
+import { parseRuleBody, parseRuleFile, parseRuleFileText, serializeRuleFile } from '../../src/rules/ruleFile';
 import type { RuleInput } from '../../src/rules/types';
 
 const fake: NameResolver = {
@@ -114,6 +114,10 @@ describe('parseRuleFile', () => {
     ['acl not an array', withRule1({ acl: { user: 1 } }), 'rule 1 (/docs/x): acl: must be an array'],
     ['unknown rule field', withRule1({ recursve: true }), 'rule 1 (/docs/x): unknown field "recursve"'],
     ['recursive not boolean', withRule1({ recursive: 'yes' }), 'rule 1 (/docs/x): recursive: must be true or false'],
+    ['revocable not boolean', withRule1({ revocable: 'yes' }), 'rule 1 (/docs/x): revocable: must be true or false'],
+    ['revocable a number', withRule1({ revocable: 1 }), 'rule 1 (/docs/x): revocable: must be true or false'],
+    ['revocable null', withRule1({ revocable: null }), 'rule 1 (/docs/x): revocable: must be true or false'],
+    ['unknown rule field near revocable', withRule1({ revokable: true }), 'rule 1 (/docs/x): unknown field "revokable"'],
     ['relative path', withRule1({ path: 'docs/x' }), 'rule 1 (docs/x): path: path "docs/x" is not absolute'],
     ['path escaping root', withRule1({ path: '/../x' }), 'rule 1 (/../x): path: path "/../x" escapes the root with ".."'],
     ['missing path', withRule1({}, ['path']), 'rule 1: path: is required'],
@@ -149,6 +153,41 @@ describe('parseRuleFile', () => {
       ],
     });
     expect(parseRuleFileText(text, fake)).toEqual(rules);
+  });
+});
+
+describe('revocable in the rule file', () => {
+  const file = (revocable: Record<string, unknown>): unknown => ({ version: 1, rules: [{ path: '/docs/x', owner: 0, defaccess: 'r--', ...revocable }] });
+
+  it.each<[string, Record<string, unknown>, boolean | undefined]>([
+    ['absent (as in files from before the field)', {}, undefined],
+    ['true', { revocable: true }, true],
+    ['false', { revocable: false }, false],
+  ])('parses revocable %s', (_name, field, parsed) => {
+    const [rule] = parseRuleFile(file(field), fake);
+    expect(rule?.revocable).toBe(parsed);
+    expect(parseRuleBody({ path: '/docs/x', owner: 0, defaccess: 'r--', ...field }, fake).revocable).toBe(parsed);
+  });
+
+  it('an API body with a non-boolean revocable is refused, naming the field', () => {
+    expect(() => parseRuleBody({ path: '/docs/x', owner: 0, defaccess: 'r--', revocable: 'true' }, fake)).toThrow(/^rule \/docs\/x: revocable: must be true or false$/);
+  });
+
+  it('an export writes revocable for a revocable rule only, and reads back the same', () => {
+    const rules: RuleInput[] = [
+      { path: '/a', recursive: true, revocable: true, owner: 0, defaccess: 4, acl: [{ user: 1000, access: 4 }] },
+      { path: '/b', recursive: false, owner: 0, defaccess: 0, acl: [] },
+      { path: '/c', recursive: false, revocable: false, owner: 0, defaccess: 0, acl: [] },
+    ];
+    const text = serializeRuleFile(rules);
+    expect(JSON.parse(text).rules).toEqual([
+      { path: '/a', recursive: true, revocable: true, owner: 0, defaccess: 'r--', acl: [{ user: 1000, access: 'r--' }] },
+      { path: '/b', recursive: false, owner: 0, defaccess: '---', acl: [] },
+      { path: '/c', recursive: false, owner: 0, defaccess: '---', acl: [] },
+    ]);
+    const back = parseRuleFileText(text, fake);
+    expect(back.map((r) => r.revocable === true)).toEqual([true, false, false]);
+    expect(serializeRuleFile(back)).toBe(text);
   });
 });
 

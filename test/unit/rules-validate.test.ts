@@ -140,10 +140,23 @@ describe('validateRuleInput (the store\'s last check)', () => {
     ['owner 2^32', rule('/a', { owner: 2 ** 32 }), /^rule \/a: owner: 4294967296 is not a uid/],
     ['acl user (uid_t)-1', rule('/a', { acl: [{ user: UID_MINUS_1, access: 4 }] }), /^rule \/a: acl\[0\]: user: 4294967295 is not a uid/],
     ['acl group (gid_t)-1', rule('/a', { acl: [{ group: UID_MINUS_1, access: 4 }] }), /^rule \/a: acl\[0\]: group: 4294967295 is not a gid/],
+    ['a string revocable', rule('/a', { revocable: 'yes' as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
+    ['a numeric revocable', rule('/a', { revocable: 1 as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
+    ['a null revocable', rule('/a', { revocable: null as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
   ])('refuses %s, naming the field', (_what, input, message) => {
     const err = thrown(() => validateRuleInput(input));
     expect(err.code).toBe('invalid');
     expect(err.message).toMatch(message);
+  });
+
+  it.each<[string, Partial<RuleInput>, boolean]>([
+    ['absent', {}, false],
+    ['false', { revocable: false }, false],
+    ['true', { revocable: true }, true],
+  ])('takes revocable %s; the copy holds it only when true', (_what, extra, revocable) => {
+    const valid = validateRuleInput(rule('/a', extra));
+    expect('revocable' in valid).toBe(revocable);
+    expect(valid.revocable === true).toBe(revocable);
   });
 
   it('takes the largest real id', () => {

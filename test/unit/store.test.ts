@@ -254,6 +254,43 @@ describe('RuleStore binding', () => {
     expect(store.verifyIndexes()).toEqual([]);
   });
 
+  it('keeps revocable through add, bind, rebind and a move; a put without it makes the rule not revocable', () => {
+    const r = store.add(input('/a', { revocable: true }));
+    expect(r.revocable).toBe(true);
+    expect(store.get(r.id)).toStrictEqual(r);
+    store.bind(r.id, 1, 100, '5.5');
+    expect(store.findByInode(1, 100)).toMatchObject({ id: r.id, revocable: true });
+    store.movePaths('/a', '/b');
+    expect(store.findByPath('/b')).toMatchObject({ id: r.id, revocable: true });
+    store.unbind(r.id);
+    expect(store.get(r.id)?.revocable).toBe(true);
+    const replaced = store.put(r.id, input('/b'));
+    expect(replaced.revocable).toBeUndefined();
+    expect(store.get(r.id)).toStrictEqual(replaced);
+    expect(store.put(r.id, input('/b', { revocable: true })).revocable).toBe(true);
+    expect(store.setByPath(input('/b', { revocable: false })).rule.revocable).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('a rule differing only in revocable is another record (the copy by inode follows it)', () => {
+    const r = store.add(input('/a', { dev: 1, ino: 2 }));
+    const gen = store.generation();
+    store.put(r.id, input('/a', { revocable: true }));
+    expect(store.generation()).toBe(gen + 1);
+    expect(store.findByInode(1, 2)?.revocable).toBe(true);
+    expect(store.byInode(1, 2)?.revocable).toBe(true);
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('decide() says whether the deciding rule is revocable', () => {
+    store.add(input('/docs', { recursive: true, revocable: true, defaccess: 4 }));
+    store.add(input('/docs/plain', { defaccess: 4 }));
+    const who = { uid: 1, gid: 100, groups: [], pid: 1 };
+    expect(decide(store, who, { path: '/docs/x', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ allow: true, match: 'ancestor', revocable: true });
+    expect(decide(store, who, { path: '/docs/plain', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ allow: true, match: 'path', revocable: false });
+    expect(decide(store, who, { path: '/elsewhere', dev: 0, ino: 0 }, 4, 'allow')).toMatchObject({ match: 'default', revocable: false });
+  });
+
   it('serves decide() as a RuleView', () => {
     store.add(input('/docs', { recursive: true, defaccess: 0, acl: [{ group: 100, access: 4 }] }));
     const f = store.add(input('/docs/f', { dev: 7, ino: 8, defaccess: 7 }));
@@ -324,6 +361,18 @@ describe('RuleStore import', () => {
     expect(store.count()).toBe(1);
     expect(store.verifyIndexes()).toEqual([]);
     expect(store.add(input('/y')).id).toBe(2); // the id counter rolled back too
+  });
+
+  it('imports and exports revocable; an import updating a rule replaces it', () => {
+    store.importRules([input('/a', { revocable: true }), input('/b')]);
+    expect(store.findByPath('/a')?.revocable).toBe(true);
+    expect(store.exportRules()).toEqual([
+      { path: '/a', recursive: false, revocable: true, owner: 0, defaccess: 'r--', acl: [{ user: 1000, access: 'rw-' }] },
+      { path: '/b', recursive: false, owner: 0, defaccess: 'r--', acl: [{ user: 1000, access: 'rw-' }] },
+    ]);
+    expect(store.importRules([input('/a'), input('/b', { revocable: true })])).toEqual({ created: 0, updated: 2 });
+    expect(store.findByPath('/a')?.revocable).toBeUndefined();
+    expect(store.findByPath('/b')?.revocable).toBe(true);
   });
 
   it('exportRules gives the rule-file shape in path order', () => {
@@ -628,6 +677,8 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     ['a non-ASCII path', R({ path: '/é/日本/😀' })],
     ['a non-ASCII birth', R({ dev: 1, ino: 2, birth: '1.5é' })],
     ['the largest safe dev and ino', R({ dev: Number.MAX_SAFE_INTEGER, ino: Number.MAX_SAFE_INTEGER - 1 })],
+    ['revocable', R({ revocable: true })],
+    ['revocable, recursive and bound with a birth time', R({ id: 9, path: '/r', dev: 3, ino: 4, birth: '1.5', defaccess: 5, acl: [{ group: 7, access: 4 }], recursive: true, revocable: true })],
   ];
   it.each(handled)('writes and reads back %s, through lmdb-js as through the codec', (_name, rule) => {
     const bytes = bytesOf(rule);
@@ -644,6 +695,7 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     ['an id past 32 bits', R({ id: 2 ** 32 })],
     ['a string where a number belongs', R({ owner: '0' as unknown as number })],
     ['a non-boolean recursive', R({ recursive: 1 as unknown as boolean })],
+    ['a non-boolean revocable', R({ revocable: 'yes' as unknown as boolean })],
     ['a path that is not a string', R({ path: 5 as unknown as string })],
     ['a dev past 2^53', R({ dev: 2 ** 53, ino: 1 })],
     ['a birth on an unbound rule', R({ birth: '1.5' })],
@@ -654,6 +706,32 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     expect(() => encodeRule(value as Rule)).toThrow(RecordFormatError);
     expect(() => db.putSync(1, value as Rule)).toThrow(RecordFormatError);
     expect(raw.get(1)).toBeUndefined();
+  });
+
+  it.each<[string, Rule, number]>([
+    ['not revocable', R({}), 0],
+    ['revocable: false (written as absent)', R({ revocable: false }), 0],
+    ['revocable', R({ revocable: true }), 8],
+    ['revocable and recursive', R({ revocable: true, recursive: true }), 9],
+    ['revocable, recursive, bound, with a birth time', R({ revocable: true, recursive: true, dev: 1, ino: 2, birth: '3.4' }), 15],
+  ])('keeps revocable in flag bit 8 (%s)', (_name, rule, flags) => {
+    const bytes = encodeRule(rule);
+    expect(bytes[0]).toBe(RECORD_FORMAT);
+    expect(bytes[1]).toBe(flags);
+    const back = decodeRule(bytes);
+    expect(back.revocable === true).toBe(rule.revocable === true);
+    // Only a revocable rule carries the field: a record without the flag reads as before it existed.
+    expect('revocable' in back).toBe(rule.revocable === true);
+  });
+
+  it('reads a record written before the revocable flag (bit clear) as not revocable, and refuses a flag it does not know', () => {
+    const revocable = encodeRule(R({ id: 3, path: '/old', revocable: true, recursive: true }));
+    const older = Buffer.from(revocable);
+    older[1] = older[1]! & ~8;
+    expect(decodeRule(older)).toStrictEqual(R({ id: 3, path: '/old', recursive: true }));
+    const unknown = Buffer.from(revocable);
+    unknown[1] = unknown[1]! | 16;
+    expect(() => decodeRule(unknown)).toThrow(/^a rule record has unknown flags 0x19$/);
   });
 
   it('refuses trailing bytes and every truncation', () => {

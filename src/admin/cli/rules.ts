@@ -11,6 +11,7 @@ interface RuleFlags {
   readonly user: string[];
   readonly group: string[];
   readonly recursive: boolean;
+  readonly revocable: boolean;
 }
 
 /** "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the last colon. */
@@ -30,6 +31,7 @@ function ruleBody(path: string, o: RuleFlags): RuleBody {
     owner: idOrName(o.owner, '--owner'),
     defaccess: accessArg(o.default),
     recursive: o.recursive,
+    revocable: o.revocable,
     acl: [...o.user.map((u) => aclEntry('user', u)), ...o.group.map((g) => aclEntry('group', g))],
   };
 }
@@ -45,10 +47,10 @@ function aclText(rule: RuleView): string {
   return rule.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(' ');
 }
 
-/** One line per rule: id, defaccess, recursive flag, owner, path, acl. */
+/** One line per rule: id, defaccess, recursive and revocable flags, owner, path, acl. */
 function ruleLine(rule: RuleView): string {
   const acl = aclText(rule);
-  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}\n`;
+  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '} ${rule.revocable ? 'rev' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}\n`;
 }
 
 function ruleDetails(rule: RuleView): string {
@@ -57,6 +59,7 @@ function ruleDetails(rule: RuleView): string {
     `  owner      ${rule.owner}`,
     `  default    ${rule.defaccess}`,
     `  recursive  ${rule.recursive ? 'yes' : 'no'}`,
+    `  revocable  ${rule.revocable ? 'yes' : 'no'}`,
   ];
   if (rule.acl.length === 0) lines.push('  acl        (none)');
   rule.acl.forEach((e, i) => lines.push(`  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}`));
@@ -79,6 +82,7 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
       .option('--user <user:access>', 'access for one user, e.g. alice:rw- (repeatable)', collect, [])
       .option('--group <group:access>', 'access for a group, e.g. staff:r-- (repeatable)', collect, [])
       .option('--recursive', 'for a directory: also govern everything below that has no closer rule', false)
+      .option('--revocable', 'never serve its files by passthrough, so a revoke also stops reads of handles already open', false)
       .addOption(socketOption())
       .addOption(dbOption())
       .addOption(jsonOption());
