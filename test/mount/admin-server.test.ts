@@ -719,3 +719,42 @@ describeAsRoot('AdminClient', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.done).toBeGreaterThanOrEqual(seen[i - 1]!.done);
   });
 });
+
+describeAsRoot('the edge in front of the operations', () => {
+  it('hands the operations ids only: names in rule bodies, rule files and checks resolved, an unknown name a 400 that never reaches them', async () => {
+    const calls: [string, unknown[]][] = [];
+    const recorder = new Proxy({} as AdminOperations, {
+      get: (_target, prop) =>
+        prop === 'then'
+          ? undefined
+          : async (...args: unknown[]) => {
+              calls.push([String(prop), args]);
+              return prop === 'createRule' ? { id: 1 } : prop === 'putRule' || prop === 'setRuleByPath' ? { rule: { id: 1 }, created: true } : {};
+            },
+    });
+    const p = path.join(dir, 'run', 'edge.sock');
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: recorder, accounts });
+    try {
+      const body = { path: '/docs', owner: 'alice', defaccess: 'r--', acl: [{ group: 'staff', access: 'r--' }, { user: 'bob', access: 'rw-' }] };
+      const rule = { path: '/docs', recursive: false, owner: 2001, defaccess: 4, acl: [{ group: 3001, access: 4 }, { user: 2002, access: 6 }] };
+      expect((await httpUnix(p, 'POST', '/v1/rules', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'PUT', '/v1/rules/7', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'PUT', '/v1/rules/by-path?path=/docs/', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'POST', '/v1/check', { body: '{"uid":"bob","path":"/docs","access":"r"}' })).status).toBe(200);
+      expect((await httpUnix(p, 'POST', '/v1/rules/import?replace=true', { body: JSON.stringify({ version: 1, rules: [body] }) })).status).toBe(200);
+      expect(calls).toEqual([
+        ['createRule', [rule]],
+        ['putRule', [7, rule]],
+        ['setRuleByPath', [rule]],
+        ['check', [{ uid: 2002, gid: 2002, groups: [3001, 3002], path: '/docs', requested: 4 }]],
+        ['importRules', [{ rules: [rule], replace: true }]],
+      ]);
+      calls.length = 0;
+      expectError(await httpUnix(p, 'POST', '/v1/rules', { body: JSON.stringify({ ...body, owner: 'nosuchuser' }) }), 400, 'invalid', /owner: unknown user "nosuchuser"/);
+      expectError(await httpUnix(p, 'POST', '/v1/check', { body: '{"uid":"nobody-here","gid":0,"path":"/docs","access":"r"}' }), 400, 'invalid', /unknown user "nobody-here"/);
+      expect(calls).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+});
