@@ -4,9 +4,10 @@
 // also resolves its user and group names: what comes here is typed, valid
 // and numeric (paths canonical, ids and bounds in range, rules parsed), and
 // is not checked again. What the service does with it is the work:
-// deciding, and writing. Every write goes through the store, so it commits in one LMDB
-// transaction and bumps the generation: the decision cache, keyed on the
-// generation, makes the next open through the mount follow it at once.
+// deciding, and writing. Every write goes through the store, so it commits
+// in one LMDB transaction and bumps the generation: the decision cache,
+// keyed on the generation, makes the next open through the mount follow it
+// at once.
 
 import { notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
