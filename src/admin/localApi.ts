@@ -70,8 +70,8 @@ export class LocalApi implements ClosableAdminApi {
   }
 
   async putRule(id: number, body: RuleBody): Promise<PutResult> {
-    const rule = checkRuleId(id);
-    return this.operations.putRule(rule, parseRuleRequest(body, this.accounts));
+    const ruleId = checkRuleId(id);
+    return this.operations.putRule(ruleId, parseRuleRequest(body, this.accounts));
   }
 
   async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
