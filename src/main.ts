@@ -316,10 +316,10 @@ async function serve(cmd: MountCommand): Promise<void> {
       gid,
       importLimitBytes: cmd.importLimitBytes,
       log,
+      accounts: new SystemNameResolver(),
       api: new AdminService({
         store,
         identity,
-        accounts: new SystemNameResolver(),
         defaultPolicy: cmd.defaultPolicy,
         audit,
         mode,
@@ -497,11 +497,10 @@ async function openDatabase(db: string, create: boolean): Promise<ClosableAdminA
     store,
     identity: null,
     defaultPolicy: 'deny',
-    accounts: new SystemNameResolver(),
     version: VERSION,
     onClose: () => store.close(),
   });
-  return new LocalApi(service);
+  return new LocalApi(service, new SystemNameResolver());
 }
 
 const backend: CliBackend = {

@@ -1,17 +1,26 @@
 // The admin side's validation edge: what a request holds, checked once, as
 // it enters (the socket server for the daemon's clients, the in-process API
-// for the CLI's --db mode), and typed after. Beyond this edge the service
-// takes the types below and checks nothing again. The rules of validity
+// for the CLI's --db mode), and typed after. User and group names are
+// resolved to ids here too, with the accounts the caller injects (main.ts
+// builds them over the system's files): beyond this edge the service takes
+// the types below (numeric ids, access bits, canonical paths, parsed rules)
+// and neither checks nor resolves anything again. The rules of validity
 // themselves (limits, path well-formedness, ids) are src/rules/validate.ts,
-// which the protocol's schemas and these checks are built from.
+// which the protocol's schemas and these checks are built from; a rule's
+// fields, in a body or a rule file, are the rule file's schema's
+// (src/rules/ruleFile.ts), given the same resolver.
 //
 // Messages are the API's: a path is named by its field ("prefix" or
-// "path"), a rule id by its range.
+// "path"), a rule id by its range, an unknown name by its kind
+// (`unknown user "x"`).
 
 import { invalid } from '../errors';
 import { isAccess, parseRequested } from '../rules/access';
-import type { Access } from '../rules/types';
-import { checkPath, isRuleId, MAX_RULE_ID, renamePathError } from '../rules/validate';
+import type { NameResolver } from '../rules/names';
+import { parseRuleBody, parseRuleFile } from '../rules/ruleFile';
+import type { Access, RuleInput } from '../rules/types';
+import { checkPath, isId, isRuleId, MAX_RULE_ID, notAnId, renamePathError } from '../rules/validate';
+import type { Accounts } from './accounts';
 import {
   checkRequestSchema,
   describeBodyError,
@@ -20,6 +29,7 @@ import {
   ruleBodySchema,
   type EnforcementMode,
   type IdOrName,
+  type ImportOptions,
   type ListQuery,
   type RuleBodyObject,
 } from './protocol';
@@ -32,13 +42,24 @@ export interface ListInput {
   readonly limit?: number;
 }
 
-/** A `check` as the service takes it: the path canonical, the access as bits; names still to resolve. */
+/**
+ * A `check` as the service takes it: the caller as ids (gid and groups,
+ * when not given, those a login of the user would get), the path
+ * canonical, the access as bits.
+ */
 export interface CheckInput {
-  readonly uid: IdOrName;
-  readonly gid?: IdOrName;
-  readonly groups?: readonly IdOrName[];
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary gids, each once. */
+  readonly groups: readonly number[];
   readonly path: string;
   readonly requested: Access;
+}
+
+/** An import as the service takes it: the rule file's rules parsed, names resolved, paths canonical and distinct. */
+export interface ImportInput {
+  readonly rules: readonly RuleInput[];
+  readonly replace: boolean;
 }
 
 /** A page of the audit log as the service takes it: both bounds in range. */
@@ -63,27 +84,96 @@ export function listInput(query: ListQuery): ListInput {
   return { prefix, cursor: query.cursor, limit: query.limit };
 }
 
-/** A check body the protocol's schema accepted, made what the service takes. */
-export function checkInput(request: z.output<typeof checkRequestSchema>): CheckInput {
-  return {
-    uid: request.uid,
-    gid: request.gid,
-    groups: request.groups,
-    path: canonicalPath(request.path, 'path'),
-    requested: requestedAccess(request.access),
-  };
+/** A check body the protocol's schema accepted, made what the service takes: path, access, then the caller's ids. */
+export function checkInput(request: z.output<typeof checkRequestSchema>, accounts: Accounts): CheckInput {
+  const path = canonicalPath(request.path, 'path');
+  const requested = requestedAccess(request.access);
+  return { ...callerIds(request, accounts), path, requested };
 }
 
 /** A check body of unknown shape (the in-process API's caller), parsed as the server parses it. */
-export function parseCheckRequest(request: unknown): CheckInput {
-  return checkInput(parseBody(checkRequestSchema, request, 'check'));
+export function parseCheckRequest(request: unknown, accounts: Accounts): CheckInput {
+  return checkInput(parseBody(checkRequestSchema, request, 'check'), accounts);
+}
+
+/** The identity a check decides for: ids resolved, gid and groups defaulted from the account files. */
+function callerIds(
+  spec: { readonly uid: IdOrName; readonly gid?: IdOrName; readonly groups?: readonly IdOrName[] },
+  accounts: Accounts,
+): { uid: number; gid: number; groups: number[] } {
+  const uid = resolveId('user', spec.uid, accounts);
+  let gid: number;
+  if (spec.gid !== undefined) gid = resolveId('group', spec.gid, accounts);
+  else {
+    const primary = accounts.primaryGid(uid);
+    if (primary === undefined) throw invalid(`uid ${uid} has no entry in /etc/passwd, so its primary group is unknown: give a gid`);
+    if (!isId(primary)) throw invalid(`the primary group of uid ${uid}: ${notAnId(primary, 'gid')}`);
+    gid = primary;
+  }
+  const groups = spec.groups !== undefined ? spec.groups.map((g) => resolveId('group', g, accounts)) : accounts.memberGroups(uid).filter((g) => g !== gid);
+  return { uid, gid, groups: [...new Set(groups)] };
+}
+
+/** A user or group of a check, given as an id or a name, as its id. */
+function resolveId(kind: 'user' | 'group', spec: IdOrName, names: NameResolver): number {
+  const what = kind === 'user' ? 'uid' : 'gid';
+  if (typeof spec === 'number') {
+    if (!isId(spec)) throw invalid(notAnId(spec, what));
+    return spec;
+  }
+  const id = names[kind](spec);
+  if (id === undefined) throw invalid(`unknown ${kind} ${JSON.stringify(spec)}`);
+  // The account files may give a name (uid_t)-1.
+  if (!isId(id)) throw invalid(`${kind} ${JSON.stringify(spec)}: ${notAnId(id, what)}`);
+  return id;
+}
+
+/**
+ * A rule body the protocol's schema accepted (one object), through the rule
+ * file's schema: names resolved, access parsed, path canonical.
+ */
+export function ruleInput(body: RuleBodyObject, names: NameResolver): RuleInput {
+  return parseRuleBody(body, names);
+}
+
+/** A rule body of unknown shape (the in-process API's caller), parsed as the server parses it. */
+export function parseRuleRequest(body: unknown, names: NameResolver): RuleInput {
+  return ruleInput(parseRuleBodyObject(body), names);
+}
+
+/** A rule to store under `path` (canonical): its body parsed, and its own path that one. */
+export function ruleAtPath(path: string, body: RuleBodyObject, names: NameResolver): RuleInput {
+  const rule = ruleInput(body, names);
+  if (rule.path !== path) throw invalid(`rule path ${rule.path} does not match the path ${path} it is stored under`);
+  return rule;
+}
+
+/**
+ * The text of a rule file to import: JSON, then the rule file's schema
+ * (names resolved). `onProgress` hears of the validation, in chunks, on a
+ * large file.
+ */
+export function importInput(text: string, names: NameResolver, options: ImportOptions = {}): ImportInput {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw invalid(`rule file is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const onProgress = options.onProgress;
+  const rules = parseRuleFile(
+    data,
+    names,
+    onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ phase: 'validate', done, total }) },
+  );
+  return { rules, replace: options.replace === true };
 }
 
 export function parseMode(mode: unknown): EnforcementMode {
   return parseBody(modeBodySchema, { mode }, 'mode').mode;
 }
 
-/** A rule body: one object (its fields are the rule file schema's to check, as names are resolved). */
+/** A rule body: one object (its fields are the rule file schema's to check: ruleInput). */
 export function parseRuleBodyObject(body: unknown): RuleBodyObject {
   return parseBody(ruleBodySchema, body, null);
 }

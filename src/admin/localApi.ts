@@ -1,20 +1,25 @@
 // The admin API in this process, for the CLI's --db mode: the edge between
 // the CLI's arguments and the service. The CLI hands over what its options
-// hold (ids, paths, bodies as typed), and every input is checked here as
-// the socket server checks a request (edge.ts), then passed on typed.
+// hold (ids or names, paths, bodies as typed), and every input is checked,
+// and its names resolved, here as the socket server does it for a request
+// (edge.ts), then passed on typed.
 // Every method is async, so a refused input rejects as the server's would.
 
 import { invalid } from '../errors';
+import type { Accounts } from './accounts';
 import {
   auditInput,
   canonicalPath,
   checkFileIdentity,
   checkRuleId,
   checkSeq,
+  importInput,
   listInput,
   parseCheckRequest,
   parseMode,
   parseRuleBodyObject,
+  parseRuleRequest,
+  ruleAtPath,
 } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
@@ -39,8 +44,14 @@ import {
 import type { AdminOperations } from './service';
 
 export class LocalApi implements ClosableAdminApi {
-  /** `operations.close()` releases what they hold (the store opened for them). */
-  constructor(private readonly operations: AdminOperations & { close(): Promise<void> }) {}
+  /**
+   * `operations.close()` releases what they hold (the store opened for
+   * them); `accounts` resolve names (main.ts: the system's files).
+   */
+  constructor(
+    private readonly operations: AdminOperations & { close(): Promise<void> },
+    private readonly accounts: Accounts,
+  ) {}
 
   close(): Promise<void> {
     return this.operations.close();
@@ -55,16 +66,17 @@ export class LocalApi implements ClosableAdminApi {
   }
 
   async createRule(body: RuleBody): Promise<RuleView> {
-    return this.operations.createRule(parseRuleBodyObject(body));
+    return this.operations.createRule(parseRuleRequest(body, this.accounts));
   }
 
   async putRule(id: number, body: RuleBody): Promise<PutResult> {
-    return this.operations.putRule(checkRuleId(id), parseRuleBodyObject(body));
+    const ruleId = checkRuleId(id);
+    return this.operations.putRule(ruleId, parseRuleRequest(body, this.accounts));
   }
 
   async setRuleByPath(path: string, body: RuleBody): Promise<PutResult> {
     const target = canonicalPath(path, 'path');
-    return this.operations.setRuleByPath(target, parseRuleBodyObject(body));
+    return this.operations.setRuleByPath(ruleAtPath(target, parseRuleBodyObject(body), this.accounts));
   }
 
   async getRule(id: number): Promise<RuleView> {
@@ -90,7 +102,7 @@ export class LocalApi implements ClosableAdminApi {
 
   async importRules(text: string, options?: ImportOptions): Promise<ImportResponse> {
     if (typeof text !== 'string') throw invalid('rule file must be JSON text');
-    return this.operations.importRules(text, options);
+    return this.operations.importRules(importInput(text, this.accounts, options));
   }
 
   async exportRules(): Promise<string> {
@@ -98,7 +110,7 @@ export class LocalApi implements ClosableAdminApi {
   }
 
   async check(request: CheckRequest): Promise<CheckResponse> {
-    return this.operations.check(parseCheckRequest(request));
+    return this.operations.check(parseCheckRequest(request, this.accounts));
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {

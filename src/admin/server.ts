@@ -1,9 +1,9 @@
 // The admin socket server: HTTP/1.1 + JSON on a Unix socket (node:http),
 // served by the mount daemon. It routes from the protocol's table of routes
 // (API_ROUTES), reads bodies within their limits, parses each request's
-// query and body with the route's schemas (the validation edge, with
-// edge.ts), and maps errors; the operations (service.ts) take what it
-// parsed, typed.
+// query and body with the route's schemas and edge.ts (the validation edge,
+// which resolves user and group names with the accounts it is given), and
+// maps errors; the operations (service.ts) take what it parsed, typed.
 //
 // Robustness: every request runs inside its own try/catch, so nothing a
 // client sends (bad JSON, huge bodies, unknown routes, broken HTTP) can throw
@@ -22,7 +22,8 @@
 
 import http from 'node:http';
 import { AclfsError, asAclfsError, invalid } from '../errors';
-import { canonicalPath, checkInput, listInput, parseBody } from './edge';
+import type { Accounts } from './accounts';
+import { canonicalPath, checkInput, importInput, listInput, parseBody, ruleAtPath, ruleInput } from './edge';
 import {
   API_ROUTES,
   DEFAULT_AUDIT_LIMIT,
@@ -70,8 +71,10 @@ export interface AdminServerOptions {
   readonly socketPath: string;
   /** The admin group: owner group of the socket (0660) and its directory (0750). */
   readonly gid: number;
-  /** The operations, given each request's input as its route's schemas parsed it. */
+  /** The operations, given each request's input as the edge parsed it. */
   readonly api: AdminOperations;
+  /** Names to ids, and a user's groups, for rule bodies, rule files and `check` (main.ts: the system's files). */
+  readonly accounts: Accounts;
   readonly log?: AdminLog;
   /** Body limit of every endpoint but import (default 1 MiB). */
   readonly bodyLimitBytes?: number;
@@ -153,7 +156,7 @@ export class AdminServer {
     if (await clearStaleSocket(socketPath)) log.warn({ socket: socketPath }, 'replaced a stale admin socket');
     const routes = groupRoutes();
     const limits: BodyLimits = { json: options.bodyLimitBytes ?? MAX_BODY_BYTES, text: options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES };
-    const handlers = handlersFor(options.api);
+    const handlers = handlersFor(options.api, options.accounts);
     let self: AdminServer | undefined;
     const streams = new Set<() => void>();
     const server = http.createServer((req, res) => {
@@ -531,28 +534,28 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-/** What each operation's result is on the wire: status, body, headers. */
-function handlersFor(api: AdminOperations): Handlers {
+/** Each route's input through the edge to its operation, and the result on the wire: status, body, headers. */
+function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
   const ok = (body: unknown): Reply => ({ status: 200, body });
   const stored = (r: PutResult): Reply => ({ status: r.created ? 201 : 200, body: r.rule, headers: { Location: ROUTES.rule(r.rule.id) } });
   return {
     status: async () => ok(await api.status()),
     listRules: async ({ query }) => ok(await api.listRules(listInput(query))),
     createRule: async ({ body }) => {
-      const rule = await api.createRule(body());
+      const rule = await api.createRule(ruleInput(body(), accounts));
       return { status: 201, body: rule, headers: { Location: ROUTES.rule(rule.id) } };
     },
     findByPath: async ({ query }) => ok(await api.findByPath(canonicalPath(query.path, 'path'))),
     setRuleByPath: async ({ query, body }) => {
       const path = canonicalPath(query.path, 'path');
-      return stored(await api.setRuleByPath(path, body()));
+      return stored(await api.setRuleByPath(ruleAtPath(path, body(), accounts)));
     },
     deleteRuleByPath: async ({ query }) => ok(await api.deleteRuleByPath(canonicalPath(query.path, 'path'))),
     findByInode: async ({ query }) => ok(await api.findByInode(query.dev, query.ino)),
-    importRules: async ({ query, body }) => ok(await api.importRules(body(), { replace: isTrueFlag(query.replace) })),
+    importRules: async ({ query, body }) => ok(await api.importRules(importInput(body(), accounts, { replace: isTrueFlag(query.replace) }))),
     exportRules: async () => ({ status: 200, raw: await api.exportRules() }),
     getRule: async ({ id }) => ok(await api.getRule(id)),
-    putRule: async ({ id, body }) => stored(await api.putRule(id, body())),
+    putRule: async ({ id, body }) => stored(await api.putRule(id, ruleInput(body(), accounts))),
     deleteRule: async ({ id }) => ok(await api.deleteRule(id)),
     audit: async ({ query }) => {
       const after = query.after ?? 0;
@@ -580,6 +583,6 @@ function handlersFor(api: AdminOperations): Handlers {
     },
     getMode: async () => ok(await api.getMode()),
     setMode: async ({ body }) => ok(await api.setMode(body().mode)),
-    check: async ({ body }) => ok(await api.check(checkInput(body()))),
+    check: async ({ body }) => ok(await api.check(checkInput(body(), accounts))),
   };
 }

@@ -1,22 +1,21 @@
 // The admin operations over a RuleStore. The daemon serves them on its
 // socket (server.ts); the CLI's --db mode calls them in-process (localApi.ts,
-// wired in main.ts). Both check a request at their edge (edge.ts): what
-// comes here is typed and already valid (paths canonical, ids and bounds in
-// range), and is not checked again. What the service still does with it is
-// the work: resolving names with the accounts it is given, deciding, and
-// writing. Every write goes through the store, so it commits in one LMDB
-// transaction and bumps the generation: the decision cache, keyed on the
-// generation, makes the next open through the mount follow it at once.
+// wired in main.ts). Both check a request at their edge (edge.ts), which
+// also resolves its user and group names: what comes here is typed, valid
+// and numeric (paths canonical, ids and bounds in range, rules parsed), and
+// is not checked again. What the service does with it is the work:
+// deciding, and writing. Every write goes through the store, so it commits
+// in one LMDB transaction and bumps the generation: the decision cache,
+// keyed on the generation, makes the next open through the mount follow it
+// at once.
 
-import { invalid, notFound, unavailable } from '../errors';
+import { notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
-import { parseRuleBody, parseRuleFile, serializeRuleFile } from '../rules/ruleFile';
+import { serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
 import type { Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
-import { isId, notAnId } from '../rules/validate';
-import type { Accounts } from './accounts';
-import type { AuditInput, CheckInput, ListInput } from './edge';
+import type { AuditInput, CheckInput, ImportInput, ListInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
   MAX_AUDIT_LIMIT,
@@ -27,12 +26,9 @@ import {
   type CheckResponse,
   type DecisionCountersView,
   type EnforcementMode,
-  type IdOrName,
-  type ImportOptions,
   type ImportResponse,
   type ModeResponse,
   type PutResult,
-  type RuleBodyObject,
   type RuleListResponse,
   type RuleView,
   type StatusResponse,
@@ -79,8 +75,6 @@ export interface AdminServiceOptions {
    */
   readonly identity: ((path: string) => FileIdentity | null) | null;
   readonly defaultPolicy: DefaultPolicy;
-  /** Names to ids, and a user's groups, for rule bodies, rule files and `check`. */
-  readonly accounts: Accounts;
   /** Daemon facts for `status`; without it status describes just the database. */
   readonly runtime?: () => RuntimeInfo;
   /** The daemon's audit log; without it (no daemon) the audit operations are unavailable. */
@@ -94,23 +88,24 @@ export interface AdminServiceOptions {
 }
 
 /**
- * The admin operations on input already checked at an edge (edge.ts): rule
- * ids in range, paths canonical, bounds in range, bodies of the right shape.
- * A rule body's fields, and a rule file's, are checked by the rule file's
- * schema as their names are resolved (src/rules/ruleFile.ts).
+ * The admin operations on input already checked, and its names resolved,
+ * at an edge (edge.ts): rule ids in range, paths canonical, bounds in
+ * range, rules parsed with numeric owners and ACL entries, a check's caller
+ * as uid, gid and groups.
  */
 export interface AdminOperations {
   status(): Promise<StatusResponse>;
   listRules(query: ListInput): Promise<RuleListResponse>;
-  createRule(body: RuleBodyObject): Promise<RuleView>;
-  putRule(id: number, body: RuleBodyObject): Promise<PutResult>;
-  setRuleByPath(path: string, body: RuleBodyObject): Promise<PutResult>;
+  createRule(rule: RuleInput): Promise<RuleView>;
+  putRule(id: number, rule: RuleInput): Promise<PutResult>;
+  /** Stores the rule under its own path: replaces the rule of that path, or creates it. */
+  setRuleByPath(rule: RuleInput): Promise<PutResult>;
   getRule(id: number): Promise<RuleView>;
   deleteRule(id: number): Promise<RuleView>;
   deleteRuleByPath(path: string): Promise<RuleView>;
   findByPath(path: string): Promise<RuleView>;
   findByInode(dev: number, ino: number): Promise<RuleView>;
-  importRules(text: string, options?: ImportOptions): Promise<ImportResponse>;
+  importRules(input: ImportInput): Promise<ImportResponse>;
   exportRules(): Promise<string>;
   check(input: CheckInput): Promise<CheckResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
@@ -121,12 +116,10 @@ export interface AdminOperations {
 
 export class AdminService implements AdminOperations {
   private readonly store: RuleStore;
-  private readonly accounts: Accounts;
   private readonly startedAt = new Date();
 
   constructor(private readonly options: AdminServiceOptions) {
     this.store = options.store;
-    this.accounts = options.accounts;
   }
 
   async close(): Promise<void> {
@@ -166,18 +159,16 @@ export class AdminService implements AdminOperations {
     return { rules: page.rules.map(toView), nextCursor: page.nextCursor };
   }
 
-  async createRule(body: RuleBodyObject): Promise<RuleView> {
-    return toView(this.bindNow(this.store.add(this.parseBody(body))));
+  async createRule(input: RuleInput): Promise<RuleView> {
+    return toView(this.bindNow(this.store.add(input)));
   }
 
-  async putRule(id: number, body: RuleBodyObject): Promise<PutResult> {
-    const { rule, created } = this.store.putOrCreate(id, this.parseBody(body));
+  async putRule(id: number, input: RuleInput): Promise<PutResult> {
+    const { rule, created } = this.store.putOrCreate(id, input);
     return { rule: toView(this.bindNow(rule)), created };
   }
 
-  async setRuleByPath(path: string, body: RuleBodyObject): Promise<PutResult> {
-    const input = this.parseBody(body);
-    if (input.path !== path) throw invalid(`rule path ${input.path} does not match the path ${path} it is stored under`);
+  async setRuleByPath(input: RuleInput): Promise<PutResult> {
     const { rule, created } = this.store.setByPath(input);
     return { rule: toView(this.bindNow(rule)), created };
   }
@@ -213,20 +204,8 @@ export class AdminService implements AdminOperations {
     return toView(rule);
   }
 
-  async importRules(text: string, options: ImportOptions = {}): Promise<ImportResponse> {
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      throw invalid(`rule file is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const onProgress = options.onProgress;
-    const rules = parseRuleFile(
-      data,
-      this.accounts,
-      onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ phase: 'validate', done, total }) },
-    );
-    const result = this.store.importRules(rules, { replace: options.replace === true });
+  async importRules(input: ImportInput): Promise<ImportResponse> {
+    const result = this.store.importRules(input.rules, { replace: input.replace });
     return { ...result, rules: this.store.count(), generation: this.store.generation() };
   }
 
@@ -236,7 +215,7 @@ export class AdminService implements AdminOperations {
 
   async check(input: CheckInput): Promise<CheckResponse> {
     const { path, requested } = input;
-    const caller = this.callerFor(input.uid, input.gid, input.groups);
+    const caller: Caller = { uid: input.uid, gid: input.gid, groups: input.groups, pid: 0 };
     // Reset the read snapshot first, so the lookups below see the generation reported.
     const generation = this.store.generation();
     const file = this.fileIdentity(path);
@@ -315,40 +294,6 @@ export class AdminService implements AdminOperations {
       throw unavailable('enforce/permissive is a mode of a running aclfs daemon, not of the database: ask the daemon (--socket)');
     }
     return this.options.mode;
-  }
-
-  /** A rule body's fields, through the rule file's schema: names resolved, access parsed, path canonical. */
-  private parseBody(body: RuleBodyObject): RuleInput {
-    return parseRuleBody(body, this.accounts);
-  }
-
-  /** The identity check decides for: ids resolved, gid and groups defaulted from the account files. */
-  private callerFor(uidSpec: IdOrName, gidSpec: IdOrName | undefined, groupSpecs: readonly IdOrName[] | undefined): Caller {
-    const uid = this.resolve('user', uidSpec);
-    let gid: number;
-    if (gidSpec !== undefined) gid = this.resolve('group', gidSpec);
-    else {
-      const primary = this.accounts.primaryGid(uid);
-      if (primary === undefined) throw invalid(`uid ${uid} has no entry in /etc/passwd, so its primary group is unknown: give a gid`);
-      if (!isId(primary)) throw invalid(`the primary group of uid ${uid}: ${notAnId(primary, 'gid')}`);
-      gid = primary;
-    }
-    const groups =
-      groupSpecs !== undefined ? groupSpecs.map((g) => this.resolve('group', g)) : this.accounts.memberGroups(uid).filter((g) => g !== gid);
-    return { uid, gid, groups: [...new Set(groups)], pid: 0 };
-  }
-
-  private resolve(kind: 'user' | 'group', spec: IdOrName): number {
-    const what = kind === 'user' ? 'uid' : 'gid';
-    if (typeof spec === 'number') {
-      if (!isId(spec)) throw invalid(notAnId(spec, what));
-      return spec;
-    }
-    const id = this.accounts[kind](spec);
-    if (id === undefined) throw invalid(`unknown ${kind} ${JSON.stringify(spec)}`);
-    // The account files may give a name (uid_t)-1.
-    if (!isId(id)) throw invalid(`${kind} ${JSON.stringify(spec)}: ${notAnId(id, what)}`);
-    return id;
   }
 
   /**

@@ -46,7 +46,8 @@ beforeAll(async () => {
   server = await AdminServer.start({
     socketPath: sock,
     gid: ADMIN_GID,
-    api: new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: 'test' }),
+    accounts: new SystemNameResolver(),
+    api: new AdminService({ store, identity: null, defaultPolicy: 'deny', version: 'test' }),
   });
 });
 

@@ -27,6 +27,7 @@ let audit: AuditLog;
 let mode: ModeSwitch;
 let modeChanges: string[];
 let service: AdminService;
+const accounts = new SystemNameResolver();
 let server: AdminServer;
 let sock: string;
 
@@ -49,9 +50,9 @@ beforeAll(async () => {
   audit = new AuditLog();
   modeChanges = [];
   mode = new ModeSwitch((now, previous) => modeChanges.push(`${previous}>${now}`));
-  service = new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: '9.9.9', audit, mode });
+  service = new AdminService({ store, identity: null, defaultPolicy: 'deny', version: '9.9.9', audit, mode });
   sock = path.join(dir, 'run', 'aclfs.sock');
-  server = await AdminServer.start({ socketPath: sock, gid: 0, api: service });
+  server = await AdminServer.start({ socketPath: sock, gid: 0, api: service, accounts });
 });
 
 afterAll(async () => {
@@ -214,7 +215,7 @@ describeAsRoot('GET /v1/audit?follow=true', () => {
 
   it('ends every follow when the server closes, without waiting out the grace period', async () => {
     const p = path.join(dir, 'run', 'closing.sock');
-    const s = await AdminServer.start({ socketPath: p, gid: 0, api: service });
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: service, accounts });
     const raw = await rawFollow(p, `follow=true&after=${audit.newest()}`);
     const client = new AdminClient(p);
     const viaClient: number[] = [];
@@ -291,7 +292,7 @@ describeAsRoot('/v1/mode', () => {
 
 describeAsRoot('without a daemon behind the service (--db)', () => {
   it('audit and mode are unavailable (503 over a socket), and status has no mode', async () => {
-    const bare = new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver() });
+    const bare = new AdminService({ store, identity: null, defaultPolicy: 'deny' });
     for (const op of [() => bare.auditLog(), () => bare.followAudit(0, () => undefined), () => bare.getMode(), () => bare.setMode('permissive')]) {
       const e = await op().catch((err: unknown) => err);
       expect(e).toBeInstanceOf(AclfsError);
@@ -299,7 +300,7 @@ describeAsRoot('without a daemon behind the service (--db)', () => {
     }
     expect((await bare.status()).mode).toBeNull();
     const p = path.join(dir, 'run', 'bare.sock');
-    const s = await AdminServer.start({ socketPath: p, gid: 0, api: bare });
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: bare, accounts });
     try {
       expectError(await httpUnix(p, 'GET', '/v1/audit'), 503, 'unavailable', /running aclfs daemon/);
       expectError(await httpUnix(p, 'GET', '/v1/audit?follow=true'), 503, 'unavailable', /running aclfs daemon/);

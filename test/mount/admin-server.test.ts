@@ -28,6 +28,8 @@ let dir: string;
 let src: string;
 let store: RuleStore;
 let service: AdminService;
+/** The names the server resolves with: the test's own passwd and group. */
+let accounts: SystemNameResolver;
 let server: AdminServer;
 let sock: string;
 
@@ -50,15 +52,15 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, 'passwd'), PASSWD);
   fs.writeFileSync(path.join(dir, 'group'), GROUP);
   store = RuleStore.open(path.join(dir, 'db'), native);
+  accounts = new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') });
   service = new AdminService({
     store,
     identity: lstatIdentity(src),
     defaultPolicy: 'deny',
-    accounts: new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
     version: '9.9.9',
   });
   sock = path.join(dir, 'run', 'aclfs.sock');
-  server = await AdminServer.start({ socketPath: sock, gid: 3001, api: service });
+  server = await AdminServer.start({ socketPath: sock, gid: 3001, api: service, accounts });
 });
 
 afterAll(async () => {
@@ -109,11 +111,11 @@ describeAsRoot('admin socket file', () => {
     const crash = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(p)}, () => process.kill(process.pid, 'SIGKILL'))`]);
     expect(crash.signal).toBe('SIGKILL');
     expect(fs.lstatSync(p).isSocket()).toBe(true);
-    const s = await AdminServer.start({ socketPath: p, gid: 0, api: service });
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: service, accounts });
     try {
       expect((await httpUnix(p, 'GET', '/v1/status')).status).toBe(200);
       // A second daemon on a live socket is refused (conflict) and leaves it alone.
-      const second = await AdminServer.start({ socketPath: p, gid: 0, api: service }).then(
+      const second = await AdminServer.start({ socketPath: p, gid: 0, api: service, accounts }).then(
         () => 'started',
         (e: unknown) => e,
       );
@@ -127,7 +129,7 @@ describeAsRoot('admin socket file', () => {
     expect(fs.existsSync(p)).toBe(false);
 
     fs.writeFileSync(p, 'not a socket');
-    const notSocket = await AdminServer.start({ socketPath: p, gid: 0, api: service }).catch((e: unknown) => e);
+    const notSocket = await AdminServer.start({ socketPath: p, gid: 0, api: service, accounts }).catch((e: unknown) => e);
     expect((notSocket as AclfsError).code).toBe('conflict');
     expect(fs.readFileSync(p, 'utf8')).toBe('not a socket');
     fs.rmSync(p);
@@ -138,7 +140,7 @@ describeAsRoot('admin socket file', () => {
       const d = path.join(dir, `open-${mode.toString(8)}`);
       fs.mkdirSync(d);
       fs.chmodSync(d, mode);
-      const err = await AdminServer.start({ socketPath: path.join(d, 'aclfs.sock'), gid: 0, api: service }).catch((e: unknown) => e);
+      const err = await AdminServer.start({ socketPath: path.join(d, 'aclfs.sock'), gid: 0, api: service, accounts }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AclfsError);
       expect((err as AclfsError).code).toBe('invalid');
       expect((err as AclfsError).message).toMatch(/0750 or tighter/);
@@ -148,7 +150,7 @@ describeAsRoot('admin socket file', () => {
     const notOurs = path.join(dir, 'not-ours');
     fs.mkdirSync(notOurs, { mode: 0o750 });
     fs.chownSync(notOurs, 2001, 0);
-    const err = await AdminServer.start({ socketPath: path.join(notOurs, 'aclfs.sock'), gid: 0, api: service }).catch((e: unknown) => e);
+    const err = await AdminServer.start({ socketPath: path.join(notOurs, 'aclfs.sock'), gid: 0, api: service, accounts }).catch((e: unknown) => e);
     expect((err as AclfsError).message).toMatch(/owned by uid 2001/);
   });
 
@@ -173,7 +175,7 @@ describeAsRoot('admin socket file', () => {
     const umask = process.umask();
     let s: AdminServer | undefined;
     try {
-      s = await AdminServer.start({ socketPath: p, gid: 3002, api: service });
+      s = await AdminServer.start({ socketPath: p, gid: 3002, api: service, accounts });
     } finally {
       chown.mockRestore();
       chmod.mockRestore();
@@ -196,7 +198,7 @@ describeAsRoot('admin socket file', () => {
   it('accepts an existing 0700 directory and gives it the admin group', async () => {
     const d = path.join(dir, 'tight');
     fs.mkdirSync(d, { mode: 0o700 });
-    const s = await AdminServer.start({ socketPath: path.join(d, 'aclfs.sock'), gid: 3002, api: service });
+    const s = await AdminServer.start({ socketPath: path.join(d, 'aclfs.sock'), gid: 3002, api: service, accounts });
     try {
       expect(fs.statSync(d).mode & 0o7777).toBe(0o700);
       expect(fs.statSync(d).gid).toBe(3002);
@@ -572,7 +574,7 @@ describeAsRoot('bad requests never hurt the server', () => {
 
   it('the import endpoint has its own limit, also answered with 413', async () => {
     const p = path.join(dir, 'run', 'small-import.sock');
-    const small = await AdminServer.start({ socketPath: p, gid: 0, api: service, importLimitBytes: 3 * 1024 * 1024 });
+    const small = await AdminServer.start({ socketPath: p, gid: 0, api: service, accounts, importLimitBytes: 3 * 1024 * 1024 });
     try {
       const body = JSON.stringify({ version: 1, rules: [rule('/x', { pad: 'y'.repeat(4 * 1024 * 1024) })] });
       expectError(await httpUnix(p, 'POST', '/v1/rules/import', { body }), 413, 'too_large', /3 MiB/);
@@ -682,7 +684,7 @@ describeAsRoot('error classes', () => {
             },
     });
     const p = path.join(dir, 'run', 'errors.sock');
-    const s = await AdminServer.start({ socketPath: p, gid: 0, api: thrower });
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: thrower, accounts });
     const client = new AdminClient(p);
     try {
       for (const code of ERROR_CLASSES) {
@@ -762,5 +764,44 @@ describeAsRoot('AdminClient', () => {
     expect(seen.every((p) => p.phase === 'upload')).toBe(true);
     expect(seen[seen.length - 1]!.done).toBe(seen[0]!.total);
     for (let i = 1; i < seen.length; i++) expect(seen[i]!.done).toBeGreaterThanOrEqual(seen[i - 1]!.done);
+  });
+});
+
+describeAsRoot('the edge in front of the operations', () => {
+  it('hands the operations ids only: names in rule bodies, rule files and checks resolved, an unknown name a 400 that never reaches them', async () => {
+    const calls: [string, unknown[]][] = [];
+    const recorder = new Proxy({} as AdminOperations, {
+      get: (_target, prop) =>
+        prop === 'then'
+          ? undefined
+          : async (...args: unknown[]) => {
+              calls.push([String(prop), args]);
+              return prop === 'createRule' ? { id: 1 } : prop === 'putRule' || prop === 'setRuleByPath' ? { rule: { id: 1 }, created: true } : {};
+            },
+    });
+    const p = path.join(dir, 'run', 'edge.sock');
+    const s = await AdminServer.start({ socketPath: p, gid: 0, api: recorder, accounts });
+    try {
+      const body = { path: '/docs', owner: 'alice', defaccess: 'r--', acl: [{ group: 'staff', access: 'r--' }, { user: 'bob', access: 'rw-' }] };
+      const rule = { path: '/docs', recursive: false, owner: 2001, defaccess: 4, acl: [{ group: 3001, access: 4 }, { user: 2002, access: 6 }] };
+      expect((await httpUnix(p, 'POST', '/v1/rules', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'PUT', '/v1/rules/7', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'PUT', '/v1/rules/by-path?path=/docs/', { body: JSON.stringify(body) })).status).toBe(201);
+      expect((await httpUnix(p, 'POST', '/v1/check', { body: '{"uid":"bob","path":"/docs","access":"r"}' })).status).toBe(200);
+      expect((await httpUnix(p, 'POST', '/v1/rules/import?replace=true', { body: JSON.stringify({ version: 1, rules: [body] }) })).status).toBe(200);
+      expect(calls).toEqual([
+        ['createRule', [rule]],
+        ['putRule', [7, rule]],
+        ['setRuleByPath', [rule]],
+        ['check', [{ uid: 2002, gid: 2002, groups: [3001, 3002], path: '/docs', requested: 4 }]],
+        ['importRules', [{ rules: [rule], replace: true }]],
+      ]);
+      calls.length = 0;
+      expectError(await httpUnix(p, 'POST', '/v1/rules', { body: JSON.stringify({ ...body, owner: 'nosuchuser' }) }), 400, 'invalid', /owner: unknown user "nosuchuser"/);
+      expectError(await httpUnix(p, 'POST', '/v1/check', { body: '{"uid":"nobody-here","gid":0,"path":"/docs","access":"r"}' }), 400, 'invalid', /unknown user "nobody-here"/);
+      expect(calls).toEqual([]);
+    } finally {
+      await s.close();
+    }
   });
 });

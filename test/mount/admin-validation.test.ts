@@ -41,11 +41,10 @@ beforeAll(async () => {
     store,
     identity: null,
     defaultPolicy: 'deny',
-    accounts: new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }),
     version: '9.9.9',
   });
   sock = path.join(dir, 'run', 'aclfs.sock');
-  server = await AdminServer.start({ socketPath: sock, gid: 0, api: service });
+  server = await AdminServer.start({ socketPath: sock, gid: 0, api: service, accounts: new SystemNameResolver({ passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') }) });
   // The rule an ill-formed path would be confused with, and one more.
   for (const p of ['/docs/\ufffd', '/docs']) expect((await req('POST', '/v1/rules', rule(p))).status).toBe(201);
 });

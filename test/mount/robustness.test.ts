@@ -381,7 +381,8 @@ describeAsRoot('the admin server out of descriptors', () => {
     server = await AdminServer.start({
       socketPath: sock,
       gid: 0,
-      api: new AdminService({ store, identity: null, defaultPolicy: 'deny', accounts: new SystemNameResolver(), version: '9.9.9' }),
+      accounts: new SystemNameResolver(),
+      api: new AdminService({ store, identity: null, defaultPolicy: 'deny', version: '9.9.9' }),
     });
   });
 
