@@ -217,6 +217,7 @@ describeAsRoot('admin endpoints', () => {
     expect(Object.keys(res.json).sort()).toEqual(
       [
         'cache',
+        'dataPath',
         'db',
         'decisions',
         'defaultPolicy',
@@ -237,8 +238,9 @@ describeAsRoot('admin endpoints', () => {
       ].sort(),
     );
     expect(res.json).toMatchObject({ version: '9.9.9', pid: process.pid, db: path.join(dir, 'db'), defaultPolicy: 'deny' });
-    // No daemon's mode switch behind this service.
+    // No daemon's mode switch behind this service, and no mount.
     expect(res.json.mode).toBeNull();
+    expect(res.json.dataPath).toBeNull();
     expect(res.json.generation).toBe(store.generation());
     expect(res.json.rules).toBe(store.count());
   });
