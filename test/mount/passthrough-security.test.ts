@@ -17,7 +17,7 @@ describeWithFuse('the security tests with --data passthrough', () => {
       const child = spawn(process.execPath, [path.join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), 'run', 'test/mount/security.test.ts'], {
         cwd: ROOT,
         // The inner run is a vitest of its own, not a worker of this one.
-        env: { ...process.env, ACLFS_TEST_DATA_PATH: 'passthrough', VITEST: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined },
+        env: { ...process.env, ACLFS_TEST_DATA_PATH: 'passthrough', NO_COLOR: '1', FORCE_COLOR: undefined, VITEST: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
