@@ -328,11 +328,13 @@ int aclfs_passthrough_send_reply (struct fuse_chan *ch, const struct iovec iov[]
     pending.backing_id = 0;  // left behind by a request that was never answered
     return 0;
   }
-  if (count != 2 || iov[0].iov_len < sizeof(struct aclfs_out_header)) return 0;
+  if (count < 1 || iov[0].iov_len < sizeof(struct aclfs_out_header)) return 0;
   const struct aclfs_out_header *out = (const struct aclfs_out_header *) iov[0].iov_base;
   if (out->unique != pending.unique) return 0;
+  // The one reply to the request: whatever it is, the backing id is spent.
   int32_t backing_id = pending.backing_id;
   pending.backing_id = 0;
+  if (count != 2) return 0;
   size_t len = iov[1].iov_len;
   int opening = aclfs_req_opcode == ACLFS_FUSE_OPEN && len == sizeof(struct aclfs_open_out);
   int creating = aclfs_req_opcode == ACLFS_FUSE_CREATE && len == ACLFS_ENTRY_OUT_SIZE + sizeof(struct aclfs_open_out);
