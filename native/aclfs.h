@@ -44,7 +44,7 @@ struct napi_value__;
 // Bumped whenever the JS-visible contract of the addon changes; the project
 // refuses to run on a binding that exports another value
 // (REQUIRED_PATCH_LEVEL in src/fs/mount.ts).
-#define ACLFS_PATCH_LEVEL 12
+#define ACLFS_PATCH_LEVEL 13
 
 // The largest READ or WRITE the kernel sends (see "larger requests" in
 // init.c).
@@ -221,6 +221,32 @@ struct aclfs_out_header { uint32_t len; int32_t error; uint64_t unique; };
 int aclfs_send_init_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result);
 int aclfs_capture_reply (const struct iovec iov[], size_t count);
 void aclfs_readdirplus (struct fuse_session *se, struct fuse_chan *ch, const char *request, size_t request_len);
+
+// ---- what fuse-native.c hands JS, per worker thread (workers.c) ---------------------------------
+
+// The caller of a request handed to JS: captured on the worker thread
+// (fuse_get_context() means nothing on the JS thread), passed as the last
+// ACLFS_CALLER_ARGS arguments (uid, gid, pid) of every op.
+typedef struct {
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t pid;
+} aclfs_caller_t;
+
+#define ACLFS_CALLER_ARGS 3
+
+void aclfs_caller_capture (aclfs_caller_t *caller);
+void aclfs_caller_push (struct napi_env__ *env, const aclfs_caller_t *caller, struct napi_value__ **argv);
+
+// utimens's times as four arguments: (sec, nsec) of atime, then of mtime.
+void aclfs_times_push (struct napi_env__ *env, const struct timespec times[2], struct napi_value__ **argv);
+
+// The pool of fuse-native's thread locals (opaque blocks, each belonging to
+// one mount, `owner`): parked when a worker thread ends, taken over by the
+// next new worker of the same mount (NULL: none, a new block is counted).
+void aclfs_locals_park (void *locals, const void *owner);
+void *aclfs_locals_take (const void *owner);
+void aclfs_locals_stats (uint32_t *created, uint32_t *idle);
 
 // ---- the addon's calls (calls.c) ---------------------------------------------------
 
