@@ -28,7 +28,8 @@
       "names.c",
       "requests.c",
       "syscalls.c",
-      "workers.c",
+      "dispatch.c",
+      "locals.c",
     ],
     # Warnings are errors here (fuse-native.c keeps its own flags).
     "cflags": ["-g", "-O3", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-Werror"],

@@ -18,7 +18,7 @@
 // pthread_create only.
 //
 // Pieces that need neither libfuse nor Node (layout.c, names.c,
-// syscalls.c, allow.c, handles.c, keepcache.c) are compiled on their own
+// syscalls.c, allow.c, handles.c, keepcache.c, locals.c) are compiled on their own
 // by native/test/run.sh for the unit tests; libfuse's and Node's types
 // appear here only as incomplete struct types.
 #ifndef ACLFS_H
@@ -222,7 +222,7 @@ int aclfs_send_init_reply (struct fuse_chan *ch, const struct iovec iov[], size_
 int aclfs_capture_reply (const struct iovec iov[], size_t count);
 void aclfs_readdirplus (struct fuse_session *se, struct fuse_chan *ch, const char *request, size_t request_len);
 
-// ---- what fuse-native.c hands JS, per worker thread (workers.c) ---------------------------------
+// ---- what fuse-native.c hands JS with a request (dispatch.c) ------------------------
 
 // The caller of a request handed to JS: captured on the worker thread
 // (fuse_get_context() means nothing on the JS thread), passed as the last
@@ -241,9 +241,11 @@ void aclfs_caller_push (struct napi_env__ *env, const aclfs_caller_t *caller, st
 // utimens's times as four arguments: (sec, nsec) of atime, then of mtime.
 void aclfs_times_push (struct napi_env__ *env, const struct timespec times[2], struct napi_value__ **argv);
 
-// The pool of fuse-native's thread locals (opaque blocks, each belonging to
-// one mount, `owner`): parked when a worker thread ends, taken over by the
-// next new worker of the same mount (NULL: none, a new block is counted).
+// ---- the pool of fuse-native's thread locals (locals.c) -----------------------------
+
+// Opaque blocks, each belonging to one mount (`owner`): parked when a worker
+// thread ends, taken over by the next new worker of the same mount (NULL:
+// none parked, and a new block is counted as made).
 void aclfs_locals_park (void *locals, const void *owner);
 void *aclfs_locals_take (const void *owner);
 void aclfs_locals_stats (uint32_t *created, uint32_t *idle);

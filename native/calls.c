@@ -520,7 +520,7 @@ NAPI_METHOD(fast_stats) {
   return array_of_doubles(env, values, 4);
 }
 
-// [thread locals ever created, thread locals idle in the pool] (workers.c).
+// [thread locals ever created, thread locals idle in the pool] (locals.c).
 NAPI_METHOD(thread_stats) {
   (void) info;
   uint32_t created, idle;

@@ -127,7 +127,7 @@ class Fuse extends FuseNative {
     return options.length ? `-o${options.join(',')}` : '';
   }
 
-  /** A thread locals buffer lives as long as the native side pools it (native/workers.c); upstream kept each one in a set, which leaked them. */
+  /** A thread locals buffer lives as long as the native side pools it (native/locals.c); upstream kept each one in a set, which leaked them. */
   protected override _malloc(size: number): Buffer {
     return Buffer.alloc(size);
   }
