@@ -18,7 +18,7 @@
 // pthread_create only.
 //
 // Pieces that need neither libfuse nor Node (layout.c, names.c,
-// syscalls.c, allow.c, handles.c, keepcache.c) are compiled on their own
+// syscalls.c, allow.c, handles.c, keepcache.c, locals.c) are compiled on their own
 // by native/test/run.sh for the unit tests; libfuse's and Node's types
 // appear here only as incomplete struct types.
 #ifndef ACLFS_H
@@ -44,7 +44,7 @@ struct napi_value__;
 // Bumped whenever the JS-visible contract of the addon changes; the project
 // refuses to run on a binding that exports another value
 // (REQUIRED_PATCH_LEVEL in src/fs/mount.ts).
-#define ACLFS_PATCH_LEVEL 13
+#define ACLFS_PATCH_LEVEL 14
 
 // The largest READ or WRITE the kernel sends (see "larger requests" in
 // init.c).
@@ -250,6 +250,34 @@ int aclfs_passthrough_probe (int root);
 int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough);
 void aclfs_passthrough_release (uint64_t fh);
 int aclfs_passthrough_send_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result);
+
+// ---- what fuse-native.c hands JS with a request (dispatch.c) ------------------------
+
+// The caller of a request handed to JS: captured on the worker thread
+// (fuse_get_context() means nothing on the JS thread), passed as the last
+// ACLFS_CALLER_ARGS arguments (uid, gid, pid) of every op.
+typedef struct {
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t pid;
+} aclfs_caller_t;
+
+#define ACLFS_CALLER_ARGS 3
+
+void aclfs_caller_capture (aclfs_caller_t *caller);
+void aclfs_caller_push (struct napi_env__ *env, const aclfs_caller_t *caller, struct napi_value__ **argv);
+
+// utimens's times as four arguments: (sec, nsec) of atime, then of mtime.
+void aclfs_times_push (struct napi_env__ *env, const struct timespec times[2], struct napi_value__ **argv);
+
+// ---- the pool of fuse-native's thread locals (locals.c) -----------------------------
+
+// Opaque blocks, each belonging to one mount (`owner`): parked when a worker
+// thread ends, taken over by the next new worker of the same mount (NULL:
+// none parked, and a new block is counted as made).
+void aclfs_locals_park (void *locals, const void *owner);
+void *aclfs_locals_take (const void *owner);
+void aclfs_locals_stats (uint32_t *created, uint32_t *idle);
 
 // ---- the addon's calls (calls.c) ---------------------------------------------------
 

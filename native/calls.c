@@ -561,6 +561,15 @@ NAPI_METHOD(fast_stats) {
   return array_of_doubles(env, values, 4);
 }
 
+// [thread locals ever created, thread locals idle in the pool] (locals.c).
+NAPI_METHOD(thread_stats) {
+  (void) info;
+  uint32_t created, idle;
+  aclfs_locals_stats(&created, &idle);
+  double values[2] = { (double) created, (double) idle };
+  return array_of_doubles(env, values, 2);
+}
+
 static void set_function (napi_env env, napi_value object, const char *name, napi_callback fn) {
   napi_value value;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value);
@@ -601,6 +610,7 @@ void aclfs_export_calls (napi_env env, napi_value exports) {
   set_function(env, calls, "setDataPath", set_data_path);
   set_function(env, calls, "probePassthrough", probe_passthrough);
   set_function(env, calls, "dataPath", data_path);
+  set_function(env, calls, "threadStats", thread_stats);
   set_function(env, calls, "releaseMappedFile", release_mapped_file);
   // The backing tree relative to its root descriptor.
   set_function(env, calls, "statAt", stat_at);

@@ -1,7 +1,8 @@
 // The shared tables under the threads that use them in the daemon: "JS"
 // threads publish allows, vouch for handles and ask who opened them, while
 // "worker" threads look allows up, open, serve and release handles, and
-// decide keep-cache, and another "process" advances the epoch. Run under
+// decide keep-cache, start and end (the pool of thread locals), and another
+// "process" advances the epoch. Run under
 // ThreadSanitizer by run.sh, which fails on any data race it reports; the
 // checks below hold with or without it.
 #define _GNU_SOURCE
@@ -94,6 +95,20 @@ static void *cacher (void *arg) {
   return NULL;
 }
 
+// A libfuse worker starting (takes a parked block or makes one) and ending
+// (parks its block): the pool of thread locals.
+static int pool_owner;
+static void *starter (void *arg) {
+  static int blocks[2][64];
+  int *mine = blocks[(uintptr_t) arg];
+  for (int r = 0; r < ROUNDS; r++) {
+    void *block = aclfs_locals_take(&pool_owner);
+    if (block == NULL) block = &mine[r % 64];
+    aclfs_locals_park(block, &pool_owner);
+  }
+  return NULL;
+}
+
 static void *committer (void *arg) {
   (void) arg;
   for (int r = 0; r < ROUNDS / 10; r++) atomic_fetch_add(&epoch_word, 1);
@@ -114,10 +129,15 @@ int main (void) {
   pthread_create(&threads[n++], NULL, js, NULL);
   for (uintptr_t c = 0; c < 2; c++) pthread_create(&threads[n++], NULL, cacher, (void *) c);
   pthread_create(&threads[n++], NULL, committer, NULL);
+  for (uintptr_t s = 0; s < 2; s++) pthread_create(&threads[n++], NULL, starter, (void *) s);
   for (int i = 0; i < n; i++) pthread_join(threads[i], NULL);
 
   CHECK(atomic_load(&failures) == 0);
   // Every claim was given back.
   for (uint32_t uid = 2000; uid <= 2002; uid++) CHECK(aclfs_quota_count(uid) == 0);
+  // Each block made was parked at the end, never one twice.
+  uint32_t created, idle;
+  aclfs_locals_stats(&created, &idle);
+  CHECK(created >= 1 && created <= 2 && idle == created);
   return check_summary("threads");
 }

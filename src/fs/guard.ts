@@ -88,7 +88,8 @@ export function guardOperations(ops: Operations, onFault: (fault: RequestFault) 
 /**
  * Whether an error that escaped to the process was raised in the binding's
  * own request path, outside every guarded handler: its JavaScript (the
- * frames of fuse-native's index.js), or its native reply (napi-macros'
+ * frames of fuse-native's index.js, or of the project's side of it,
+ * src/native/binding.ts), or its native reply (napi-macros'
  * "napi_...(...) failed!", thrown on the tick after a handler answered).
  * The request it belonged to can no longer be answered: its libfuse thread
  * and its caller would wait forever.
@@ -96,5 +97,9 @@ export function guardOperations(ops: Operations, onFault: (fault: RequestFault) 
 export function raisedInBinding(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const stack = err.stack ?? err.message;
-  return stack.includes(`${path.sep}fuse-native${path.sep}index.js`) || /^napi_\w+\(.*\) failed!$/.test(err.message);
+  return (
+    stack.includes(`${path.sep}fuse-native${path.sep}index.js`) ||
+    stack.includes(`${path.sep}native${path.sep}binding.`) ||
+    /^napi_\w+\(.*\) failed!$/.test(err.message)
+  );
 }

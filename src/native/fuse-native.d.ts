@@ -1,5 +1,7 @@
-// Types for fuse-native 2.2.6 as carried by patches/fuse-native+2.2.6.patch:
-// every operation receives the caller of that request first.
+// Types for fuse-native 2.2.6 as carried by patches/fuse-native+2.2.6.patch,
+// and for the project's side of it (src/native/binding.ts): the class
+// declared here is index.js's, which binding.ts extends so that every
+// operation (Fuse.Operations) receives the caller of its request first.
 
 declare module 'fuse-native' {
   namespace Fuse {
@@ -196,24 +198,44 @@ declare module 'fuse-native' {
       allowMountOver?: boolean;
       extraOptions?: string[];
     }
+
+    /** The ops as index.js calls them: upstream's arguments, no caller. */
+    interface UpstreamOperations {
+      readonly [name: string]: ((...args: unknown[]) => void) | undefined;
+    }
+
+    /** The answer to a request: a result (0, a size, -errno) and its values. */
+    type Signal = (result: number, ...values: unknown[]) => void;
+
+    /** The addon's own exports (native/calls.c). */
+    interface Addon {
+      readonly aclfs_patch_level: number;
+      readonly aclfs_max_request: number;
+      readonly aclfs_stat_layout: { readonly [field: string]: number; readonly INTS: number };
+      readonly aclfs_native: NativeCalls;
+    }
   }
 
+  /** index.js of the patched fuse-native, and the members binding.ts adapts. */
   class Fuse {
-    constructor(mnt: string, ops: Fuse.Operations, opts?: Fuse.Options);
+    constructor(mnt: string, ops: Fuse.UpstreamOperations, opts?: Fuse.Options);
     readonly mnt: string;
+    protected readonly opts: Fuse.Options;
+    protected readonly ops: Fuse.UpstreamOperations;
+    /** The caller of the request being dispatched, while its _op_ wrapper runs. */
+    protected _caller: Fuse.RequestCaller | null | undefined;
+    /** The -o string handed to libfuse. */
+    protected _fuseOptions(): string;
+    /** A thread locals buffer for the addon. */
+    protected _malloc(size: number): Buffer;
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     /** Present only on the binding built from the patched source. */
     static readonly ACLFS_PATCH_LEVEL: number | undefined;
-    /** The largest READ or WRITE the patched binding lets the kernel send, in bytes. */
-    static readonly ACLFS_MAX_REQUEST: number;
-    static readonly STAT_INTS: number;
-    /** Offsets (in uint32 words) of a stat array's fields, and INTS, as the addon was compiled (native/aclfs.h). */
-    static readonly STAT_LAYOUT: { readonly [field: string]: number };
-    static readonly UTIME_NOW: number;
-    static readonly UTIME_OMIT: number;
-    static readonly native: Fuse.NativeCalls;
+    /** Likewise. */
+    static readonly addon: Fuse.Addon | undefined;
+    static readonly EPERM: number;
   }
 
   export = Fuse;

@@ -362,6 +362,9 @@ describe('the guard around every FUSE request', () => {
     const inBinding = new Error('boom');
     inBinding.stack = `TypeError: boom\n    at Fuse._op_readdir (${path.join('/x', 'node_modules', 'fuse-native', 'index.js')}:512:20)`;
     expect(raisedInBinding(inBinding)).toBe(true);
+    const inSeam = new Error('boom');
+    inSeam.stack = `TypeError: boom\n    at Fuse._op_getxattr (${path.join('/x', 'dist', 'native', 'binding.js')}:180:20)`;
+    expect(raisedInBinding(inSeam)).toBe(true);
     expect(raisedInBinding(new Error('napi_get_value_int32(env, argv[1], &res) failed!'))).toBe(true);
     expect(raisedInBinding(new Error('EPIPE'))).toBe(false);
     expect(raisedInBinding('a string')).toBe(false);

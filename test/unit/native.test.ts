@@ -13,7 +13,7 @@ import { STAT, STAT_INTS, STAT_WORDS } from '../../src/native/layout';
 const ROOT = path.resolve(__dirname, '..', '..');
 const NATIVE = path.join(ROOT, 'native');
 const RUN = path.join(NATIVE, 'test', 'run.sh');
-const UNIT_TESTS = ['names', 'layout', 'allow', 'handles', 'keepcache', 'syscalls', 'threads'];
+const UNIT_TESTS = ['names', 'layout', 'allow', 'handles', 'keepcache', 'syscalls', 'locals', 'threads'];
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-native-test-'));
 
 afterAll(() => {
