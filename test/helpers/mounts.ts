@@ -72,6 +72,34 @@ export function runAs(who: Identity, cmd: string, args: readonly string[], opts:
 }
 
 /** Whether `mnt` is a mountpoint right now, from the kernel's own table. */
+/** Runs a python snippet as `who` (argv after the snippet); its stdout, trimmed. Throws on anything on stderr. */
+export async function pyAs(who: Identity, code: string, ...args: string[]): Promise<string> {
+  const res = await runAs(who, '/usr/bin/python3', ['-c', code, ...args]);
+  if (res.stderr !== '') throw new Error(`python: ${res.stderr}`);
+  return res.stdout.trim();
+}
+
+/**
+ * Runs node with `args` in the project's root, asynchronously (a vitest
+ * worker blocked for minutes would stop answering vitest), as a program of
+ * its own rather than a worker of this vitest: its exit status and its
+ * stdout and stderr together.
+ */
+export function runNode(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, VITEST: undefined, VITEST_POOL_ID: undefined, VITEST_WORKER_ID: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, output }));
+  });
+}
+
 export const isMounted = isMountpoint;
 
 /** Filesystem type of the topmost mount at `mnt` ("fuse.aclfs", ...), or null. */

@@ -11,7 +11,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, aclfs, Daemon, FileHolder, importRules, makeWorkspace, requireFuse, runAs, waitFor, type Identity, type Workspace } from '../helpers/mounts';
+import { ALICE, aclfs, Daemon, FileHolder, importRules, makeWorkspace, pyAs, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
 
 interface DataPathView {
   requested: string;
@@ -36,12 +36,7 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Runs a python snippet as `who` (argv after the snippet); its stdout, trimmed. */
-async function py(who: Identity, code: string, ...args: string[]): Promise<string> {
-  const res = await runAs(who, '/usr/bin/python3', ['-c', code, ...args]);
-  if (res.stderr !== '') throw new Error(`python: ${res.stderr}`);
-  return res.stdout.trim();
-}
+const py = pyAs;
 
 /** Opens argv[1] for reading as the caller: "ok", or the errno name. */
 const OPEN = `

@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, w
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ACLFS, ALICE, Daemon, importRules, makeWorkspace, requireFuse, run, runAs, setprivArgs, type Identity, type Workspace } from '../helpers/mounts';
+import { ACLFS, ALICE, Daemon, importRules, makeWorkspace, pyAs, requireFuse, run, runAs, setprivArgs, type Identity, type Workspace } from '../helpers/mounts';
 
 const OP_PY = path.join(__dirname, '..', 'fixtures', 'op.py');
 const ATTACKER: Identity = { uid: 65534, gid: 65534 };
@@ -24,12 +24,7 @@ async function op(who: Identity, ...args: string[]): Promise<string> {
   return res.stdout.trim().split(/\s+/).pop() ?? '';
 }
 
-/** Runs a python snippet as `who` (argv after the snippet); its stdout, trimmed. */
-async function py(who: Identity, code: string, ...args: string[]): Promise<string> {
-  const res = await runAs(who, '/usr/bin/python3', ['-c', code, ...args]);
-  if (res.stderr !== '') throw new Error(`python: ${res.stderr}`);
-  return res.stdout.trim();
-}
+const py = pyAs;
 
 /** Reads a file as `who`: its contents, or the errno name. */
 const READ = `
