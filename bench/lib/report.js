@@ -80,6 +80,14 @@ function goalLines(goals, metrics) {
   ];
 }
 
+/** How each aclfs daemon served file data at the end of the run, from its status. */
+function dataPathLine(dataPath) {
+  const each = Object.entries(dataPath).map(
+    ([v, d]) => `${v} mode ${d.mode}${d.refusal === null ? '' : ` (refused: ${d.refusal})`}, ${d.passthroughOpens} opens by passthrough`,
+  );
+  return `file data at the end (aclfs status; counts since each daemon's last mount): ${each.join('; ')}`;
+}
+
 /** The text report: setup, medians, ranges over the rounds, goals. */
 function table(meta, summary, samples, metrics) {
   const rows = [];
@@ -119,6 +127,7 @@ function table(meta, summary, samples, metrics) {
     `bindfs = bindfs -o allow_other (single-threaded, its default); bindfs-cache = bindfs -o ${meta.config.bindfsCacheOpts} (${meta.config.bindfsCacheSource})`,
     `aclfs = --default deny, access granted by one recursive ACL rule, --data daemon; libfuse options ${meta.config.aclfsFuseOptions?.join(',') ?? 'unknown'}`,
     'aclfs-passthrough = the same with --data passthrough (aclfs status checked to say mode passthrough after every mount): after an allowed open the kernel reads the backing file itself',
+    ...(meta.config.dataPath === undefined ? [] : [dataPathLine(meta.config.dataPath)]),
     '',
     'medians',
     ...grid(['metric', 'cpus', ...VARIANTS, ...RATIO_COLUMNS, 'better'], rows),
