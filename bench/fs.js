@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Benchmark: what does an aclfs mount cost compared with the plain directory
-// and with bindfs, the closest stock FUSE passthrough?
+// and with bindfs, the closest stock FUSE passthrough, with file data served
+// by the daemon and by FUSE passthrough?
 //
 //   node bench/fs.js [--runs N] [--quick] [--json] [--only SCENARIO[,SCENARIO...]]
 //
 // Root only (it mounts, drops the page cache and switches uid). It builds a
 // fresh tree under a temp dir, mounts it with bindfs (default options, and
-// with the cache options aclfs mounts with) and with aclfs (deny by default,
-// one recursive rule granting the benchmark user r--, so every open through
-// aclfs is a real allowed decision), and runs the scenarios in
+// with the cache options aclfs mounts with) and with aclfs twice (deny by
+// default, one recursive rule granting the benchmark user r--, so every open
+// through aclfs is a real allowed decision): `aclfs` with --data daemon and
+// `aclfs-passthrough` with --data passthrough (checked with `aclfs status`
+// to be served so after every mount), and runs the scenarios in
 // bench/scenarios/ (all of them, or those --only names), interleaving the
 // variants in every round, each unpinned and with the daemon and the load
 // sharing one CPU:
@@ -34,7 +37,7 @@ const { cpuPlan } = require('./lib/cpus');
 const { cleanup, log, makeWorkDir, run, runMain } = require('./lib/processes');
 const { summarize, table } = require('./lib/report');
 const { measureRounds, metricsOf } = require('./lib/rounds');
-const { mountAll, sanityCheck, setup } = require('./lib/variants');
+const { ACLFS_DATA, aclfsDataPath, mountAll, sanityCheck, setup } = require('./lib/variants');
 
 const SCENARIOS = require('./scenarios');
 
@@ -101,11 +104,15 @@ async function main() {
   const tmp = makeWorkDir('aclfs-bench-');
   log(`setting up in ${tmp} (${SMALL_FILES} small files, ${opts.metaFiles} metadata files, ${opts.bigMiB} MiB file)`);
   await setup(tmp, opts);
-  log('mounting aclfs, then bindfs and bindfs-cache');
+  log('mounting aclfs, then aclfs-passthrough, bindfs and bindfs-cache');
   const mounted = await mountAll(tmp);
-  await sanityCheck(tmp, mounted.roots, opts);
+  await sanityCheck(tmp, mounted, opts);
 
   const samples = await measureRounds({ tmp, mounted, opts, cpus, scenarios });
+  // How each aclfs daemon served file data (since its last mount: the
+  // metadata walk mounts it afresh).
+  const dataPath = {};
+  for (const v of Object.keys(ACLFS_DATA)) dataPath[v] = await aclfsDataPath(mounted.specs[v].socket);
   const summary = summarize(samples, metrics, scenarios.flatMap((s) => s.goals));
   meta.config = {
     runs: opts.runs,
@@ -125,6 +132,8 @@ async function main() {
     bindfsCacheOpts: mounted.bindfsCache.opts,
     bindfsCacheSource: mounted.bindfsCache.source,
     aclfsFuseOptions: mounted.bindfsCache.aclfsOptions,
+    aclfsData: ACLFS_DATA,
+    dataPath,
     ...(scenarios.length < SCENARIOS.length ? { scenarios: scenarios.map((s) => s.name) } : {}),
     units: Object.fromEntries(Object.entries(metrics).map(([m, { unit }]) => [m, unit])),
   };

@@ -4,7 +4,8 @@
 //
 //   node bench/run.js [--quick] [--json] [--only NAME[,NAME...]]
 //
-//   fs      bench/fs.js: aclfs against the plain directory, bindfs and
+//   fs      bench/fs.js: aclfs (file data through the daemon, and by FUSE
+//           passthrough) against the plain directory, bindfs and
 //           bindfs-cache; its scenarios are in bench/scenarios/ and may be
 //           named on their own (open-read-close, parallel-readers,
 //           sequential-read, metadata-walk)

@@ -8,10 +8,17 @@ const { VARIANTS } = require('./variants');
 /** Goal 5 is measured by bench/rss.js; named here so the list is whole. */
 const RSS_GOAL = '5. daemon RSS with 1,000,000 rules after a 5-minute 8-reader run <= 150 MiB: bench/rss.js (after this in npm run bench)';
 
+/** The variants whose ratios to the others are computed: the two aclfs mounts. */
+const SUBJECTS = ['aclfs', 'aclfs-passthrough'];
+/** The ratio columns of the medians table, after the variants' own columns. */
+const RATIO_COLUMNS = ['aclfs/bindfs', 'aclfs/bindfs-cache', 'aclfs-passthrough/bindfs', 'aclfs-passthrough/plain'];
+
 /**
- * Medians per pin mode, variant and metric; aclfs's ratios to the other
- * variants; and each goal ({ n, metric, pin, vs, op, target }) with the
- * ratio it met and whether it passed.
+ * Medians per pin mode, variant and metric; the ratios of each aclfs
+ * variant to every other variant ('aclfs/bindfs', 'aclfs-passthrough/plain',
+ * ...); and each goal ({ n, metric, pin, of?, vs, op, target }: of is the
+ * variant judged, aclfs when absent) with the ratio it met and whether it
+ * passed.
  */
 function summarize(samples, metrics, goalList) {
   const medians = {};
@@ -24,16 +31,16 @@ function summarize(samples, metrics, goalList) {
       for (const m of Object.keys(metrics)) medians[pin][v][m] = median(samples[pin][v][m]);
     }
     for (const m of Object.keys(metrics)) {
-      ratios[pin][m] = {
-        'aclfs/bindfs': medians[pin].aclfs[m] / medians[pin].bindfs[m],
-        'aclfs/bindfs-cache': medians[pin].aclfs[m] / medians[pin]['bindfs-cache'][m],
-        'aclfs/plain': medians[pin].aclfs[m] / medians[pin].plain[m],
-        better: metrics[m].better,
-      };
+      ratios[pin][m] = { better: metrics[m].better };
+      for (const of of SUBJECTS) {
+        for (const vs of VARIANTS) {
+          if (vs !== of) ratios[pin][m][`${of}/${vs}`] = medians[pin][of][m] / medians[pin][vs][m];
+        }
+      }
     }
   }
   const goals = goalList.map((g) => {
-    const ratio = ratios[g.pin][g.metric][`aclfs/${g.vs}`];
+    const ratio = ratios[g.pin][g.metric][`${g.of ?? 'aclfs'}/${g.vs}`];
     const pass = g.op === '<=' ? ratio <= g.target : ratio >= g.target;
     return { ...g, ratio, pass };
   });
@@ -60,7 +67,7 @@ function goalLines(goals, metrics) {
   const rows = goals.map((g) => [
     `${g.n}. ${metrics[g.metric].label}`,
     g.pin,
-    `aclfs/${g.vs}`,
+    `${g.of ?? 'aclfs'}/${g.vs}`,
     `${g.ratio.toFixed(3)}x`,
     `${g.op} ${g.target.toFixed(2)}x`,
     g.pass ? 'PASS' : 'FAIL',
@@ -71,6 +78,14 @@ function goalLines(goals, metrics) {
     RSS_GOAL,
     `${passed} of ${goals.length} goals above met`,
   ];
+}
+
+/** How each aclfs daemon served file data at the end of the run, from its status. */
+function dataPathLine(dataPath) {
+  const each = Object.entries(dataPath).map(
+    ([v, d]) => `${v} mode ${d.mode}${d.refusal === null ? '' : ` (refused: ${d.refusal})`}, ${d.passthroughOpens} opens by passthrough`,
+  );
+  return `file data at the end (aclfs status; counts since each daemon's last mount): ${each.join('; ')}`;
 }
 
 /** The text report: setup, medians, ranges over the rounds, goals. */
@@ -85,8 +100,7 @@ function table(meta, summary, samples, metrics) {
         metrics[m].label,
         pin,
         ...VARIANTS.map((v) => fmt(med[v][m])),
-        `${r['aclfs/bindfs'].toFixed(2)}x`,
-        `${r['aclfs/bindfs-cache'].toFixed(2)}x`,
+        ...RATIO_COLUMNS.map((c) => `${r[c].toFixed(2)}x`),
         metrics[m].better,
       ]);
       // The spread shows which medians can be trusted: on a VM a few metrics
@@ -111,12 +125,14 @@ function table(meta, summary, samples, metrics) {
       'after unmounting and mounting that variant again and drop_caches',
     `pinned = daemon (all threads) and load on CPU ${meta.config.pinCpu}; unpinned = CPUs ${meta.config.allCpus}`,
     `bindfs = bindfs -o allow_other (single-threaded, its default); bindfs-cache = bindfs -o ${meta.config.bindfsCacheOpts} (${meta.config.bindfsCacheSource})`,
-    `aclfs = --default deny, access granted by one recursive ACL rule; libfuse options ${meta.config.aclfsFuseOptions?.join(',') ?? 'unknown'}`,
+    `aclfs = --default deny, access granted by one recursive ACL rule, --data daemon; libfuse options ${meta.config.aclfsFuseOptions?.join(',') ?? 'unknown'}`,
+    'aclfs-passthrough = the same with --data passthrough (aclfs status checked to say mode passthrough after every mount): after an allowed open the kernel reads the backing file itself',
+    ...(meta.config.dataPath === undefined ? [] : [dataPathLine(meta.config.dataPath)]),
     '',
     'medians',
-    ...grid(['metric', 'cpus', ...VARIANTS, 'aclfs/bindfs', 'aclfs/bindfs-cache', 'better'], rows),
+    ...grid(['metric', 'cpus', ...VARIANTS, ...RATIO_COLUMNS, 'better'], rows),
     '',
-    'ratio = aclfs median / bindfs median, raw: for µs/op and s above 1 means aclfs is slower, for MB/s and ops/s below 1 means aclfs is slower',
+    'ratio = an aclfs variant median / the other variant median, raw: for µs/op and s above 1 means aclfs is slower, for MB/s and ops/s below 1 means aclfs is slower',
     '',
     'range over rounds (min-max)',
     ...grid(['metric', 'cpus', ...VARIANTS, ''], ranges),

@@ -1,8 +1,10 @@
-// The four ways the same tree is read: the plain directory, bindfs (default
-// options), bindfs-cache (bindfs with the cache options aclfs mounts with)
-// and aclfs (--default deny, one recursive rule granting the benchmark user
-// r--). Building the tree, mounting, remounting, and proving the mounts
-// serve what they should.
+// The five ways the same tree is read: the plain directory, bindfs (default
+// options), bindfs-cache (bindfs with the cache options aclfs mounts with),
+// aclfs (--default deny, one recursive rule granting the benchmark user r--,
+// file data served by the daemon: --data daemon) and aclfs-passthrough (the
+// same with --data passthrough: after an allowed open the kernel reads the
+// backing file itself). Building the tree, mounting, remounting, and proving
+// the mounts serve what they should.
 'use strict';
 
 const crypto = require('node:crypto');
@@ -14,7 +16,10 @@ const { installLoadProgram, load } = require('./loads');
 const { findDaemon, log, run, startDaemon, unmountDaemon, waitForMount } = require('./processes');
 const { setAffinity } = require('./cpus');
 
-const VARIANTS = ['plain', 'bindfs', 'bindfs-cache', 'aclfs'];
+const VARIANTS = ['plain', 'bindfs', 'bindfs-cache', 'aclfs', 'aclfs-passthrough'];
+
+/** The aclfs variants and the --data mode each is mounted with (and must be found serving). */
+const ACLFS_DATA = { aclfs: 'daemon', 'aclfs-passthrough': 'passthrough' };
 
 /** Files per directory of the metadata tree (meta/dNNN/fNNN). */
 const META_PER_DIR = 100;
@@ -68,33 +73,86 @@ async function setup(tmp, sizes) {
   installLoadProgram(tmp);
   fs.writeFileSync(path.join(tmp, 'fuse-opts-probe.js'), fs.readFileSync(path.join(__dirname, 'fuse-opts-probe.js')), { mode: 0o644 });
   fs.writeFileSync(path.join(tmp, 'rules.json'), JSON.stringify({ version: 1, rules: [BENCH_RULE] }));
-  await run(process.execPath, [ACLFS_BIN, 'import', path.join(tmp, 'rules.json'), '--db', path.join(tmp, 'db')]);
-  for (const m of ['mnt-bindfs', 'mnt-bindfs-cache', 'mnt-aclfs']) fs.mkdirSync(path.join(tmp, m), { mode: 0o755 });
+  // A database per aclfs daemon: the two share nothing but the tree.
+  for (const v of Object.keys(ACLFS_DATA)) {
+    await run(process.execPath, [ACLFS_BIN, 'import', path.join(tmp, 'rules.json'), '--db', aclfsDb(tmp, v)]);
+  }
+  for (const v of VARIANTS) if (v !== 'plain') fs.mkdirSync(path.join(tmp, `mnt-${v}`), { mode: 0o755 });
   // Written data must be on disk, or drop_caches cannot evict it.
   await run('sync', []);
 }
 
 // ---------------------------------------------------------------- mounting
 
-/** The aclfs mount command's arguments, as every benchmark mounts it. */
-function aclfsMountArgs(tmp, src, mnt, db) {
-  // A private socket in a directory the daemon creates 0750 keeps clear of
-  // any other aclfs on the machine.
-  return ['mount', src, mnt, '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', path.join(tmp, 'run', 'aclfs.sock')];
+/** The rule database of an aclfs variant's daemon. */
+function aclfsDb(tmp, variant) {
+  return path.join(tmp, variant === 'aclfs' ? 'db' : `db-${variant}`);
 }
 
-/** How each mounted variant is started: [command, args, mountpoint]. */
+/** The admin socket of an aclfs variant's daemon. */
+function aclfsSocket(tmp, variant = 'aclfs') {
+  // A private socket in a directory the daemon creates 0750 keeps clear of
+  // any other aclfs on the machine (and of the other variant's daemon).
+  return path.join(tmp, variant === 'aclfs' ? 'run' : `run-${variant}`, 'aclfs.sock');
+}
+
+/**
+ * The aclfs mount command's arguments, as every benchmark mounts it;
+ * `data` ('daemon' | 'passthrough') adds --data, `socket` overrides the
+ * default private socket.
+ */
+function aclfsMountArgs(tmp, src, mnt, db, { data, socket = aclfsSocket(tmp) } = {}) {
+  return ['mount', src, mnt, '--db', db, '--default', 'deny', '--log-level', 'warn', '--socket', socket, ...(data === undefined ? [] : ['--data', data])];
+}
+
+/** The dataPath of an aclfs daemon's status (`aclfs status --json` over its socket). */
+async function aclfsDataPath(socket) {
+  const status = JSON.parse(await run(process.execPath, [ACLFS_BIN, 'status', '--json', '--socket', socket]));
+  if (status.dataPath === null || typeof status.dataPath !== 'object') throw new Error(`aclfs status on ${socket} has no dataPath`);
+  return status.dataPath;
+}
+
+/**
+ * Throws unless the aclfs daemon of `spec` serves file data the way it was
+ * mounted to: a passthrough variant silently served by the daemon (the
+ * kernel refused passthrough) would measure the other variant twice.
+ */
+async function verifyDataPath(name, spec) {
+  const d = await aclfsDataPath(spec.socket);
+  if (d.requested !== spec.data || d.mode !== spec.data) {
+    throw new Error(`${name}: mounted with --data ${spec.data}, but aclfs status says requested ${d.requested}, mode ${d.mode}` + (d.refusal === null ? '' : ` (refused: ${d.refusal})`));
+  }
+}
+
+/**
+ * How each mounted variant is started: { cmd, args, mountpoint }, and for
+ * the aclfs variants the socket and the --data mode to verify once mounted.
+ */
 function daemonSpecs(tmp, bindfsCacheOpts) {
   const src = path.join(tmp, 'src');
   const mnt = (v) => path.join(tmp, `mnt-${v}`);
+  // bin/aclfs directly, as installed (its shebang carries the daemon's V8
+  // flags; env execs node, so the pid we hold is the daemon's).
+  const aclfs = (v) => {
+    const socket = aclfsSocket(tmp, v);
+    const args = aclfsMountArgs(tmp, src, mnt(v), aclfsDb(tmp, v), { data: ACLFS_DATA[v], socket });
+    return { cmd: ACLFS_BIN, args, mountpoint: mnt(v), socket, data: ACLFS_DATA[v] };
+  };
   return {
     // -f keeps bindfs in the foreground as our child, so it is stopped by pid.
-    bindfs: ['bindfs', ['-f', '-o', 'allow_other', src, mnt('bindfs')], mnt('bindfs')],
-    'bindfs-cache': ['bindfs', ['-f', '-o', bindfsCacheOpts, src, mnt('bindfs-cache')], mnt('bindfs-cache')],
-    // bin/aclfs directly, as installed (its shebang carries the daemon's V8
-    // flags; env execs node, so the pid we hold is the daemon's).
-    aclfs: [ACLFS_BIN, aclfsMountArgs(tmp, src, mnt('aclfs'), path.join(tmp, 'db')), mnt('aclfs')],
+    bindfs: { cmd: 'bindfs', args: ['-f', '-o', 'allow_other', src, mnt('bindfs')], mountpoint: mnt('bindfs') },
+    'bindfs-cache': { cmd: 'bindfs', args: ['-f', '-o', bindfsCacheOpts, src, mnt('bindfs-cache')], mountpoint: mnt('bindfs-cache') },
+    aclfs: aclfs('aclfs'),
+    'aclfs-passthrough': aclfs('aclfs-passthrough'),
   };
+}
+
+/** Starts one variant's daemon, waits for its mount and, for aclfs, checks how it serves file data. */
+async function mountVariant(name, spec, env) {
+  const entry = startDaemon(name, spec.cmd, spec.args, spec.mountpoint, env);
+  await waitForMount(entry);
+  if (spec.data !== undefined) await verifyDataPath(name, spec);
+  return entry;
 }
 
 /** The libfuse options the aclfs daemon mounted with, as recorded by the probe, or null. */
@@ -109,9 +167,10 @@ function probedFuseOptions(file) {
 }
 
 /**
- * Mounts aclfs first (with the probe), then bindfs with its defaults and
- * bindfs-cache with aclfs's cache options. Returns the roots and the specs
- * (for remounting) and where bindfs-cache's options came from.
+ * Mounts aclfs first (with the probe), then aclfs-passthrough, bindfs with
+ * its defaults and bindfs-cache with aclfs's cache options. Returns the
+ * roots and the specs (for remounting) and where bindfs-cache's options
+ * came from.
  */
 async function mountAll(tmp) {
   const optsFile = path.join(tmp, 'aclfs-fuse-opts');
@@ -121,8 +180,7 @@ async function mountAll(tmp) {
     ACLFS_BENCH_ROOT: ROOT,
     ACLFS_BENCH_FUSE_OPTS: optsFile,
   };
-  const [acmd, aargs, amnt] = daemonSpecs(tmp, '').aclfs;
-  await waitForMount(startDaemon('aclfs', acmd, aargs, amnt, probeEnv));
+  await mountVariant('aclfs', daemonSpecs(tmp, '').aclfs, probeEnv);
   const aclfsOptions = probedFuseOptions(optsFile);
   const cacheOpts = aclfsOptions === null ? FALLBACK_ACLFS_CACHE_OPTS : aclfsOptions.filter((o) => CACHE_OPT_RE.test(o));
   const bindfsCache = {
@@ -132,41 +190,50 @@ async function mountAll(tmp) {
   };
   if (aclfsOptions === null) log(`WARNING: could not read aclfs's libfuse options; bindfs-cache uses ${bindfsCache.opts}`);
   const specs = daemonSpecs(tmp, bindfsCache.opts);
-  const started = ['bindfs', 'bindfs-cache'].map((v) => startDaemon(v, ...specs[v]));
-  await Promise.all(started.map((e) => waitForMount(e)));
+  await Promise.all(['aclfs-passthrough', 'bindfs', 'bindfs-cache'].map((v) => mountVariant(v, specs[v])));
   return {
     roots: {
       plain: path.join(tmp, 'src'),
-      bindfs: specs.bindfs[2],
-      'bindfs-cache': specs['bindfs-cache'][2],
-      aclfs: specs.aclfs[2],
+      ...Object.fromEntries(VARIANTS.filter((v) => v !== 'plain').map((v) => [v, specs[v].mountpoint])),
     },
     specs,
     bindfsCache,
   };
 }
 
-/** Unmounts a variant (fusermount -u), mounts it again and gives it the CPUs of the others. */
+/** Unmounts a variant (fusermount -u), mounts it again (aclfs: checked as at first) and gives it the CPUs of the others. */
 async function remount(v, specs, cpus) {
   const old = findDaemon(v);
   if (old) await unmountDaemon(old);
-  const entry = startDaemon(v, ...specs[v]);
-  await waitForMount(entry);
+  const entry = await mountVariant(v, specs[v]);
   await setAffinity(entry.child.pid, cpus);
 }
 
-/** Proves the aclfs mount decides: the benchmark user is let in, an unnamed user is not. */
-async function sanityCheck(tmp, roots, { metaFiles }) {
+/**
+ * Proves the aclfs mounts decide (the benchmark user is let in, an unnamed
+ * user is not) and that aclfs-passthrough's allowed open went by passthrough.
+ */
+async function sanityCheck(tmp, mounted, { metaFiles }) {
+  const { roots, specs } = mounted;
   const file = (root) => path.join(root, 'small', 'f0000');
   const checks = [
     [roots.plain, OTHER_UID, 'ok'],
     [roots.bindfs, OTHER_UID, 'ok'],
     [roots.aclfs, BENCH_UID, 'ok'],
     [roots.aclfs, OTHER_UID, 'EACCES'],
+    [roots['aclfs-passthrough'], BENCH_UID, 'ok'],
+    [roots['aclfs-passthrough'], OTHER_UID, 'EACCES'],
   ];
   for (const [root, uid, want] of checks) {
     const { result } = await load(tmp, uid, null, ['try-open', file(root)]);
     if (result !== want) throw new Error(`sanity: uid ${uid} opening ${file(root)} gave ${result}, expected ${want}`);
+  }
+  // Mode 'passthrough' says the kernel agreed; the count says the benchmark
+  // user's files are actually handed to it (no rule keeps them in the daemon).
+  for (const v of Object.keys(ACLFS_DATA)) {
+    const { passthroughOpens } = await aclfsDataPath(specs[v].socket);
+    const want = ACLFS_DATA[v] === 'passthrough';
+    if ((passthroughOpens > 0) !== want) throw new Error(`sanity: ${v} served ${passthroughOpens} opens by passthrough, expected ${want ? 'some' : 'none'}`);
   }
   // Every variant shows the benchmark user the whole metadata tree.
   for (const v of VARIANTS) {
@@ -175,4 +242,4 @@ async function sanityCheck(tmp, roots, { metaFiles }) {
   }
 }
 
-module.exports = { VARIANTS, aclfsMountArgs, mountAll, remount, sanityCheck, setup, writeSmallFiles };
+module.exports = { ACLFS_DATA, VARIANTS, aclfsDataPath, aclfsMountArgs, mountAll, remount, sanityCheck, setup, writeSmallFiles };
