@@ -307,6 +307,20 @@ describeWithFuse('aclfs import / export', () => {
     expect(toTerminal.code).toBe(0);
     expect(toTerminal.stdout).not.toMatch(/reading|\x1b\[/);
     expect(JSON.parse(toTerminal.stdout.replace(/\r\n/g, '\n')).rules).toHaveLength(12_000);
+    // import's bar too follows stderr alone: drawn with stdout in a file,
+    // never drawn with stderr in one.
+    const rulesFile = path.join(ws.dir, 'bars.json');
+    fs.writeFileSync(rulesFile, text);
+    const summary = path.join(ws.dir, 'bars-summary.txt');
+    const imported = await onTty(`${cli} import ${rulesFile} --db ${db} > ${summary}`);
+    expect(imported.stdout).toMatch(/validating +\|[░█]+\| 100% \| 12000\/12000 rules/);
+    expect(fs.readFileSync(summary, 'utf8')).toMatch(/^imported 12000 rules \(0 created, 12000 updated\)/);
+    const errors = path.join(ws.dir, 'bars-stderr.txt');
+    const quiet = await onTty(`${cli} import ${rulesFile} --db ${db} 2> ${errors}`);
+    expect(quiet.stdout).toMatch(/^imported 12000 rules/);
+    expect(fs.readFileSync(errors, 'utf8')).toBe('');
+    expect((await onTty(`${cli} export ${S.join(' ')} 2> ${errors} > ${exported}`)).stdout).toBe('');
+    expect(fs.readFileSync(errors, 'utf8')).toBe('');
     // No terminal (ok() checks stderr is empty): the output alone.
     expect(JSON.parse(await ok(['rule', 'ls', '--json', '--db', db])).rules).toHaveLength(12_000);
     expect(JSON.parse(await ok(['export', ...S])).rules.length).toBeGreaterThanOrEqual(12_000);
