@@ -35,7 +35,9 @@ function filesUnder(dir, skip = []) {
 function digest() {
   const hash = crypto.createHash('sha256');
   hash.update(`node ${process.version} ${process.arch}\n`);
-  const files = ['package-lock.json', 'scripts/build-fuse-native.js', ...filesUnder('patches'), ...filesUnder('native', ['native/test'])];
+  // Sources only: a build or editor leaving other files in native/ changes nothing installed.
+  const nativeSources = filesUnder('native', ['native/test']).filter((f) => /\.(c|h|gypi)$/.test(f));
+  const files = ['package-lock.json', 'scripts/build-fuse-native.js', ...filesUnder('patches'), ...nativeSources];
   for (const file of files) {
     hash.update(`${file}\n`);
     hash.update(fs.readFileSync(path.join(root, file)));
