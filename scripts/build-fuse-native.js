@@ -46,3 +46,5 @@ execFileSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, '--l
   stdio: 'inherit',
 });
 process.stdout.write('aclfs postinstall: fuse-native patched and built from source\n');
+// Lets scripts/setup.sh skip `npm ci` until something this install came from changes.
+execFileSync(process.execPath, [path.join(__dirname, 'install-stamp.js'), 'write'], { stdio: 'inherit' });

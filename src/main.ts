@@ -515,7 +515,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     readFile: readInput,
-    progress: process.stdout.isTTY && process.stderr.isTTY ? process.stderr : null,
+    progress: process.stderr.isTTY ? process.stderr : null,
+    stdoutIsTerminal: process.stdout.isTTY,
   });
   process.exitCode = code;
 }

@@ -16,6 +16,7 @@ import {
   type CheckResponse,
   type ClosableAdminApi,
   type EnforcementMode,
+  type ExportOptions,
   type ImportOptions,
   type ImportResponse,
   type ListQuery,
@@ -111,8 +112,10 @@ export class AdminClient implements ClosableAdminApi {
     return parse(res);
   }
 
-  async exportRules(): Promise<string> {
-    return (await this.request('GET', ROUTES.export)).body;
+  async exportRules(options: ExportOptions = {}): Promise<string> {
+    const onProgress = options.onProgress;
+    const onDownload = onProgress === undefined ? undefined : (done: number, total: number): void => onProgress({ phase: 'download', done, total });
+    return (await this.request('GET', ROUTES.export, undefined, undefined, onDownload)).body;
   }
 
   check(request: CheckRequest): Promise<CheckResponse> {
@@ -208,7 +211,14 @@ export class AdminClient implements ClosableAdminApi {
     return parse<T>(await this.request(method, path, body === undefined ? undefined : JSON.stringify(body)));
   }
 
-  private request(method: string, path: string, body?: string, onProgress?: ImportOptions['onProgress']): Promise<Response> {
+  /** `onDownload`: bytes of the reply received, of its Content-Length, as they arrive. */
+  private request(
+    method: string,
+    path: string,
+    body?: string,
+    onProgress?: ImportOptions['onProgress'],
+    onDownload?: (done: number, total: number) => void,
+  ): Promise<Response> {
     const payload = body === undefined ? undefined : Buffer.from(body, 'utf8');
     return new Promise<Response>((resolve, reject) => {
       let settled = false;
@@ -230,7 +240,13 @@ export class AdminClient implements ClosableAdminApi {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          const length = Number(res.headers['content-length'] ?? NaN);
+          let received = 0;
+          res.on('data', (c: Buffer) => {
+            chunks.push(c);
+            received += c.length;
+            if (onDownload !== undefined && Number.isFinite(length)) onDownload(received, Math.max(length, received));
+          });
           res.once('error', (err) => fail(unavailable(`connection to the aclfs daemon at ${this.socketPath} broke: ${err.message}`)));
           res.once('end', () => {
             if (settled) return;

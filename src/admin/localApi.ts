@@ -28,6 +28,7 @@ import {
   type AuditQuery,
   type AuditRecordView,
   type CheckRequest,
+  type ExportOptions,
   type CheckResponse,
   type ClosableAdminApi,
   type EnforcementMode,
@@ -105,8 +106,8 @@ export class LocalApi implements ClosableAdminApi {
     return this.operations.importRules(importInput(text, this.accounts, options));
   }
 
-  async exportRules(): Promise<string> {
-    return this.operations.exportRules();
+  async exportRules(options?: ExportOptions): Promise<string> {
+    return this.operations.exportRules(options?.onProgress);
   }
 
   async check(request: CheckRequest): Promise<CheckResponse> {

@@ -307,6 +307,17 @@ export interface ImportOptions {
   readonly onProgress?: (progress: ImportProgress) => void;
 }
 
+export interface ExportProgress {
+  /** read: rules read from the database (--db mode); download: bytes received from the daemon. */
+  readonly phase: 'read' | 'download';
+  readonly done: number;
+  readonly total: number;
+}
+
+export interface ExportOptions {
+  readonly onProgress?: (progress: ExportProgress) => void;
+}
+
 /** Every operation of the admin API; errors are AclfsErrors of the closed set. */
 export interface AdminApi {
   status(): Promise<StatusResponse>;
@@ -326,7 +337,7 @@ export interface AdminApi {
   /** Atomic: one bad rule and nothing changes. `text` is a rule file (JSON). */
   importRules(text: string, options?: ImportOptions): Promise<ImportResponse>;
   /** The rule file (JSON text) of every rule. */
-  exportRules(): Promise<string>;
+  exportRules(options?: ExportOptions): Promise<string>;
   check(request: CheckRequest): Promise<CheckResponse>;
   /** Stored audit records after `query.after`, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;

@@ -32,6 +32,7 @@ import {
   type RuleListResponse,
   type RuleView,
   type StatusResponse,
+  type ExportOptions,
 } from './protocol';
 
 /** What only a running daemon knows, for `status`. */
@@ -106,7 +107,8 @@ export interface AdminOperations {
   findByPath(path: string): Promise<RuleView>;
   findByInode(dev: number, ino: number): Promise<RuleView>;
   importRules(input: ImportInput): Promise<ImportResponse>;
-  exportRules(): Promise<string>;
+  /** `onProgress`: rules read so far, of all (a caller on the same process shows a bar). */
+  exportRules(onProgress?: ExportOptions['onProgress']): Promise<string>;
   check(input: CheckInput): Promise<CheckResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
   followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
@@ -209,8 +211,9 @@ export class AdminService implements AdminOperations {
     return { ...result, rules: this.store.count(), generation: this.store.generation() };
   }
 
-  async exportRules(): Promise<string> {
-    return serializeRuleFile(this.store.exportRules());
+  async exportRules(onProgress?: ExportOptions['onProgress']): Promise<string> {
+    const report = onProgress === undefined ? undefined : (done: number, total: number): void => onProgress({ phase: 'read', done, total });
+    return serializeRuleFile(this.store.exportRules(report));
   }
 
   async check(input: CheckInput): Promise<CheckResponse> {

@@ -36,6 +36,8 @@ const NEXT_ID = META.nextId;
 const INODE_RULES_BUILT = META.inodeRulesBuilt;
 /** How long open() waits before looking at a data file that seemed damaged a second time. */
 const CREATION_GRACE_MS = 100;
+/** exportRules reports progress this often, in rules. */
+const EXPORT_PROGRESS_STEP = 1000;
 
 export interface ListOptions {
   /** Only this path and everything below it ("/docs" ⊇ "/docs/a", not "/docsx"). */
@@ -348,10 +350,16 @@ export class RuleStore implements RuleView {
   }
 
   /** Every rule, in path order, in the rule file's shape. */
-  exportRules(): RuleFileRule[] {
+  /** Every rule in path order; `onProgress` every EXPORT_PROGRESS_STEP rules and at the end. */
+  exportRules(onProgress?: (done: number, total: number) => void): RuleFileRule[] {
     return this.reading(() => {
       const out: RuleFileRule[] = [];
-      for (const { value } of this.byPathDb.getRange()) out.push(toRuleFileRule(this.mustGet(value)));
+      const total = onProgress === undefined ? 0 : (this.rules.getStats() as { entryCount: number }).entryCount;
+      for (const { value } of this.byPathDb.getRange()) {
+        out.push(toRuleFileRule(this.mustGet(value)));
+        if (onProgress !== undefined && out.length % EXPORT_PROGRESS_STEP === 0) onProgress(out.length, total);
+      }
+      onProgress?.(out.length, out.length);
       return out;
     });
   }

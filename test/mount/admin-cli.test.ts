@@ -273,6 +273,58 @@ describeWithFuse('aclfs import / export', () => {
     expect(small.stdout).not.toContain('uploading');
     expect(small.stdout).toMatch(/^imported 50 rules/);
   });
+
+  it('draws a bar on a terminal stderr for export and rule ls of 10,000+ rules sent elsewhere; nothing without a terminal', async () => {
+    const db = path.join(ws.dir, 'bars-db');
+    const rules = Array.from({ length: 12_000 }, (_, i) => ({ path: `/bars/${String(i).padStart(5, '0')}`, owner: 0, defaccess: 'r--' }));
+    const text = JSON.stringify({ version: 1, rules });
+    await ok(['import', '-', '--db', db], text);
+    await ok(['import', '-', ...S], text);
+    // stderr on a terminal, stdout to a file: a bar, and the file as without one.
+    const onTty = (command: string): Promise<RunResult> => run('script', ['-qefc', command, '/dev/null']);
+    const cli = `${process.execPath} ${ACLFS}`;
+    const plain = await ok(['export', '--db', db]);
+    const exported = path.join(ws.dir, 'bars-export.json');
+    const viaDb = await onTty(`${cli} export --db ${db} > ${exported}`);
+    expect(viaDb.code).toBe(0);
+    expect(viaDb.stdout).toMatch(/reading +\|[░█]+\| 100% \| 12000\/12000 rules/);
+    expect(fs.readFileSync(exported, 'utf8')).toBe(plain);
+    const viaSocket = await onTty(`${cli} export ${S.join(' ')} > ${exported}`);
+    expect(viaSocket.code).toBe(0);
+    expect(viaSocket.stdout).toMatch(/downloading +\|[░█]+\| 100% \| [\d.]+\/[\d.]+ MiB/);
+    expect(fs.readFileSync(exported, 'utf8')).toBe(await ok(['export', ...S]));
+    const listed = path.join(ws.dir, 'bars-ls.txt');
+    const ls = await onTty(`${cli} rule ls --db ${db} > ${listed}`);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/listing +\|[░█]+\| 100% \| 12000\/12000 rules/);
+    expect(fs.readFileSync(listed, 'utf8')).toBe(await ok(['rule', 'ls', '--db', db]));
+    const lsJson = await onTty(`${cli} rule ls /bars --json ${S.join(' ')} > ${listed}`);
+    expect(lsJson.code).toBe(0);
+    expect(lsJson.stdout).toMatch(/listing +\|[░█]+\| 100% \| 12000\/12000 rules/);
+    expect(JSON.parse(fs.readFileSync(listed, 'utf8')).rules).toHaveLength(12_000);
+    // stdout on the terminal too: the rules are the progress; no bar among them.
+    const toTerminal = await onTty(`${cli} export --db ${db}`);
+    expect(toTerminal.code).toBe(0);
+    expect(toTerminal.stdout).not.toMatch(/reading|\x1b\[/);
+    expect(JSON.parse(toTerminal.stdout.replace(/\r\n/g, '\n')).rules).toHaveLength(12_000);
+    // import's bar too follows stderr alone: drawn with stdout in a file,
+    // never drawn with stderr in one.
+    const rulesFile = path.join(ws.dir, 'bars.json');
+    fs.writeFileSync(rulesFile, text);
+    const summary = path.join(ws.dir, 'bars-summary.txt');
+    const imported = await onTty(`${cli} import ${rulesFile} --db ${db} > ${summary}`);
+    expect(imported.stdout).toMatch(/validating +\|[░█]+\| 100% \| 12000\/12000 rules/);
+    expect(fs.readFileSync(summary, 'utf8')).toMatch(/^imported 12000 rules \(0 created, 12000 updated\)/);
+    const errors = path.join(ws.dir, 'bars-stderr.txt');
+    const quiet = await onTty(`${cli} import ${rulesFile} --db ${db} 2> ${errors}`);
+    expect(quiet.stdout).toMatch(/^imported 12000 rules/);
+    expect(fs.readFileSync(errors, 'utf8')).toBe('');
+    expect((await onTty(`${cli} export ${S.join(' ')} 2> ${errors} > ${exported}`)).stdout).toBe('');
+    expect(fs.readFileSync(errors, 'utf8')).toBe('');
+    // No terminal (ok() checks stderr is empty): the output alone.
+    expect(JSON.parse(await ok(['rule', 'ls', '--json', '--db', db])).rules).toHaveLength(12_000);
+    expect(JSON.parse(await ok(['export', ...S])).rules.length).toBeGreaterThanOrEqual(12_000);
+  });
 });
 
 describeWithFuse('aclfs check', () => {

@@ -382,6 +382,18 @@ describe('RuleStore import', () => {
       { path: '/b', recursive: false, owner: 0, defaccess: 'r--', acl: [{ group: 5, access: '--x' }] },
     ]);
   });
+
+  it('exportRules reports its progress every 1000 rules and at the end, and exports the same', () => {
+    store.importRules(Array.from({ length: 2500 }, (_, i) => input(`/p/${String(i).padStart(4, '0')}`)));
+    const steps: [number, number][] = [];
+    const withProgress = store.exportRules((done, total) => steps.push([done, total]));
+    expect(steps).toEqual([
+      [1000, 2500],
+      [2000, 2500],
+      [2500, 2500],
+    ]);
+    expect(withProgress).toEqual(store.exportRules());
+  });
 });
 
 describe('RuleStore list', () => {

@@ -27,8 +27,10 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   /** Reads a file, or standard input for `-`. */
   readonly readFile: (path: string) => Promise<string>;
-  /** Where a progress bar may be drawn: only when stdout and this stream are terminals. */
+  /** Where a progress bar may be drawn: stderr when it is a terminal, else null. */
   readonly progress: NodeJS.WritableStream | null;
+  /** stdout is a terminal (absent: not); export and rule ls draw no bar over their own output. */
+  readonly stdoutIsTerminal?: boolean;
 }
 
 /** The exit codes of every command, in one place. */

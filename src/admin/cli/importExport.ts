@@ -1,54 +1,25 @@
 // aclfs import, aclfs export: whole rule files, with a progress bar for
-// large imports.
+// large ones on a terminal.
 import { Option, type Command } from 'commander';
-import { Presets, SingleBar } from 'cli-progress';
-import type { ImportProgress } from '../protocol';
+import type { ExportProgress, ImportProgress } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
 import { dbOption, json, jsonOption, socketOption } from './options';
+import { barStreamBesideOutput, mib, PhaseBar, PROGRESS_MIN_RULES } from './progress';
 
-/** `aclfs import` shows a progress bar (on a terminal) from this many rules. */
-export const PROGRESS_MIN_RULES = 10_000;
+export { PROGRESS_MIN_RULES } from './progress';
 
-/** cli-progress bar on `stream`; null-object when there is no terminal. */
-class ImportBar {
-  private bar: SingleBar | null = null;
-  private phase: ImportProgress['phase'] | null = null;
+/** A step of import's bar: bytes uploaded (daemon) or rules validated (--db). */
+function importStep(p: ImportProgress): Parameters<PhaseBar['update']>[0] {
+  if (p.phase === 'validate') return { label: 'validating', done: p.done, total: p.total, shown: `${p.done}/${p.total} rules` };
+  // Once everything is sent, the daemon validates and commits before it answers.
+  const note = p.done === p.total ? ' | sent; the daemon is validating and committing' : '';
+  return { label: 'uploading ', done: p.done, total: p.total, shown: `${mib(p.done)}/${mib(p.total)} MiB`, note };
+}
 
-  constructor(private readonly stream: NodeJS.WritableStream | null) {}
-
-  update(p: ImportProgress): void {
-    if (this.stream === null) return;
-    if (this.bar === null || this.phase !== p.phase) {
-      this.bar?.stop();
-      this.phase = p.phase;
-      const label = p.phase === 'upload' ? 'uploading ' : 'validating';
-      const unit = p.phase === 'upload' ? 'MiB' : 'rules';
-      this.bar = new SingleBar(
-        {
-          stream: this.stream,
-          format: `${label} |{bar}| {percentage}% | {shown} ${unit}{note}`,
-          hideCursor: true,
-          clearOnComplete: false,
-          fps: 10,
-        },
-        Presets.shades_classic,
-      );
-      this.bar.start(p.total, p.done, { shown: this.shown(p), note: '' });
-    }
-    // Once everything is sent, the daemon validates and commits before it answers.
-    const note = p.phase === 'upload' && p.done === p.total ? ' | sent; the daemon is validating and committing' : '';
-    this.bar.update(p.done, { shown: this.shown(p), note });
-  }
-
-  stop(): void {
-    this.bar?.stop();
-    this.bar = null;
-  }
-
-  private shown(p: ImportProgress): string {
-    if (p.phase === 'upload') return `${(p.done / 1048576).toFixed(1)}/${(p.total / 1048576).toFixed(1)}`;
-    return `${p.done}/${p.total}`;
-  }
+/** A step of export's bar: rules read (--db) or bytes received from the daemon. */
+function exportStep(p: ExportProgress): Parameters<PhaseBar['update']>[0] {
+  if (p.phase === 'read') return { label: 'reading    ', done: p.done, total: p.total, shown: `${p.done}/${p.total} rules` };
+  return { label: 'downloading', done: p.done, total: p.total, shown: `${mib(p.done)}/${mib(p.total)} MiB` };
 }
 
 /** Rules in a rule file's text, or 0 if it cannot tell (the daemon will say why). */
@@ -72,10 +43,10 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
     .addOption(jsonOption())
     .action(async (file: string, o: TargetOptions & { replace: boolean; json: boolean }) => {
       const text = await io.readFile(file);
-      const bar = new ImportBar(io.progress !== null && countRules(text) >= PROGRESS_MIN_RULES ? io.progress : null);
+      const bar = new PhaseBar(io.progress !== null && countRules(text) >= PROGRESS_MIN_RULES ? io.progress : null);
       let summary;
       try {
-        summary = await withApi(o, true, (api) => api.importRules(text, { replace: o.replace, onProgress: (p) => bar.update(p) }));
+        summary = await withApi(o, true, (api) => api.importRules(text, { replace: o.replace, onProgress: (p) => bar.update(importStep(p)) }));
       } finally {
         bar.stop();
       }
@@ -93,6 +64,16 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
     .addOption(dbOption())
     .addOption(new Option('--json', 'print JSON (the rule file is JSON already)').default(false))
     .action(async (o: TargetOptions) => {
-      io.stdout(await withApi(o, false, (api) => api.exportRules()));
+      const stream = barStreamBesideOutput(io);
+      const text = await withApi(o, false, async (api) => {
+        // The bar is worth drawing only for many rules; asking costs one status.
+        const bar = new PhaseBar(stream !== null && (await api.status()).rules >= PROGRESS_MIN_RULES ? stream : null);
+        try {
+          return await api.exportRules(bar.drawn ? { onProgress: (p) => bar.update(exportStep(p)) } : {});
+        } finally {
+          bar.stop();
+        }
+      });
+      io.stdout(text);
     });
 }

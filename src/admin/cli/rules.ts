@@ -4,6 +4,7 @@ import { invalid } from '../../errors';
 import { MAX_LIST_LIMIT, type RuleBody, type RuleView } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
 import { accessArg, collect, dbOption, idOrName, json, jsonOption, parseLimit, socketOption } from './options';
+import { barStreamBesideOutput, PhaseBar, PROGRESS_MIN_RULES } from './progress';
 
 interface RuleFlags {
   readonly owner: string;
@@ -141,23 +142,36 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
     .action(async (prefix: string, o: TargetOptions & { json: boolean; limit?: string; cursor?: string }) => {
       const max = o.limit === undefined ? Infinity : parseLimit(o.limit);
       await withApi(o, false, async (api) => {
+        // A bar over many rules, to a file or a pipe: the rule count bounds
+        // what is listed (exactly it for "/", from the start).
+        const stream = barStreamBesideOutput(io);
+        const bound = stream === null ? 0 : Math.min(max, (await api.status()).rules);
+        const bar = new PhaseBar(bound >= PROGRESS_MIN_RULES ? stream : null);
+        const exact = prefix === '/' && o.cursor === undefined;
         let cursor = o.cursor;
         let printed = 0;
         let next: string | null = null;
-        if (o.json) io.stdout('{"rules":[');
-        for (;;) {
-          const page = await api.listRules({ prefix, cursor, limit: Math.min(MAX_LIST_LIMIT, max - printed) });
-          let out = '';
-          for (const r of page.rules) {
-            out += o.json ? `${printed === 0 ? '\n' : ',\n'}${JSON.stringify(r)}` : ruleLine(r);
-            printed++;
+        try {
+          if (o.json) io.stdout('{"rules":[');
+          for (;;) {
+            const page = await api.listRules({ prefix, cursor, limit: Math.min(MAX_LIST_LIMIT, max - printed) });
+            let out = '';
+            for (const r of page.rules) {
+              out += o.json ? `${printed === 0 ? '\n' : ',\n'}${JSON.stringify(r)}` : ruleLine(r);
+              printed++;
+            }
+            io.stdout(out);
+            next = page.nextCursor;
+            const done = next === null || printed >= max;
+            const total = done ? printed : Math.max(bound, printed);
+            bar.update({ label: 'listing', done: printed, total, shown: `${printed}${exact || done ? `/${total}` : ''} rules` });
+            if (done || next === null) break;
+            cursor = next;
           }
-          io.stdout(out);
-          next = page.nextCursor;
-          if (next === null || printed >= max) break;
-          cursor = next;
+          if (o.json) io.stdout(`${printed > 0 ? '\n' : ''}],"nextCursor":${JSON.stringify(next)}}\n`);
+        } finally {
+          bar.stop();
         }
-        if (o.json) io.stdout(`${printed > 0 ? '\n' : ''}],"nextCursor":${JSON.stringify(next)}}\n`);
       });
     });
 }
