@@ -324,6 +324,15 @@ export class Mount {
   }
 
   /**
+   * Resolves once a request made through the mount has come back from this
+   * daemon: statfs, which the kernel always forwards (never answered from a
+   * cache), asked off the JS thread (the JS thread serves it).
+   */
+  async answers(): Promise<void> {
+    await fs.promises.statfs(this.fuse.mnt);
+  }
+
+  /**
    * Whether the kernel still has this mount (someone may have unmounted it),
    * or the error that kept the mount table from being read (descriptors or
    * memory exhausted): no answer, never "unmounted".
