@@ -36,7 +36,10 @@
 // keeps doing so. Only when it is about to wait for the JS thread
 // (aclfs_before_blocking, from the binding's dispatch into JS) or for the
 // disk does it hand the reader role to an idle follower (made on demand), so
-// requests the C side can answer never queue behind a JS one.
+// requests the C side can answer never queue behind a JS one. Each worker
+// marks when it begins and ends every request in a progress slot of its own
+// (progress.c): the service manager's watchdog is fed only while no request
+// has been in the daemon too long.
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 29
 #include <errno.h>

@@ -297,7 +297,8 @@ async function serve(cmd: MountCommand): Promise<void> {
   // reads it, which must not be the daemon (and nothing is touched yet).
   verifyInChild(cmd.db);
   const log = makeLogger(cmd.logLevel);
-  // Read (and taken out of the environment) before any child is started.
+  // Read once and taken out of the environment: the daemon's children
+  // (prlimit, fusermount) never speak for it.
   const manager = serviceNotifier(log);
   // A mount left by a crashed daemon is cleared before anything looks at
   // the paths: with --in-place it covers SRC itself, which cannot even be

@@ -25,7 +25,7 @@ int main (void) {
   // One request stuck in slot 3 while others come and go in slot 0: its age
   // grows, whatever the others do.
   aclfs_progress_begin(3);
-  sleep_ms(30);
+  sleep_ms(60);
   for (int i = 0; i < 10; i++) {
     aclfs_progress_begin(0);
     aclfs_progress_end(0);
@@ -33,13 +33,14 @@ int main (void) {
   aclfs_progress_begin(7);
   aclfs_progress_read(&started, &finished, &oldest);
   CHECK(started == 13 && finished == 11);
-  CHECK(oldest >= 30u * 1000000u);
+  // The coarse clock may be a tick (a few ms) behind.
+  CHECK(oldest >= 40u * 1000000u);
   CHECK(oldest < 10u * 1000000000u);
 
   // Once it ends, only the recent one is left.
   aclfs_progress_end(3);
   aclfs_progress_read(&started, &finished, &oldest);
-  CHECK(oldest < 30u * 1000000u);
+  CHECK(oldest < 40u * 1000000u);
   aclfs_progress_end(7);
   aclfs_progress_read(&started, &finished, &oldest);
   CHECK(started == 13 && finished == 13 && oldest == 0);
