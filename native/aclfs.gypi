@@ -31,6 +31,8 @@
       "syscalls.c",
       "dispatch.c",
       "locals.c",
+      "progress.c",
+      "notify.c",
     ],
     # Warnings are errors here (fuse-native.c keeps its own flags).
     "cflags": ["-g", "-O3", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-Werror"],

@@ -18,7 +18,8 @@
 // pthread_create only.
 //
 // Pieces that need neither libfuse nor Node (layout.c, names.c,
-// syscalls.c, allow.c, handles.c, keepcache.c, locals.c) are compiled on their own
+// syscalls.c, allow.c, handles.c, keepcache.c, locals.c, progress.c,
+// notify.c) are compiled on their own
 // by native/test/run.sh for the unit tests; libfuse's and Node's types
 // appear here only as incomplete struct types.
 #ifndef ACLFS_H
@@ -44,7 +45,7 @@ struct napi_value__;
 // Bumped whenever the JS-visible contract of the addon changes; the project
 // refuses to run on a binding that exports another value
 // (REQUIRED_PATCH_LEVEL in src/fs/mount.ts).
-#define ACLFS_PATCH_LEVEL 14
+#define ACLFS_PATCH_LEVEL 15
 
 // The largest READ or WRITE the kernel sends (see "larger requests" in
 // init.c).
@@ -278,6 +279,25 @@ void aclfs_times_push (struct napi_env__ *env, const struct timespec times[2], s
 void aclfs_locals_park (void *locals, const void *owner);
 void *aclfs_locals_take (const void *owner);
 void aclfs_locals_stats (uint32_t *created, uint32_t *idle);
+
+// ---- progress of the request loop, for the watchdog (progress.c) -------------------
+
+// One slot per worker thread of the request loop (at most
+// ACLFS_PROGRESS_SLOTS, requests.c's most workers); a worker passes its slot
+// as it begins and ends each request.
+#define ACLFS_PROGRESS_SLOTS 64
+
+void aclfs_progress_begin (unsigned slot);
+void aclfs_progress_end (unsigned slot);
+// Requests begun and ended so far, and how long (ns) the oldest request
+// still in flight has been (0: none in flight).
+void aclfs_progress_read (uint64_t *started, uint64_t *finished, uint64_t *oldest_ns);
+
+// ---- the service manager's notification socket (notify.c) -------------------------
+
+// Sends `message` ("READY=1\nSTATUS=...") as one datagram to the socket
+// `socket_name` (a path, or '@' and an abstract name); 0, or -errno.
+int aclfs_notify_send (const char *socket_name, const char *message);
 
 // ---- the addon's calls (calls.c) ---------------------------------------------------
 

@@ -570,6 +570,35 @@ NAPI_METHOD(thread_stats) {
   return array_of_doubles(env, values, 2);
 }
 
+// requestProgress(): [requests begun, requests ended, ms the oldest request
+// in flight has been waiting (0: none)] (progress.c).
+NAPI_METHOD(request_progress) {
+  (void) info;
+  uint64_t started, finished, oldest_ns;
+  aclfs_progress_read(&started, &finished, &oldest_ns);
+  double values[3] = { (double) started, (double) finished, (double) oldest_ns / 1e6 };
+  return array_of_doubles(env, values, 3);
+}
+
+// sdNotify(socket, message): one datagram to the service manager (notify.c);
+// 0 or -errno.
+NAPI_METHOD(sd_notify) {
+  NAPI_ARGV(2)
+  char socket_name[PATH_MAX];
+  int result = read_path(env, argv[0], socket_name, sizeof(socket_name));
+  size_t len = 0;
+  if (result == 0 && napi_get_value_string_utf8(env, argv[1], NULL, 0, &len) != napi_ok) result = -EINVAL;
+  char *message = result == 0 ? malloc(len + 1) : NULL;
+  if (result == 0 && message == NULL) result = -ENOMEM;
+  if (result == 0) {
+    napi_get_value_string_utf8(env, argv[1], message, len + 1, &len);
+    // An embedded NUL would cut the message short.
+    result = strlen(message) == len ? aclfs_notify_send(socket_name, message) : -EINVAL;
+  }
+  free(message);
+  NAPI_RETURN_INT32(result)
+}
+
 static void set_function (napi_env env, napi_value object, const char *name, napi_callback fn) {
   napi_value value;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value);
@@ -632,5 +661,9 @@ void aclfs_export_calls (napi_env env, napi_value exports) {
   // Open handles per user.
   set_function(env, calls, "setHandleLimits", set_handle_limits);
   set_function(env, calls, "holdHandle", hold_handle);
+  // The service manager: its notification socket, and the request loop's
+  // progress its watchdog is fed by.
+  set_function(env, calls, "sdNotify", sd_notify);
+  set_function(env, calls, "requestProgress", request_progress);
   napi_set_named_property(env, exports, "aclfs_native", calls);
 }

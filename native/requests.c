@@ -36,7 +36,10 @@
 // keeps doing so. Only when it is about to wait for the JS thread
 // (aclfs_before_blocking, from the binding's dispatch into JS) or for the
 // disk does it hand the reader role to an idle follower (made on demand), so
-// requests the C side can answer never queue behind a JS one.
+// requests the C side can answer never queue behind a JS one. Each worker
+// marks when it begins and ends every request in a progress slot of its own
+// (progress.c): the service manager's watchdog is fed only while no request
+// has been in the daemon too long.
 #define _GNU_SOURCE
 #define FUSE_USE_VERSION 29
 #include <errno.h>
@@ -45,6 +48,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +201,7 @@ struct fuse_chan *aclfs_chan_new (int fd) {
   return fuse_chan_new(&chan_ops, fd, ACLFS_MAX_REQUEST + 4096, NULL);
 }
 
-#define ACLFS_MAX_WORKERS 64
+#define ACLFS_MAX_WORKERS ACLFS_PROGRESS_SLOTS
 
 // Every field under `lock`. The session pointer and buffer size are set
 // before the first worker starts and read by workers at their start.
@@ -210,7 +214,8 @@ static struct {
   int reader_taken;
   int idle;
   int workers;
-} loop_state = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0 };
+  unsigned next_slot;    // the progress slot (progress.c) of the next worker
+} loop_state = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0 };
 
 // Thread-local: whether this worker holds the reader role.
 static __thread int is_reader = 0;
@@ -228,7 +233,13 @@ static void spawn_worker (void) {
   // libfuse's own loop).
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  if (pthread_create(&thread, &attr, worker, NULL) == 0) loop_state.workers++;
+  // Workers end only with the session, so at most ACLFS_MAX_WORKERS slots
+  // are ever handed out per loop: each worker has its own.
+  void *slot = (void *) (uintptr_t) loop_state.next_slot;
+  if (pthread_create(&thread, &attr, worker, slot) == 0) {
+    loop_state.workers++;
+    loop_state.next_slot++;
+  }
   else perror("fuse: creating a worker thread");
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
@@ -263,7 +274,7 @@ static int take_reader_role (struct fuse_session *se) {
 }
 
 static void *worker (void *data) {
-  (void) data;
+  unsigned slot = (unsigned) (uintptr_t) data;
   pthread_mutex_lock(&loop_state.lock);
   struct fuse_session *se = loop_state.se;
   size_t bufsize = loop_state.bufsize;
@@ -283,8 +294,12 @@ static void *worker (void *data) {
       if (res < 0) fuse_session_exit(se);
       break;
     }
+    // libfuse answers a request before process_buf returns (every op of
+    // the binding waits for its answer), so this brackets the whole request.
+    aclfs_progress_begin(slot);
     if (aclfs_req_opcode == ACLFS_FUSE_READDIRPLUS) aclfs_readdirplus(se, ch, buf, (size_t) res);
     else fuse_session_process_buf(se, &fbuf, ch);
+    aclfs_progress_end(slot);
   }
   free(buf);
   pthread_mutex_lock(&loop_state.lock);
@@ -314,6 +329,7 @@ void aclfs_loop (struct fuse *fuse) {
   loop_state.se = se;
   loop_state.bufsize = fuse_chan_bufsize(fuse_session_next_chan(se, NULL));
   loop_state.reader_taken = 0;
+  loop_state.next_slot = 0;
   spawn_worker();
   while (loop_state.workers > 0) pthread_cond_wait(&loop_state.ended, &loop_state.lock);
   pthread_mutex_unlock(&loop_state.lock);

@@ -19,6 +19,7 @@ import { BackingTree, identityLookup } from './fs/backing';
 import { fastPathStats } from './fs/fastpath';
 import { raisedInBinding, type RequestFault } from './fs/guard';
 import { Filter, type RuleIndex } from './fs/ops';
+import { assertSocketFree } from './admin/socketFile';
 import {
   assertMountpointFree,
   assertPatchedBinding,
@@ -26,6 +27,7 @@ import {
   clearStaleMount,
   describeHolders,
   isInside,
+  isStaleMount,
   Mount,
   openBackingRoot,
   handleCapacity,
@@ -39,9 +41,10 @@ import { Binder, bindPendingRules } from './store/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
 import { DATA_FILE, RuleStore } from './store/store';
-import { verifyInChild } from './store/verify';
+import { inspectInChild, verifyInChild } from './store/verify';
 import { native } from './native/binding';
 import { SystemNameResolver } from './system/names';
+import { notifySettingsFrom, ServiceNotifier } from './system/systemd';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;
@@ -226,12 +229,77 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
   };
 }
 
+/** The service manager (systemd Type=notify), told what the daemon does; its datagrams and the watchdog's measure come from the addon. */
+function serviceNotifier(log: Logger): ServiceNotifier {
+  return new ServiceNotifier({
+    settings: notifySettingsFrom(process.env, process.pid),
+    send: (socket, message) => native.sdNotify(socket, message),
+    progress: () => {
+      const [started, finished, oldestInFlightMs] = native.requestProgress();
+      return { started, finished, oldestInFlightMs };
+    },
+    onSendError: (message, errno) => log.warn({ message, errno }, 'cannot notify the service manager'),
+    onStall: (oldestInFlightMs) => {
+      if (oldestInFlightMs === null) log.warn('requests make progress again: watchdog pings resume');
+      else log.error({ oldestInFlightMs }, 'a request has been in the daemon longer than the watchdog interval (the backing filesystem hangs?): watchdog pings withheld');
+    },
+  });
+}
+
+/** ENOENT of a path the command names, as the one-line not-found error it is. */
+function missing(what: string, path: string, err: unknown): unknown {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT' ? notFound(`${what} ${path}: no such directory`) : err;
+}
+
+/**
+ * `aclfs mount --check`: everything a start checks before it mounts, with
+ * nothing changed (no directory made, no stale mount cleared, no database
+ * created or converted): the binding, SRC and MNT and their layout, the
+ * admin group and socket, processes inside SRC with --in-place, and the
+ * database, read in a child. Throws the first problem; returns when a start
+ * would get as far as mounting.
+ */
+async function checkMount(cmd: MountCommand): Promise<void> {
+  assertPatchedBinding();
+  const mountpoint = nodePath.resolve(cmd.mountpoint);
+  // A mount left by a crashed daemon is cleared by a start; until then
+  // --in-place's SRC (under it) cannot be resolved.
+  const stale = await isStaleMount(mountpoint);
+  let layout: { source: string; mountpoint: string };
+  if (stale && cmd.inPlace) {
+    if (nodePath.resolve(cmd.source) !== mountpoint) throw invalid(`--in-place mounts over the source itself: give ${mountpoint} twice`);
+    layout = { source: mountpoint, mountpoint };
+  } else {
+    try {
+      layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
+    } catch (err) {
+      throw missing('source', cmd.source, err);
+    }
+    if (!stale) {
+      try {
+        await assertMountpointFree(layout.mountpoint);
+      } catch (err) {
+        throw missing('mountpoint', cmd.mountpoint, err);
+      }
+    }
+  }
+  adminGid(cmd.adminGroup);
+  const socketPath = socketOutsideMount(cmd.socket, layout);
+  await assertSocketFree(socketPath);
+  if (cmd.inPlace && !stale) refuseProcessesInside(layout.source, cmd.force, makeLogger('silent'));
+  inspectInChild(cmd.db);
+}
+
 async function serve(cmd: MountCommand): Promise<void> {
+  if (cmd.check) return checkMount(cmd);
   assertPatchedBinding();
   // Read once in a child: damage deep in the file can end the process that
   // reads it, which must not be the daemon (and nothing is touched yet).
   verifyInChild(cmd.db);
   const log = makeLogger(cmd.logLevel);
+  // Read once and taken out of the environment: the daemon's children
+  // (prlimit, fusermount) never speak for it.
+  const manager = serviceNotifier(log);
   // A mount left by a crashed daemon is cleared before anything looks at
   // the paths: with --in-place it covers SRC itself, which cannot even be
   // resolved (ENOTCONN) until it is gone. Clearing a mount whose daemon is
@@ -421,6 +489,14 @@ async function serve(cmd: MountCommand): Promise<void> {
     if (descriptors.problem === undefined) log.info(descriptors, 'descriptor limit');
     else log.warn(descriptors, 'descriptor limit: the soft limit could not be raised to the hard limit');
 
+    // Ready for the service manager once a request has gone through the
+    // mount and back (the admin socket listens already); from then on the
+    // watchdog is fed while requests make progress.
+    await mount.answers();
+    manager.ready(`serving ${layout.source} at ${layout.mountpoint}`);
+    manager.startWatchdog();
+    if (manager.enabled) log.info({ watchdogMs: manager.watchdogMs }, 'told the service manager: ready');
+
     const removed = new Promise<void>((resolve) => {
       // A FUSE daemon ends with its mount: if an administrator unmounted it
       // (aclfs unmount, fusermount -u), there is nothing left to serve. A
@@ -450,12 +526,14 @@ async function serve(cmd: MountCommand): Promise<void> {
       );
     });
     await Promise.race([stopRequested, removed]);
+    manager.stopping(`unmounting ${layout.mountpoint}`);
     timers.forEach(clearInterval);
     // No admin changes while the mount goes away.
     await admin.close();
     await mount.stop();
     log.info('unmounted');
   } finally {
+    manager.stopWatchdog();
     timers.forEach(clearInterval);
     await admin?.close();
     store.close();

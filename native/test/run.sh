@@ -17,7 +17,7 @@ cc=${CC:-cc}
 modes=${*:-plain asan tsan}
 
 # The pieces of native/ that stand alone.
-units="layout.c names.c syscalls.c allow.c handles.c keepcache.c locals.c"
+units="layout.c names.c syscalls.c allow.c handles.c keepcache.c locals.c progress.c notify.c"
 cflags="-std=gnu11 -g -O1 -Wall -Wextra -Werror -pthread -I$native"
 
 failed=0
@@ -57,7 +57,7 @@ run() { # mode test [env...]
 for mode in $modes; do
   case $mode in
     plain|asan)
-      for t in names layout allow handles keepcache syscalls passthrough locals threads; do
+      for t in names layout allow handles keepcache syscalls passthrough locals progress notify threads; do
         run "$mode" "${t}_test" ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
       done
       ;;

@@ -70,6 +70,22 @@ function probe(path: string): Promise<'live' | 'stale'> {
   });
 }
 
+/**
+ * Refuses (conflict) what clearStaleSocket would refuse, changing nothing:
+ * a live socket at `path` (another daemon serves it) or a non-socket.
+ */
+export async function assertSocketFree(path: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!st.isSocket()) throw conflict(`${path} exists and is not a socket; remove it or choose another --socket`);
+  if ((await probe(path)) === 'live') throw conflict(`another aclfs daemon is serving the admin socket ${path}`);
+}
+
 /** Removes a stale socket at `path`; refuses a live one or a non-socket. */
 export async function clearStaleSocket(path: string): Promise<boolean> {
   let st: fs.Stats;

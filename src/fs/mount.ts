@@ -16,7 +16,7 @@ import { guardOperations, type RequestFault } from './guard';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 14;
+export const REQUIRED_PATCH_LEVEL = 15;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
@@ -321,6 +321,15 @@ export class Mount {
 
   get mountpoint(): string {
     return this.fuse.mnt;
+  }
+
+  /**
+   * Resolves once a request made through the mount has come back from this
+   * daemon: statfs, which the kernel always forwards (never answered from a
+   * cache), asked off the JS thread (the JS thread serves it).
+   */
+  async answers(): Promise<void> {
+    await fs.promises.statfs(this.fuse.mnt);
   }
 
   /**

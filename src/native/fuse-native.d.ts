@@ -173,6 +173,17 @@ declare module 'fuse-native' {
       setHandleLimits(perUser: number, total: number): number;
       /** Counts handle `fd` for `uid`: 1 to keep it, 0 to refuse it (EMFILE). */
       holdHandle(fd: number, uid: number): number;
+      /**
+       * [requests begun, requests ended, milliseconds the oldest request
+       * still in flight has been in the daemon (0: none)]: the request
+       * loop's progress, which the watchdog is fed by.
+       */
+      requestProgress(): [number, number, number];
+      /**
+       * Sends `message` as one datagram to the service manager's socket
+       * `socket` (a path, or "@name" for an abstract one); 0 or -errno.
+       */
+      sdNotify(socket: string, message: string): number;
     }
 
     interface Options {

@@ -44,7 +44,7 @@ export const META = {
 } as const;
 
 /** The format of a database without `recordFormat`: lmdb-js's msgpack for every value. */
-const MSGPACK_FORMAT = 1;
+export const MSGPACK_FORMAT = 1;
 
 /** The named databases of one environment. */
 export interface Databases {
@@ -58,10 +58,10 @@ export interface Databases {
 }
 
 /** Opens the environment in directory `dir` (LMDB creates its files there). */
-export function openEnvironment(dir: string): RootDatabase {
+export function openEnvironment(dir: string, readOnly = false): RootDatabase {
   // noSubdir: false explicitly, because lmdb-js would otherwise treat a
   // directory name with a dot ("aclfs.d") as a data file name.
-  return open({ path: dir, noSubdir: false, maxDbs: 9 });
+  return open({ path: dir, noSubdir: false, maxDbs: 9, ...(readOnly ? { readOnly: true } : {}) });
 }
 
 interface Codec<V> {

@@ -6,14 +6,14 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
-import { conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
+import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from '../rules/path';
 import { toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
-import { IndexValueError, plainRule, RecordFormatError, sameRecord } from './codec';
+import { IndexValueError, plainRule, RECORD_FORMAT, RecordFormatError, sameRecord } from './codec';
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
 import { CommitEpoch, type FileMapper } from './epoch';
-import { convertToCurrentFormat, DATA_FILE, inodeKey, META, openDatabases, openEnvironment } from './schema';
+import { convertToCurrentFormat, DATA_FILE, inodeKey, META, MSGPACK_FORMAT, openDatabases, openEnvironment, type Databases } from './schema';
 import {
   checkPath,
   DEFAULT_LIST_LIMIT,
@@ -373,45 +373,13 @@ export class RuleStore implements RuleView {
   }
 
   private verifyIndexesIn(): string[] {
-    const problems: string[] = [];
-    let rules = 0;
-    for (const { key: id, value: rule } of this.rules.getRange()) {
-      rules++;
-      if (rule.id !== id) problems.push(`record ${id} carries id ${rule.id}`);
-      if (this.byPathDb.get(rule.path) !== id) problems.push(`byPath ${rule.path} does not point at rule ${id}`);
-      const bound = rule.dev !== null && rule.ino !== null;
-      if (bound && this.byInodeDb.get(inodeKey(rule.dev!, rule.ino!)) !== id) {
-        problems.push(`byInode ${inodeKey(rule.dev!, rule.ino!)} does not point at rule ${id}`);
-      }
-      if (bound && !sameRecord(this.inodeRulesDb.get(inodeKey(rule.dev!, rule.ino!)), rule)) {
-        problems.push(`inodeRules ${inodeKey(rule.dev!, rule.ino!)} is not a copy of rule ${id}`);
-      }
-      if (bound === (this.unboundDb.get(rule.path) === id)) {
-        problems.push(`rule ${id} is ${bound ? 'bound but listed' : 'unbound but not listed'} in unbound`);
-      }
-    }
-    const counts = { byPath: 0, byInode: 0, unbound: 0 };
-    for (const { key, value } of this.byPathDb.getRange()) {
-      counts.byPath++;
-      if (this.rules.get(value)?.path !== key) problems.push(`byPath ${key} -> ${value} has no matching rule`);
-    }
-    for (const { key, value } of this.byInodeDb.getRange()) {
-      counts.byInode++;
-      const r = this.rules.get(value);
-      if (r === undefined || inodeKey(r.dev ?? -1, r.ino ?? -1) !== key) problems.push(`byInode ${key} -> ${value} is stale`);
-    }
-    for (const { key, value } of this.unboundDb.getRange()) {
-      counts.unbound++;
-      const r = this.rules.get(value);
-      if (r === undefined || r.path !== key || r.dev !== null) problems.push(`unbound ${key} -> ${value} is stale`);
-    }
-    if (counts.byPath !== rules) problems.push(`byPath has ${counts.byPath} entries for ${rules} rules`);
-    if (counts.byInode + counts.unbound !== rules) {
-      problems.push(`byInode (${counts.byInode}) + unbound (${counts.unbound}) != ${rules} rules`);
-    }
-    const copies = (this.inodeRulesDb.getStats() as { entryCount: number }).entryCount;
-    if (copies !== counts.byInode) problems.push(`inodeRules has ${copies} entries for ${counts.byInode} bound rules`);
-    return problems;
+    return indexProblems({
+      rules: this.rules,
+      byPath: this.byPathDb,
+      byInode: this.byInodeDb,
+      inodeRules: this.inodeRulesDb,
+      unbound: this.unboundDb,
+    });
   }
 
   // ---- writes -------------------------------------------------------------
@@ -840,4 +808,111 @@ function readId(db: Database<number, string>, key: string): number | undefined {
   }
   if (id !== undefined && !isRuleId(id)) throw new RecordError(`the index entry ${JSON.stringify(key)} does not hold a rule id`);
   return id;
+}
+
+/** The record/index invariant, checked entry by entry (see verifyIndexes). Empty = healthy. */
+function indexProblems(dbs: Omit<Databases, 'meta'>): string[] {
+  const problems: string[] = [];
+  let rules = 0;
+  for (const { key: id, value: rule } of dbs.rules.getRange()) {
+    rules++;
+    if (rule.id !== id) problems.push(`record ${id} carries id ${rule.id}`);
+    if (dbs.byPath.get(rule.path) !== id) problems.push(`byPath ${rule.path} does not point at rule ${id}`);
+    const bound = rule.dev !== null && rule.ino !== null;
+    if (bound && dbs.byInode.get(inodeKey(rule.dev!, rule.ino!)) !== id) {
+      problems.push(`byInode ${inodeKey(rule.dev!, rule.ino!)} does not point at rule ${id}`);
+    }
+    if (bound && !sameRecord(dbs.inodeRules.get(inodeKey(rule.dev!, rule.ino!)), rule)) {
+      problems.push(`inodeRules ${inodeKey(rule.dev!, rule.ino!)} is not a copy of rule ${id}`);
+    }
+    if (bound === (dbs.unbound.get(rule.path) === id)) {
+      problems.push(`rule ${id} is ${bound ? 'bound but listed' : 'unbound but not listed'} in unbound`);
+    }
+  }
+  const counts = { byPath: 0, byInode: 0, unbound: 0 };
+  for (const { key, value } of dbs.byPath.getRange()) {
+    counts.byPath++;
+    if (dbs.rules.get(value)?.path !== key) problems.push(`byPath ${key} -> ${value} has no matching rule`);
+  }
+  for (const { key, value } of dbs.byInode.getRange()) {
+    counts.byInode++;
+    const r = dbs.rules.get(value);
+    if (r === undefined || inodeKey(r.dev ?? -1, r.ino ?? -1) !== key) problems.push(`byInode ${key} -> ${value} is stale`);
+  }
+  for (const { key, value } of dbs.unbound.getRange()) {
+    counts.unbound++;
+    const r = dbs.rules.get(value);
+    if (r === undefined || r.path !== key || r.dev !== null) problems.push(`unbound ${key} -> ${value} is stale`);
+  }
+  if (counts.byPath !== rules) problems.push(`byPath has ${counts.byPath} entries for ${rules} rules`);
+  if (counts.byInode + counts.unbound !== rules) {
+    problems.push(`byInode (${counts.byInode}) + unbound (${counts.unbound}) != ${rules} rules`);
+  }
+  const copies = (dbs.inodeRules.getStats() as { entryCount: number }).entryCount;
+  if (copies !== counts.byInode) problems.push(`inodeRules has ${copies} entries for ${counts.byInode} bound rules`);
+  return problems;
+}
+
+/** What inspectStore found. */
+export interface StoreInspection {
+  /** 'none': no database yet (a start creates it); 'older': converted at the next start. */
+  readonly format: 'none' | 'current' | 'older';
+  readonly rules: number;
+}
+
+/**
+ * Reads the store in `dir` without changing anything (no directory made,
+ * no format converted, no index built, no commit epoch mapped): whether a
+ * daemon could start on it. Throws a DamagedDatabaseError for a data file
+ * cut short or foreign, an index out of step with the rules, or a rule that
+ * would not read back as a rule file (aclfs export); an internal error for a
+ * database in a format newer than this aclfs reads.
+ */
+export function inspectStore(dir: string): StoreInspection {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { format: 'none', rules: 0 };
+    throw err;
+  }
+  if (!stat.isDirectory()) throw invalid(`database path ${dir} is not a directory (aclfs keeps a directory)`);
+  const file = nodePath.join(dir, DATA_FILE);
+  if (!fs.existsSync(file)) return { format: 'none', rules: 0 };
+  const data = inspectDataFile(file);
+  if (data.state === 'damaged') throw new DamagedDatabaseError(dir, data.problem);
+  let env: RootDatabase;
+  try {
+    env = openEnvironment(dir, true);
+  } catch (err) {
+    throw readFailure(dir, err);
+  }
+  try {
+    const meta = env.openDB<number, string>({ name: 'meta' });
+    const format = meta.get(META.recordFormat) ?? MSGPACK_FORMAT;
+    if (format > RECORD_FORMAT) {
+      throw new AclfsError(
+        'internal',
+        `database ${dir} has record format ${String(format)}, newer than this aclfs reads (${MSGPACK_FORMAT}-${RECORD_FORMAT}): run the aclfs that wrote it`,
+      );
+    }
+    const dbs = openDatabases(env);
+    if (format !== RECORD_FORMAT) return { format: 'older', rules: (dbs.rules.getStats() as { entryCount: number }).entryCount };
+    const problems = indexProblems(dbs);
+    if (problems.length > 0) throw new DamagedDatabaseError(dir, `${problems.length} index problems, the first: ${problems[0]}`);
+    let rules = 0;
+    for (const { key: id, value: rule } of dbs.rules.getRange()) {
+      try {
+        toRuleFileRule(rule);
+      } catch (err) {
+        throw new DamagedDatabaseError(dir, `rule ${id} does not read back: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      rules++;
+    }
+    return { format: 'current', rules };
+  } catch (err) {
+    throw readFailure(dir, err);
+  } finally {
+    void env.close();
+  }
 }

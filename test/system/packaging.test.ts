@@ -1,10 +1,10 @@
 // The host's systemd unit (packaging/aclfs.service): `systemd-analyze
 // verify` accepts it, it has the settings the host conventions need, and its
-// ExecStartPre= rules check really passes a good database (or none yet) and
-// stops a bad one. systemd is installed when systemd-analyze is missing
+// ExecStartPre= check (aclfs mount --check) really passes a good database
+// (or none yet) and stops a bad one. systemd is installed when systemd-analyze is missing
 // (as root); under CI=true nothing here is skipped.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { open } from 'lmdb';
@@ -25,16 +25,37 @@ function directives(text: string): [string, string][] {
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
 }
 
-/** Runs the unit's ExecStartPre= as systemd would: /bin/sh -c with $$ unescaped. */
+/**
+ * Runs the unit's ExecStartPre= as systemd would: "${VAR}" as one word,
+ * "$VAR" split at whitespace, "$$" as "$"; with ACLFS_DB set to `db`, the
+ * source and mountpoint empty directories of their own, and the admin
+ * socket's path moved into the test's directory (no daemon of this machine
+ * is asked).
+ */
 function runPreStart(db: string): Promise<RunResult> {
   const line = directives(readFileSync(UNIT, 'utf8')).find(([k]) => k === 'ExecStartPre')?.[1];
-  const m = /^\/bin\/sh -c '(.*)'$/.exec(line ?? '');
-  if (!m?.[1]) throw new Error(`ExecStartPre= is not /bin/sh -c '...': ${String(line)}`);
-  const script = m[1].replace(/\$\$/g, '$');
+  if (line === undefined) throw new Error('no ExecStartPre=');
+  const where = mkdtempSync(path.join(dir, 'prestart-'));
+  for (const d of ['src', 'mnt']) mkdirSync(path.join(where, d));
+  const env: Record<string, string> = {
+    ACLFS_SOURCE: path.join(where, 'src'),
+    ACLFS_MOUNTPOINT: path.join(where, 'mnt'),
+    ACLFS_DB: db,
+    ACLFS_OPTS: '',
+  };
+  const words = line
+    .split(/\s+/)
+    .flatMap((word) => {
+      const whole = /^\$(?:\{(\w+)\}|(\w+))$/.exec(word);
+      if (whole?.[2] !== undefined) return (env[whole[2]] ?? '').split(/\s+/).filter((w) => w !== '');
+      return [word.replace(/\$\{(\w+)\}/g, (_, name: string) => env[name] ?? '').replace(/\$\$/g, '$')];
+    })
+    .map((word) => (word === '/run/aclfs/aclfs.sock' ? path.join(where, 'run', 'aclfs.sock') : word));
+  const [program, ...args] = words;
+  if (program !== 'aclfs') throw new Error(`ExecStartPre= does not run aclfs: ${line}`);
   return new Promise((resolve) => {
     try {
-      const stdout = execFileSync('/bin/sh', ['-c', script], {
-        env: { ...process.env, ACLFS_DB: db, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH ?? ''}` },
+      const stdout = execFileSync(path.join(ROOT, 'bin', 'aclfs'), args, {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -57,13 +78,14 @@ describeWithSystemd('systemd unit packaging/aclfs.service', () => {
   });
 
   it('passes systemd-analyze verify', async () => {
-    // verify checks that ExecStart='s program exists; aclfs is not installed
-    // on this machine, so point that one word at this checkout's bin/aclfs.
-    // Everything else is verified as shipped.
+    // verify checks that ExecStart='s (and ExecStartPre='s) program exists;
+    // aclfs is not installed on this machine, so point that one word at this
+    // checkout's bin/aclfs. Everything else is verified as shipped.
     const text = readFileSync(UNIT, 'utf8');
     expect(text).toMatch(/^ExecStart=aclfs mount /m);
+    expect(text).toMatch(/^ExecStartPre=aclfs mount --check /m);
     const unit = path.join(dir, 'aclfs.service');
-    writeFileSync(unit, text.replace(/^ExecStart=aclfs /m, `ExecStart=${path.join(ROOT, 'bin', 'aclfs')} `));
+    writeFileSync(unit, text.replace(/^(ExecStart(?:Pre)?)=aclfs /gm, `$1=${path.join(ROOT, 'bin', 'aclfs')} `));
     const r = await run('systemd-analyze', ['verify', unit]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -73,6 +95,10 @@ describeWithSystemd('systemd unit packaging/aclfs.service', () => {
     const d = directives(readFileSync(UNIT, 'utf8'));
     const get = (k: string): string[] => d.filter(([key]) => key === k).map(([, v]) => v);
     expect(get('Restart')).toEqual(['on-failure']);
+    // Ready only once it serves; only the daemon notifies; a watchdog.
+    expect(get('Type')).toEqual(['notify']);
+    expect(get('NotifyAccess')).toEqual(['main']);
+    expect(get('WatchdogSec')).toHaveLength(1);
     expect(get('RuntimeDirectory')).toEqual(['aclfs']);
     expect(get('RuntimeDirectoryMode')).toEqual(['0750']);
     expect(get('StateDirectory')).toEqual(['aclfs']);

@@ -34,6 +34,12 @@ export interface MountCommand {
   /** At most this many open files and directories per non-root uid (0: no bound); null: the daemon's default. */
   readonly maxOpenPerUser: number | null;
   readonly logLevel: string;
+  /**
+   * Only check that a mount could start (options, SRC, MNT, admin socket,
+   * the database read without changing it), mount nothing; silent when it
+   * could, else the one-line error and its exit code.
+   */
+  readonly check: boolean;
 }
 
 /** --max-open-per-user: 0 (no bound) up to what a daemon can hold at all. */
@@ -58,6 +64,7 @@ interface MountOptions {
   readonly force: boolean;
   readonly maxOpenPerUser?: number;
   readonly logLevel: string;
+  readonly check: boolean;
 }
 
 export function addMountCommands(program: Command, { backend }: CliContext): void {
@@ -98,6 +105,11 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
       ).argParser(parseOpenBound),
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
+    .option(
+      '--check',
+      'check that the mount could start (options, SRC, MNT, admin socket, the database read without changing it) and exit, mounting nothing; silent when it could',
+      false,
+    )
     .action(async (src: string, mnt: string, opts: MountOptions, command: Command) => {
       if (opts.data === 'passthrough' && opts.revoke === 'immediate') {
         // Passthrough reads never reach the daemon: the opposite of immediate.
@@ -118,6 +130,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         force: opts.force,
         maxOpenPerUser: opts.maxOpenPerUser ?? null,
         logLevel: opts.logLevel,
+        check: opts.check,
       });
     });
 
