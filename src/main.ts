@@ -12,7 +12,8 @@ import { LocalApi } from './admin/localApi';
 import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
-import { AclfsError, conflict, invalid, notFound } from './errors';
+import { checkRuntimeDir } from './admin/socketFile';
+import { AclfsError, conflict, forbidden, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { BackingTree, identityLookup } from './fs/backing';
@@ -31,6 +32,7 @@ import {
   handleCapacity,
   type HandleLimits,
   processesInside,
+  topMountAt,
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
@@ -88,6 +90,57 @@ function socketOutsideMount(socket: string, layout: { source: string; mountpoint
     if (isInside(dir, root)) throw invalid(`admin socket ${abs} must not be inside the ${what} ${root}`);
   }
   return abs;
+}
+
+/** What stat says of a path the user gave, as one line and the error class it belongs to. */
+function statGiven(what: string, given: string): fs.Stats {
+  try {
+    return fs.statSync(given);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`${what} ${given} does not exist${what === 'mountpoint' ? ` (create it: mkdir -p ${given})` : ''}`);
+    if (code === 'EACCES') throw forbidden(`${what} ${given}: permission denied`);
+    if (code === 'ENOTCONN') throw conflict(`${what} ${given} is a FUSE mount whose daemon is gone (fusermount -uz ${given})`);
+    throw invalid(`${what} ${given}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The paths `aclfs mount` was given, checked before anything is created
+ * (the database, the socket's directory; the socket's own directory is
+ * checked by serve() once it knows the layout): each first mistake is one line
+ * with its exit code, and leaves nothing behind. What the kernel would
+ * refuse later (a missing or non-empty mountpoint, one the user may not
+ * write) is refused here, in words.
+ */
+async function checkMountArguments(cmd: MountCommand): Promise<void> {
+  if (!statGiven('source', cmd.source).isDirectory()) throw invalid(`source ${cmd.source} is not a directory`);
+  if (!cmd.inPlace) {
+    const mnt = statGiven('mountpoint', cmd.mountpoint);
+    if (!mnt.isDirectory()) throw invalid(`mountpoint ${cmd.mountpoint} is not a directory`);
+    // A live FUSE mount there is refused for what it is (exit 4).
+    await assertMountpointFree(nodePath.resolve(cmd.mountpoint));
+    // libfuse refuses a non-empty mountpoint (only --in-place mounts over
+    // files, on purpose): the mount would hide what is there.
+    if (fs.readdirSync(cmd.mountpoint).length > 0) {
+      throw conflict(`mountpoint ${cmd.mountpoint} is not empty (the mount would hide what is there): give an empty directory, or --in-place to mount over SRC itself`);
+    }
+    const euid = process.geteuid?.() ?? 0;
+    if (euid !== 0) {
+      try {
+        fs.accessSync(cmd.mountpoint, fs.constants.W_OK);
+      } catch {
+        throw forbidden(`mountpoint ${cmd.mountpoint} is not writable by uid ${euid}, as a FUSE mount by a user other than root needs`);
+      }
+    }
+  }
+  let db: fs.Stats | undefined;
+  try {
+    db = fs.statSync(cmd.db);
+  } catch {
+    // Missing: created later (with its parents); anything else is said when it is.
+  }
+  if (db !== undefined && !db.isDirectory()) throw invalid(`--db ${cmd.db} is not a directory (the database is a directory)`);
 }
 
 /** The system's user and group names (/etc/passwd, /etc/group). */
@@ -239,9 +292,12 @@ async function serve(cmd: MountCommand): Promise<void> {
   if (await clearStaleMount(nodePath.resolve(cmd.mountpoint))) {
     log.warn({ mountpoint: nodePath.resolve(cmd.mountpoint) }, 'cleared a stale mount left by a daemon that is gone');
   }
+  await checkMountArguments(cmd);
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
   const gid = adminGid(cmd.adminGroup);
   const socketPath = socketOutsideMount(cmd.socket, layout);
+  // Checked now, created (if missing) only once the admin server starts.
+  checkRuntimeDir(socketPath);
   if (cmd.inPlace) {
     // A live mount there is refused for what it is, before its daemon's
     // descriptor inside SRC is taken for a process inside it.
@@ -503,10 +559,40 @@ async function openDatabase(db: string, create: boolean): Promise<ClosableAdminA
   return new LocalApi(service, new SystemNameResolver());
 }
 
+/**
+ * `aclfs unmount MNT`: only a FUSE mount is ended (fusermount run by root
+ * would unmount any filesystem), and fusermount's own reason is passed on.
+ */
+async function unmount(given: string): Promise<void> {
+  let mountpoint = nodePath.resolve(given);
+  if (topMountAt(mountpoint) === null) {
+    // Named through a symlink? (A stale mount cannot be resolved: ENOTCONN.)
+    try {
+      mountpoint = fs.realpathSync(mountpoint);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`${given} does not exist`);
+    }
+  }
+  const top = topMountAt(mountpoint);
+  if (top === null) throw notFound(`${given} is not mounted`);
+  if (!top.type.startsWith('fuse')) throw invalid(`${given} holds a mount of type ${top.type}, not an aclfs (FUSE) mount; aclfs unmount ends only those`);
+  try {
+    await unmountPath(mountpoint);
+  } catch (err) {
+    // fusermount says why on stderr, e.g. "fusermount: failed to unmount /m: Device or resource busy".
+    const said = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').at(-1) ?? '';
+    const reason = said === '' ? (err as Error).message : said.replace(/^fusermount: /, '');
+    if (/busy/i.test(reason)) throw conflict(`${reason} (files are open or processes are inside it; close them, or stop the daemon with SIGTERM)`);
+    if (/permission|not permitted/i.test(reason)) throw forbidden(reason);
+    throw new AclfsError('internal', `fusermount: ${reason}`);
+  }
+}
+
 const backend: CliBackend = {
   version: VERSION,
   mount: serve,
-  unmount: unmountPath,
+  unmount,
   openDatabase,
 };
 
