@@ -602,6 +602,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     stderr: (t) => process.stderr.write(t),
     readFile: readInput,
     progress: process.stdout.isTTY && process.stderr.isTTY ? process.stderr : null,
+    ...(process.stderr.isTTY ? { hint: (t: string) => process.stderr.write(t) } : {}),
   });
   process.exitCode = code;
 }

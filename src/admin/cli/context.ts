@@ -29,6 +29,12 @@ export interface CliIo {
   readonly readFile: (path: string) => Promise<string>;
   /** Where a progress bar may be drawn: only when stdout and this stream are terminals. */
   readonly progress: NodeJS.WritableStream | null;
+  /**
+   * Writes a hint for a person (how to get the next page) to standard error;
+   * absent when nobody reads it there (not a terminal), so scripts see only
+   * the data.
+   */
+  readonly hint?: (text: string) => void;
 }
 
 /** The exit codes of every command, in one place. */
@@ -40,6 +46,8 @@ export const EXIT = {
   conflict: 4,
   forbidden: 5,
   unreachable: 6,
+  /** Not built, or its dependencies not installed: said by bin/aclfs, before any of this loads. */
+  notBuilt: 7,
   internal: 8,
 } as const;
 

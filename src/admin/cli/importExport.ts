@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import type { ImportProgress } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
-import { dbOption, json, jsonOption, socketOption } from './options';
+import { counted, dbOption, json, jsonOption, socketOption } from './options';
 
 /** `aclfs import` shows a progress bar (on a terminal) from this many rules. */
 export const PROGRESS_MIN_RULES = 10_000;
@@ -82,7 +82,7 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
       io.stdout(
         o.json
           ? json(summary)
-          : `imported ${summary.created + summary.updated} rules (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
+          : `imported ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
       );
     });
 
