@@ -45,7 +45,7 @@ export function checkRuntimeDir(socketPath: string): fs.Stats | 'missing' {
   const instead = `give --socket a path in a directory of its own, e.g. ${nodePath.join(dir, 'aclfs', nodePath.basename(socketPath))} (created 0750 if missing)`;
   if (!st.isDirectory()) throw invalid(`socket directory ${dir} is not a directory; ${instead}`);
   if (st.uid !== euid()) {
-    throw invalid(`socket directory ${dir} is owned by uid ${st.uid}, not by uid ${euid()} running aclfs, who could then have the socket replaced; ${instead}`);
+    throw invalid(`socket directory ${dir} is owned by uid ${st.uid}, not by uid ${euid()} running aclfs (its owner could replace the socket); ${instead}`);
   }
   if ((st.mode & 0o027) !== 0) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
