@@ -134,13 +134,22 @@ async function checkMountArguments(cmd: MountCommand): Promise<void> {
       }
     }
   }
-  let db: fs.Stats | undefined;
+  checkDatabasePath(cmd.db);
+}
+
+/** A --db path that can hold a database: a directory, or nothing yet (created with its parents). */
+function checkDatabasePath(db: string): void {
+  let st: fs.Stats;
   try {
-    db = fs.statSync(cmd.db);
-  } catch {
-    // Missing: created later (with its parents); anything else is said when it is.
+    st = fs.statSync(db);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw invalid(`--db ${db}: a part of the path is not a directory`);
+    // Anything else (EACCES) is said, in its words, where the database is opened.
+    return;
   }
-  if (db !== undefined && !db.isDirectory()) throw invalid(`--db ${cmd.db} is not a directory (the database is a directory)`);
+  if (!st.isDirectory()) throw invalid(`--db ${db} is not a directory (the database is a directory)`);
 }
 
 /** The system's user and group names (/etc/passwd, /etc/group). */
@@ -545,6 +554,7 @@ async function readInput(file: string): Promise<string> {
 
 /** The admin API on a database directly: the CLI's --db mode. */
 async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
+  checkDatabasePath(db);
   if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
   verifyInChild(db);
   const store = RuleStore.open(db, native);

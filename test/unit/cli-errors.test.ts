@@ -154,6 +154,13 @@ describe('listings and counts (--db, no daemon)', () => {
     expect(all.stdout).not.toMatch(/more rules follow/);
   });
 
+  it('a --db that is a file, or lies below one, is a usage error (exit 2), for reads and writes alike', async () => {
+    const file = path.join(dir, 'not-a-db');
+    fs.writeFileSync(file, 'x');
+    expectOneLineError(await aclfs(['rule', 'ls', '--db', file]), 2, /--db \S+ is not a directory/);
+    expectOneLineError(await aclfs(['rule', 'add', '/x', '--owner', '0', '--default', 'r--', '--db', path.join(file, 'sub')]), 2, /--db \S+: a part of the path is not a directory/);
+  });
+
   it('check without a mount says the decision is by path only, and why', async () => {
     const res = await aclfs(['check', '--uid', '0', '--gid', '0', '--groups', '', '--access', 'r', '/a', '--db', db]);
     expect(res.code).toBe(0);
