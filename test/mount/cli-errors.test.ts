@@ -1,12 +1,12 @@
 // A new user's first mistakes with the built `aclfs` that need a running
 // daemon: paths pasted as seen under the mountpoint, a file that is not in
 // the source, and an unmount that cannot happen yet.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { aclfs, Daemon, isMounted, makeWorkspace, requireFuse, waitFor, type Workspace } from '../helpers/mounts';
+import { aclfs, ACLFS, Daemon, isMounted, makeWorkspace, requireFuse, waitFor, type Workspace } from '../helpers/mounts';
 
 let ws: Workspace;
 let daemon: Daemon;
@@ -40,6 +40,19 @@ describeWithFuse('paths under the mountpoint', () => {
     // The mountpoint itself is the mount's root.
     const root = await aclfs(['check', '--uid', '0', '--access', 'r', ws.mnt, '--json', ...S]);
     expect(JSON.parse(root.stdout)).toMatchObject({ path: '/' });
+  });
+
+  it('a relative path is taken from the working directory when that is under the mountpoint', async () => {
+    const res = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [ACLFS, 'check', '--uid', '1001', '--gid', '1001', '--groups', '', '--access', 'r', 'secret.txt', '--json', ...S],
+        { cwd: path.join(ws.mnt, 'docs'), encoding: 'utf8' },
+        (err, stdout) => resolve({ code: err === null ? 0 : Number(err.code), stdout }),
+      );
+    });
+    expect(res.code).toBe(1);
+    expect(JSON.parse(res.stdout)).toMatchObject({ path: '/docs/secret.txt', allow: false, match: 'inode' });
   });
 
   it('check says when the file is not in the source: the decision is then by path only', async () => {
