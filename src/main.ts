@@ -552,11 +552,41 @@ async function readInput(file: string): Promise<string> {
   }
 }
 
+/** `api`, calling `onFailure` whenever one of its operations rejects. */
+function failureNoted(api: ClosableAdminApi, onFailure: () => void): ClosableAdminApi {
+  return new Proxy(api, {
+    get(target, prop, receiver): unknown {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || prop === 'close') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = Reflect.apply(value, target, args);
+        return result instanceof Promise
+          ? result.catch((err: unknown) => {
+              onFailure();
+              throw err;
+            })
+          : result;
+      };
+    },
+  });
+}
+
+/** The outermost of `dir` and its ancestors that does not exist yet; null when `dir` exists. */
+function firstMissing(dir: string): string | null {
+  let missing: string | null = null;
+  for (let probe = dir; !fs.existsSync(probe); probe = nodePath.dirname(probe)) missing = probe;
+  return missing;
+}
+
 /** The admin API on a database directly: the CLI's --db mode. */
 async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
   checkDatabasePath(db);
   if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
   verifyInChild(db);
+  // The outermost directory this open creates, if any: a write that fails
+  // (a bad rule file, an unknown user) must not leave a new empty database.
+  const created = firstMissing(nodePath.resolve(db));
+  let failed = false;
   const store = RuleStore.open(db, native);
   // No mount here: check decides by path only, under the daemon's default policy.
   const service = new AdminService({
@@ -564,9 +594,13 @@ async function openDatabase(db: string, create: boolean): Promise<ClosableAdminA
     identity: null,
     defaultPolicy: 'deny',
     version: VERSION,
-    onClose: () => store.close(),
+    onClose: () => {
+      const unused = failed && created !== null && store.generation() === 0 && store.count() === 0;
+      store.close();
+      if (unused) fs.rmSync(created, { recursive: true, force: true });
+    },
   });
-  return new LocalApi(service, new SystemNameResolver());
+  return failureNoted(new LocalApi(service, new SystemNameResolver()), () => (failed = true));
 }
 
 /**

@@ -161,6 +161,16 @@ describe('listings and counts (--db, no daemon)', () => {
     expectOneLineError(await aclfs(['rule', 'add', '/x', '--owner', '0', '--default', 'r--', '--db', path.join(file, 'sub')]), 2, /--db \S+: a part of the path is not a directory/);
   });
 
+  it('a write with --db that fails leaves no new database behind; one that succeeds keeps it', async () => {
+    const fresh = path.join(dir, 'fresh', 'db');
+    expectOneLineError(await aclfs(['import', '-', '--db', fresh], JSON.stringify({ version: 1, rules: [{ path: 'x' }] })), 2, /^aclfs: rule 0 \(x\)/);
+    expectOneLineError(await aclfs(['rule', 'add', '/x', '--owner', 'no-such-user-x', '--default', 'r--', '--db', fresh]), 2, /unknown user/);
+    expectOneLineError(await aclfs(['rule', 'rm', '/x', '--db', fresh]), 3, /no rule for \/x/);
+    expect(fs.existsSync(path.join(dir, 'fresh'))).toBe(false);
+    expect(await aclfs(['import', '-', '--db', fresh], JSON.stringify({ version: 1, rules: [] }))).toMatchObject({ code: 0, stderr: '' });
+    expect(fs.existsSync(path.join(fresh, 'data.mdb'))).toBe(true);
+  });
+
   it('check without a mount says the decision is by path only, and why', async () => {
     const res = await aclfs(['check', '--uid', '0', '--gid', '0', '--groups', '', '--access', 'r', '/a', '--db', db]);
     expect(res.code).toBe(0);
