@@ -12,7 +12,8 @@ import { LocalApi } from './admin/localApi';
 import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
-import { AclfsError, conflict, invalid, notFound } from './errors';
+import { checkRuntimeDir } from './admin/socketFile';
+import { AclfsError, conflict, forbidden, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { BackingTree, identityLookup } from './fs/backing';
@@ -33,6 +34,7 @@ import {
   handleCapacity,
   type HandleLimits,
   processesInside,
+  topMountAt,
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
@@ -91,6 +93,66 @@ function socketOutsideMount(socket: string, layout: { source: string; mountpoint
     if (isInside(dir, root)) throw invalid(`admin socket ${abs} must not be inside the ${what} ${root}`);
   }
   return abs;
+}
+
+/** What stat says of a path the user gave, as one line and the error class it belongs to. */
+function statGiven(what: string, given: string): fs.Stats {
+  try {
+    return fs.statSync(given);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`${what} ${given} does not exist${what === 'mountpoint' ? ` (create it: mkdir -p ${given})` : ''}`);
+    if (code === 'EACCES') throw forbidden(`${what} ${given}: permission denied`);
+    if (code === 'ENOTCONN') throw conflict(`${what} ${given} is a FUSE mount whose daemon is gone (fusermount -uz ${given})`);
+    throw invalid(`${what} ${given}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The paths `aclfs mount` was given, checked before anything is created
+ * (the database, the socket's directory; the socket's own directory is
+ * checked by serve() once it knows the layout): each first mistake is one line
+ * with its exit code, and leaves nothing behind. What the kernel would
+ * refuse later (a missing or non-empty mountpoint, one the user may not
+ * write) is refused here, in words.
+ */
+async function checkMountArguments(cmd: MountCommand): Promise<void> {
+  if (!statGiven('source', cmd.source).isDirectory()) throw invalid(`source ${cmd.source} is not a directory`);
+  if (!cmd.inPlace) {
+    const mnt = statGiven('mountpoint', cmd.mountpoint);
+    if (!mnt.isDirectory()) throw invalid(`mountpoint ${cmd.mountpoint} is not a directory`);
+    // A live FUSE mount there is refused for what it is (exit 4).
+    await assertMountpointFree(nodePath.resolve(cmd.mountpoint));
+    // libfuse refuses a non-empty mountpoint (only --in-place mounts over
+    // files, on purpose): the mount would hide what is there.
+    if (fs.readdirSync(cmd.mountpoint).length > 0) {
+      throw conflict(`mountpoint ${cmd.mountpoint} is not empty (the mount would hide what is there): give an empty directory, or --in-place to mount over SRC itself`);
+    }
+    const euid = process.geteuid?.() ?? 0;
+    if (euid !== 0) {
+      try {
+        fs.accessSync(cmd.mountpoint, fs.constants.W_OK);
+      } catch {
+        throw forbidden(`mountpoint ${cmd.mountpoint} is not writable by uid ${euid}, as a FUSE mount by a user other than root needs`);
+      }
+    }
+  }
+  checkDatabasePath(cmd.db);
+}
+
+/** A --db path that can hold a database: a directory, or nothing yet (created with its parents). */
+function checkDatabasePath(db: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(db);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw invalid(`--db ${db}: a part of the path is not a directory`);
+    // Anything else (EACCES) is said, in its words, where the database is opened.
+    return;
+  }
+  if (!st.isDirectory()) throw invalid(`--db ${db} is not a directory (the database is a directory)`);
 }
 
 /** The system's user and group names (/etc/passwd, /etc/group). */
@@ -270,21 +332,18 @@ async function checkMount(cmd: MountCommand): Promise<void> {
     if (nodePath.resolve(cmd.source) !== mountpoint) throw invalid(`--in-place mounts over the source itself: give ${mountpoint} twice`);
     layout = { source: mountpoint, mountpoint };
   } else {
+    // What a start checks before it creates anything (a stale mount, which
+    // a start clears first, cannot be looked into yet).
+    if (!stale) await checkMountArguments(cmd);
     try {
       layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
     } catch (err) {
       throw missing('source', cmd.source, err);
     }
-    if (!stale) {
-      try {
-        await assertMountpointFree(layout.mountpoint);
-      } catch (err) {
-        throw missing('mountpoint', cmd.mountpoint, err);
-      }
-    }
   }
   adminGid(cmd.adminGroup);
   const socketPath = socketOutsideMount(cmd.socket, layout);
+  checkRuntimeDir(socketPath);
   await assertSocketFree(socketPath);
   if (cmd.inPlace && !stale) refuseProcessesInside(layout.source, cmd.force, makeLogger('silent'));
   inspectInChild(cmd.db);
@@ -307,9 +366,12 @@ async function serve(cmd: MountCommand): Promise<void> {
   if (await clearStaleMount(nodePath.resolve(cmd.mountpoint))) {
     log.warn({ mountpoint: nodePath.resolve(cmd.mountpoint) }, 'cleared a stale mount left by a daemon that is gone');
   }
+  await checkMountArguments(cmd);
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
   const gid = adminGid(cmd.adminGroup);
   const socketPath = socketOutsideMount(cmd.socket, layout);
+  // Checked now, created (if missing) only once the admin server starts.
+  checkRuntimeDir(socketPath);
   if (cmd.inPlace) {
     // A live mount there is refused for what it is, before its daemon's
     // descriptor inside SRC is taken for a process inside it.
@@ -565,10 +627,41 @@ async function readInput(file: string): Promise<string> {
   }
 }
 
+/** `api`, calling `onFailure` whenever one of its operations rejects. */
+function failureNoted(api: ClosableAdminApi, onFailure: () => void): ClosableAdminApi {
+  return new Proxy(api, {
+    get(target, prop, receiver): unknown {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || prop === 'close') return value;
+      return (...args: unknown[]): unknown => {
+        const result: unknown = Reflect.apply(value, target, args);
+        return result instanceof Promise
+          ? result.catch((err: unknown) => {
+              onFailure();
+              throw err;
+            })
+          : result;
+      };
+    },
+  });
+}
+
+/** The outermost of `dir` and its ancestors that does not exist yet; null when `dir` exists. */
+function firstMissing(dir: string): string | null {
+  let missing: string | null = null;
+  for (let probe = dir; !fs.existsSync(probe); probe = nodePath.dirname(probe)) missing = probe;
+  return missing;
+}
+
 /** The admin API on a database directly: the CLI's --db mode. */
 async function openDatabase(db: string, create: boolean): Promise<ClosableAdminApi> {
+  checkDatabasePath(db);
   if (!create && !fs.existsSync(nodePath.join(db, DATA_FILE))) throw notFound(`no rule database at ${db}`);
   verifyInChild(db);
+  // The outermost directory this open creates, if any: a write that fails
+  // (a bad rule file, an unknown user) must not leave a new empty database.
+  const created = firstMissing(nodePath.resolve(db));
+  let failed = false;
   const store = RuleStore.open(db, native);
   // No mount here: check decides by path only, under the daemon's default policy.
   const service = new AdminService({
@@ -576,15 +669,49 @@ async function openDatabase(db: string, create: boolean): Promise<ClosableAdminA
     identity: null,
     defaultPolicy: 'deny',
     version: VERSION,
-    onClose: () => store.close(),
+    onClose: () => {
+      const unused = failed && created !== null && store.generation() === 0 && store.count() === 0;
+      store.close();
+      if (unused) fs.rmSync(created, { recursive: true, force: true });
+    },
   });
-  return new LocalApi(service, new SystemNameResolver());
+  return failureNoted(new LocalApi(service, new SystemNameResolver()), () => (failed = true));
+}
+
+/**
+ * `aclfs unmount MNT`: only a FUSE mount is ended (fusermount run by root
+ * would unmount any filesystem), and fusermount's own reason is passed on.
+ */
+async function unmount(given: string): Promise<void> {
+  let mountpoint = nodePath.resolve(given);
+  if (topMountAt(mountpoint) === null) {
+    // Named through a symlink? (A stale mount cannot be resolved: ENOTCONN.)
+    try {
+      mountpoint = fs.realpathSync(mountpoint);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw notFound(`${given} does not exist`);
+    }
+  }
+  const top = topMountAt(mountpoint);
+  if (top === null) throw notFound(`${given} is not mounted`);
+  if (!top.type.startsWith('fuse')) throw invalid(`${given} holds a mount of type ${top.type}, not an aclfs (FUSE) mount; aclfs unmount ends only those`);
+  try {
+    await unmountPath(mountpoint);
+  } catch (err) {
+    // fusermount says why on stderr, e.g. "fusermount: failed to unmount /m: Device or resource busy".
+    const said = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').at(-1) ?? '';
+    const reason = said === '' ? (err as Error).message : said.replace(/^fusermount: /, '');
+    if (/busy/i.test(reason)) throw conflict(`${reason} (files are open or processes are inside it; close them, or stop the daemon with SIGTERM)`);
+    if (/permission|not permitted/i.test(reason)) throw forbidden(reason);
+    throw new AclfsError('internal', `fusermount: ${reason}`);
+  }
 }
 
 const backend: CliBackend = {
   version: VERSION,
   mount: serve,
-  unmount: unmountPath,
+  unmount,
   openDatabase,
 };
 
@@ -595,6 +722,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     readFile: readInput,
     progress: process.stderr.isTTY ? process.stderr : null,
     stdoutIsTerminal: process.stdout.isTTY,
+    ...(process.stderr.isTTY ? { hint: (t: string) => process.stderr.write(t) } : {}),
   });
   process.exitCode = code;
 }

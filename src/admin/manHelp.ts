@@ -35,6 +35,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   'aclfs mount': {
     description: [
       'Serves SRC, filtered, at MNT in the foreground until SIGINT or SIGTERM, then unmounts and exits 0. The admin socket is served for as long as the mount. A stale mount left at MNT by a crashed daemon is cleared at start; a live one is refused. If the mount is removed from outside (aclfs unmount, fusermount -u), the daemon exits.',
+      'SRC, MNT, --db and the directory of --socket are checked before anything is created: a missing SRC or MNT is exit status 3, one that is not a directory 2, a MNT that is not empty (without --in-place) or already a live FUSE mount 4. The socket\'s directory must be the daemon\'s own (0750 or tighter, owned by root): a shared one such as /tmp is refused, never changed; give a directory of its own, which is created 0750.',
       'Logs are JSON lines on standard error; every denial is logged with its reason, and the last 10,000 are kept for `aclfs audit`. The daemon starts in enforce mode (see `aclfs mode`).',
       'With --in-place the mount covers SRC itself. Processes whose working directory, root or open files are inside SRC when it mounts keep reaching the tree beneath, unfiltered, through what they hold: the mount is refused (exit status 4, naming them) unless --force is given, which mounts anyway and logs them.',
       'Every open file holds a descriptor in the daemon: it raises its soft descriptor limit to the hard limit at start and logs the limit obtained. It keeps 1,024 descriptors for its own work; the rest (at most 65,536) are for open files and directories, of which one non-root user may hold a quarter, or --max-open-per-user N. Past either bound, opens fail with EMFILE until files are closed; the daemon and the mount stay up.',
@@ -47,7 +48,9 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     ],
   },
   'aclfs unmount': {
-    description: ['Unmounts an aclfs mount; its daemon notices and exits 0.'],
+    description: [
+      'Unmounts an aclfs mount; its daemon notices and exits 0. Only a FUSE mount is ended, never another filesystem (exit status 2). A directory that is not mounted is exit status 3; a busy mount (a process has a file open or its working directory inside) is 4, with fusermount\'s reason.',
+    ],
     examples: ['aclfs unmount /srv/protected'],
   },
   'aclfs rule': {
@@ -79,7 +82,10 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     examples: ['aclfs rule show /docs/secret.txt', 'aclfs rule show 12 --json'],
   },
   'aclfs rule ls': {
-    description: ['Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries.', TARGET],
+    description: [
+      'Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries. With --limit, when more rules follow, a last line on standard error (on a terminal only) gives the --cursor of the next page; --json gives it as nextCursor.',
+      TARGET,
+    ],
     examples: ['aclfs rule ls', 'aclfs rule ls /docs --limit 20', 'aclfs rule ls --db /var/lib/aclfs --json'],
   },
   'aclfs import': {
@@ -96,6 +102,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   'aclfs check': {
     description: [
       'A dry-run decision: whether the caller would get ACCESS to PATH, and why (which rule, which entry, or the default). Nothing is opened and nothing is logged as a denial.',
+      'PATH is a path inside the mount (/docs/a.txt) or, with a daemon, the same file under its mountpoint (/srv/protected/docs/a.txt). When no such file is in the source, a rule bound to a file cannot apply: the decision is by path only, and the output says so.',
       TARGET,
     ],
     examples: ['aclfs check /docs/secret.txt --uid alice --access r', 'aclfs check /docs --uid 1001 --gid 100 --groups 27,100 --access rw --json'],
@@ -135,6 +142,7 @@ const COMMON_EXIT = [
   '4   conflict',
   '5   forbidden',
   '6   daemon unreachable',
+  '7   not built (run npm ci && npm run build)',
   '8   internal error',
 ];
 

@@ -24,29 +24,53 @@ function euid(): number {
   return process.geteuid?.() ?? 0;
 }
 
-/** Creates or checks the directory that holds the socket. */
-export function prepareRuntimeDir(socketPath: string, gid: number): string {
+/**
+ * Checks the directory that would hold the socket, creating nothing:
+ * 'missing' when it does not exist yet (prepareRuntimeDir creates it 0750),
+ * its Stats when it may be used; throws (invalid) when it may not. Safe to
+ * call before anything else is created, so a bad --socket is refused first.
+ */
+export function checkRuntimeDir(socketPath: string): fs.Stats | 'missing' {
   const dir = nodePath.dirname(socketPath);
-  let st: fs.Stats | undefined;
+  let st: fs.Stats;
   try {
     st = fs.lstatSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw err;
   }
-  if (st === undefined) {
+  // Whoever can write the directory can replace the socket with their own
+  // (and answer root's CLI); whoever can search it can reach the socket.
+  // So it must be ours alone, as /run/aclfs is: never a shared one.
+  const instead = `give --socket a path in a directory of its own, e.g. ${nodePath.join(dir, 'aclfs', nodePath.basename(socketPath))} (created 0750 if missing)`;
+  if (!st.isDirectory()) throw invalid(`socket directory ${dir} is not a directory; ${instead}`);
+  if (st.uid !== euid()) {
+    throw invalid(`socket directory ${dir} is owned by uid ${st.uid}, not by uid ${euid()} running aclfs (its owner could replace the socket); ${instead}`);
+  }
+  if ((st.mode & 0o027) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    // A shared directory (/tmp, sticky or writable by all) is never to be
+    // tightened; one of aclfs's own may be.
+    const shared = (st.mode & 0o1002) !== 0;
+    const risk = (st.mode & 0o022) !== 0 ? 'others than root could replace the socket' : 'others could reach the socket';
+    throw invalid(
+      `socket directory ${dir} has mode ${mode}: ${risk}, so it must give others nothing and the group no write (0750 or tighter); ${instead}${shared ? '' : `, or chmod 0750 ${dir} if it serves aclfs alone`}`,
+    );
+  }
+  return st;
+}
+
+/** Creates or checks the directory that holds the socket. */
+export function prepareRuntimeDir(socketPath: string, gid: number): string {
+  const dir = nodePath.dirname(socketPath);
+  const st = checkRuntimeDir(socketPath);
+  if (st === 'missing') {
     // Parents (if any are missing) get the same mode; mkdir applies the
     // umask, so set the mode explicitly afterwards.
     fs.mkdirSync(dir, { recursive: true, mode: RUNTIME_DIR_MODE });
     fs.chownSync(dir, euid(), gid);
     fs.chmodSync(dir, RUNTIME_DIR_MODE);
     return dir;
-  }
-  if (!st.isDirectory()) throw invalid(`socket directory ${dir} is not a directory`);
-  if (st.uid !== euid()) throw invalid(`socket directory ${dir} is owned by uid ${st.uid}, not by uid ${euid()} running aclfs`);
-  if ((st.mode & 0o027) !== 0) {
-    throw invalid(
-      `socket directory ${dir} has mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}; it must give others nothing and the group no write (0750 or tighter): chmod 0750 ${dir}, or use a dedicated directory such as /run/aclfs`,
-    );
   }
   if (st.gid !== gid) fs.chownSync(dir, euid(), gid);
   return dir;

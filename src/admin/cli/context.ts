@@ -31,6 +31,12 @@ export interface CliIo {
   readonly progress: NodeJS.WritableStream | null;
   /** stdout is a terminal (absent: not); export and rule ls draw no bar over their own output. */
   readonly stdoutIsTerminal?: boolean;
+  /**
+   * Writes a hint for a person (how to get the next page) to standard error;
+   * absent when nobody reads it there (not a terminal), so scripts see only
+   * the data.
+   */
+  readonly hint?: (text: string) => void;
 }
 
 /** The exit codes of every command, in one place. */
@@ -42,6 +48,8 @@ export const EXIT = {
   conflict: 4,
   forbidden: 5,
   unreachable: 6,
+  /** Not built, or its dependencies not installed: said by bin/aclfs, before any of this loads. */
+  notBuilt: 7,
   internal: 8,
 } as const;
 

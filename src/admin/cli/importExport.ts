@@ -3,7 +3,7 @@
 import { Option, type Command } from 'commander';
 import type { ExportProgress, ImportProgress } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
-import { dbOption, json, jsonOption, socketOption } from './options';
+import { counted, dbOption, json, jsonOption, socketOption } from './options';
 import { barStreamBesideOutput, mib, PhaseBar, PROGRESS_MIN_RULES } from './progress';
 
 export { PROGRESS_MIN_RULES } from './progress';
@@ -53,7 +53,7 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
       io.stdout(
         o.json
           ? json(summary)
-          : `imported ${summary.created + summary.updated} rules (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
+          : `imported ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
       );
     });
 

@@ -4,7 +4,7 @@
 // supplies. This file builds the program from its command groups (one file
 // each, in the order the help lists them) and runs it; what the groups
 // share is context.ts and options.ts.
-import { Argument, Command, CommanderError } from 'commander';
+import { Argument, Command, CommanderError, type ParseOptionsResult } from 'commander';
 import { asAclfsError, invalid, unavailable } from '../../errors';
 import { AdminClient } from '../client';
 import { bashCompletion } from '../completion';
@@ -24,16 +24,43 @@ export { PROGRESS_MIN_RULES } from './importExport';
 export type { MountCommand } from './mount';
 export { parseSize } from './options';
 
+/** Commander's own report of an unknown option (with its "Did you mean" suggestion). */
+interface ReportsUnknownOption {
+  unknownOption(flag: string): never;
+}
+
+/**
+ * A command that reports an unknown option before a missing required one:
+ * commander checks required options first, so a misspelled `--acess r`
+ * would be reported as `--access` missing. A command that runs an action
+ * refuses every unknown option anyway; this only moves that refusal ahead.
+ * Asking for help still wins, as it does in commander.
+ */
+class AclfsCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new AclfsCommand(name);
+  }
+
+  override parseOptions(argv: string[]): ParseOptionsResult {
+    const parsed = super.parseOptions(argv);
+    const first = parsed.unknown[0];
+    if (this.commands.length === 0 && first !== undefined && !parsed.unknown.some((arg) => arg === '--help' || arg === '-h')) {
+      (this as unknown as ReportsUnknownOption).unknownOption(first);
+    }
+    return parsed;
+  }
+}
+
 function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) => void): Command {
-  const program = new Command('aclfs')
+  const program = new AclfsCommand('aclfs')
     .description('FUSE filesystem that lets each open and read through only if a rule allows it')
     .version(backend.version)
     .exitOverride()
     .configureOutput({
       writeOut: io.stdout,
       writeErr: io.stderr,
-      // Usage errors are one line too, with a pointer to the help.
-      outputError: (text, write) => write(`aclfs: ${text.replace(/^error: /, '').trimEnd()} (see aclfs help)\n`),
+      // Usage errors are one line too (a "Did you mean" joins it), with a pointer to the help.
+      outputError: (text, write) => write(`aclfs: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see aclfs help)\n`),
     });
 
   const withApi = async <T>(o: TargetOptions, write: boolean, fn: (api: ClosableAdminApi) => Promise<T>): Promise<T> => {

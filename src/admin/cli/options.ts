@@ -49,6 +49,16 @@ export function parseSize(text: string): number {
   return n;
 }
 
+/** "1 rule", "2 rules", "1 process": a count with its noun in the right number. */
+export function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
+/** `text` as one shell word (single-quoted where it must be). */
+export function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A value as the --json output prints it: indented, with a trailing newline. */
 export function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;

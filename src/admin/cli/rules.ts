@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { invalid } from '../../errors';
 import { MAX_LIST_LIMIT, type RuleBody, type RuleView } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
-import { accessArg, collect, dbOption, idOrName, json, jsonOption, parseLimit, socketOption } from './options';
+import { accessArg, collect, dbOption, idOrName, json, jsonOption, parseLimit, shellWord, socketOption } from './options';
+import { insideMount, mountPlace, type MountPlace } from './paths';
 import { barStreamBesideOutput, PhaseBar, PROGRESS_MIN_RULES } from './progress';
 
 interface RuleFlags {
@@ -37,9 +38,10 @@ function ruleBody(path: string, o: RuleFlags): RuleBody {
   };
 }
 
-/** A rule named by id (digits) or by absolute path. */
-function ruleRef(ref: string): { id: number } | { path: string } {
-  if (/^\d+$/.test(ref)) return { id: Number(ref) };
+/** A rule named by id (digits) or by path (inside the mount, or under the mountpoint). */
+function ruleRef(given: string, place: MountPlace | null): { id: number } | { path: string } {
+  if (/^\d+$/.test(given)) return { id: Number(given) };
+  const ref = insideMount(given, place);
   if (ref.startsWith('/')) return { path: ref };
   throw invalid(`${JSON.stringify(ref)} is neither a rule id nor an absolute path inside the mount (like /docs/a.txt)`);
 }
@@ -77,7 +79,7 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
 
   const ruleFlags = (cmd: Command): Command =>
     cmd
-      .argument('<path>', 'absolute path inside the mount, e.g. /docs/a.txt')
+      .argument('<path>', 'path inside the mount, e.g. /docs/a.txt (or under the mountpoint)')
       .requiredOption('--owner <user>', 'user (name or uid) that always gets rwx')
       .requiredOption('--default <access>', 'access for callers no entry names: rwx-style (r-x) or 0-7')
       .option('--user <user:access>', 'access for one user, e.g. alice:rw- (repeatable)', collect, [])
@@ -89,17 +91,21 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
       .addOption(jsonOption());
 
   ruleFlags(rule.command('add').description('create a rule (fails with exit 4 if PATH already has one)')).action(
-    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
-      const body = ruleBody(path, o);
-      const created = await withApi(o, true, (api) => api.createRule(body));
+    async (given: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      // Checked before the API is reached (with --db, before a database is created).
+      const body = ruleBody(given, o);
+      const created = await withApi(o, true, async (api) => api.createRule({ ...body, path: insideMount(given, await mountPlace(api)) }));
       io.stdout(o.json ? json(created) : `created rule ${created.id}: ${created.path}\n`);
     },
   );
 
   ruleFlags(rule.command('set').description('replace the whole rule for PATH, or create it')).action(
-    async (path: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
-      const body = ruleBody(path, o);
-      const r = await withApi(o, true, (api) => api.setRuleByPath(path, body));
+    async (given: string, o: RuleFlags & TargetOptions & { json: boolean }) => {
+      const body = ruleBody(given, o);
+      const r = await withApi(o, true, async (api) => {
+        const path = insideMount(given, await mountPlace(api));
+        return api.setRuleByPath(path, { ...body, path });
+      });
       io.stdout(o.json ? json(r.rule) : `${r.created ? 'created' : 'replaced'} rule ${r.rule.id}: ${r.rule.path}\n`);
     },
   );
@@ -107,26 +113,32 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
   rule
     .command('rm')
     .description('remove a rule')
-    .argument('<rule>', 'rule id or absolute path')
+    .argument('<rule>', 'rule id, or path inside the mount (or under the mountpoint)')
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
     .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
-      const which = ruleRef(ref);
-      const removed = await withApi(o, true, (api) => ('id' in which ? api.deleteRule(which.id) : api.deleteRuleByPath(which.path)));
+      // Without a daemon there is no mountpoint: a bad reference is refused before a database is created.
+      if (o.db !== undefined) ruleRef(ref, null);
+      const removed = await withApi(o, true, async (api) => {
+        const which = ruleRef(ref, /^\d+$/.test(ref) ? null : await mountPlace(api));
+        return 'id' in which ? api.deleteRule(which.id) : api.deleteRuleByPath(which.path);
+      });
       io.stdout(o.json ? json(removed) : `removed rule ${removed.id}: ${removed.path}\n`);
     });
 
   rule
     .command('show')
     .description('show one rule')
-    .argument('<rule>', 'rule id or absolute path')
+    .argument('<rule>', 'rule id, or path inside the mount (or under the mountpoint)')
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
     .action(async (ref: string, o: TargetOptions & { json: boolean }) => {
-      const which = ruleRef(ref);
-      const found = await withApi(o, false, (api) => ('id' in which ? api.getRule(which.id) : api.findByPath(which.path)));
+      const found = await withApi(o, false, async (api) => {
+        const which = ruleRef(ref, /^\d+$/.test(ref) ? null : await mountPlace(api));
+        return 'id' in which ? api.getRule(which.id) : api.findByPath(which.path);
+      });
       io.stdout(o.json ? json(found) : ruleDetails(found));
     });
 
@@ -139,9 +151,10 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
-    .action(async (prefix: string, o: TargetOptions & { json: boolean; limit?: string; cursor?: string }) => {
+    .action(async (given: string, o: TargetOptions & { json: boolean; limit?: string; cursor?: string }) => {
       const max = o.limit === undefined ? Infinity : parseLimit(o.limit);
       await withApi(o, false, async (api) => {
+        const prefix = given === '/' ? given : insideMount(given, await mountPlace(api));
         // A bar over many rules, to a file or a pipe: the rule count bounds
         // what is listed (exactly it for "/", from the start).
         const stream = barStreamBesideOutput(io);
@@ -172,6 +185,7 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
         } finally {
           bar.stop();
         }
+        if (!o.json && next !== null) io.hint?.(`aclfs: more rules follow: add --cursor ${shellWord(next)} for the next page\n`);
       });
     });
 }

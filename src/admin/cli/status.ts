@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { StatusResponse } from '../protocol';
 import type { CliContext } from './context';
-import { json, jsonOption, socketOption } from './options';
+import { counted, json, jsonOption, socketOption } from './options';
 
 function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -27,28 +27,28 @@ function statusText(st: StatusResponse): string {
     ...(st.mode === null ? [] : [`mode         ${st.mode}${st.mode === 'permissive' ? ' (denials are let through and recorded)' : ''}`]),
     `generation   ${st.generation}`,
     `rules        ${st.rules}`,
-    `decisions    ${st.decisions.allowed} allowed, ${st.decisions.denied} denied, ${st.decisions.errors} errors`,
+    `decisions    ${st.decisions.allowed} allowed, ${st.decisions.denied} denied, ${counted(st.decisions.errors, 'error')}`,
   ];
   if (st.cache !== null) {
     const c = st.cache;
-    lines.push(`cache        ${(c.hitRate * 100).toFixed(1)}% hits (${c.hits} hits, ${c.misses} misses), ${c.size}/${c.maxSize} entries`);
+    lines.push(`cache        ${(c.hitRate * 100).toFixed(1)}% hits (${counted(c.hits, 'hit')}, ${counted(c.misses, 'miss', 'misses')}), ${c.size}/${c.maxSize} entries`);
   }
   if (st.fastPath !== null) {
-    lines.push(`fast path    ${st.fastPath.opens} opens, ${st.fastPath.reads} reads, ${st.fastPath.writes} writes replayed in C`);
-    lines.push(`listings     ${st.fastPath.listedAttributes} entries listed with their attributes`);
+    lines.push(`fast path    ${counted(st.fastPath.opens, 'open')}, ${counted(st.fastPath.reads, 'read')}, ${counted(st.fastPath.writes, 'write')} replayed in C`);
+    lines.push(`listings     ${counted(st.fastPath.listedAttributes, 'entry', 'entries')} listed with their attributes`);
   }
   if (st.dataPath !== null) {
     const d = st.dataPath;
     const how =
       d.mode === 'passthrough'
-        ? `passthrough (decided at open: a revoke stops new opens, and open files of revocable rules), ${d.passthroughOpens} opens`
+        ? `passthrough (decided at open: a revoke stops new opens, and open files of revocable rules), ${counted(d.passthroughOpens, 'open')}`
         : d.refusal !== null
           ? `daemon (passthrough refused: ${d.refusal})`
           : 'daemon (every read that misses the page cache is decided)';
     lines.push(`file data    ${how}`);
   }
   if (st.workerLocals !== null) {
-    lines.push(`workers      ${st.workerLocals.created} thread slots made, ${st.workerLocals.idle} idle`);
+    lines.push(`workers      ${counted(st.workerLocals.created, 'thread slot')} made, ${st.workerLocals.idle} idle`);
   }
   return `${lines.join('\n')}\n`;
 }
