@@ -209,6 +209,10 @@ typedef struct {
 static pthread_mutex_t backed_lock = PTHREAD_MUTEX_INITIALIZER;
 static aclfs_backed_t *backed = NULL;
 static aclfs_handle_file_t *handle_files = NULL;
+// Set (release) once the tables exist, which is before any handle is
+// counted in them: until then a RELEASE has nothing to give back, and the
+// daemon data path never takes backed_lock at all.
+static _Atomic int counting = 0;
 
 static uint32_t slot_hash (uint64_t dev, uint64_t ino) {
   uint64_t h = (ino * 0x9E3779B97F4A7C15ull) ^ (dev * 0xC2B2AE3D27D4EB4Full);
@@ -229,6 +233,7 @@ static aclfs_backed_t *file_entry (uint64_t dev, uint64_t ino, int make) {
       handle_files = NULL;
       return NULL;
     }
+    atomic_store_explicit(&counting, 1, memory_order_release);
   }
   for (uint32_t i = slot_hash(dev, ino), n = 0; n < ACLFS_BACKED_SLOTS; i = (i + 1) % ACLFS_BACKED_SLOTS, n++) {
     aclfs_backed_t *e = &backed[i];
@@ -301,7 +306,7 @@ int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthr
 }
 
 void aclfs_passthrough_release (uint64_t fh) {
-  if (fh >= ACLFS_HANDLE_SLOTS) return;
+  if (fh >= ACLFS_HANDLE_SLOTS || !atomic_load_explicit(&counting, memory_order_acquire)) return;
   pthread_mutex_lock(&backed_lock);
   if (handle_files != NULL && handle_files[fh].kind != 0) {
     aclfs_handle_file_t h = handle_files[fh];
