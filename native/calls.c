@@ -485,17 +485,12 @@ NAPI_METHOD(data_path) {
   int now = aclfs_passthrough_state(&why);
   uint64_t counts[2];
   aclfs_passthrough_counts(counts);
-  napi_value result, v;
-  napi_create_array_with_length(env, 4, &result);
-  napi_create_uint32(env, (uint32_t) now, &v);
-  napi_set_element(env, result, 0, v);
-  if (why != NULL) napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &v);
-  else napi_get_null(env, &v);
-  napi_set_element(env, result, 1, v);
-  napi_create_double(env, (double) counts[0], &v);
-  napi_set_element(env, result, 2, v);
-  napi_create_double(env, (double) counts[1], &v);
-  napi_set_element(env, result, 3, v);
+  double values[4] = { (double) now, 0, (double) counts[0], (double) counts[1] };
+  napi_value result = array_of_doubles(env, values, 4);
+  napi_value reason;
+  if (why != NULL) napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &reason);
+  else napi_get_null(env, &reason);
+  napi_set_element(env, result, 1, reason);
   return result;
 }
 
@@ -510,14 +505,8 @@ NAPI_METHOD(fast_opener) {
     napi_get_null(env, &result);
     return result;
   }
-  uint32_t words[4] = { opener.uid, opener.gid, opener.pid, opener.bits };
-  napi_create_array_with_length(env, 4, &result);
-  for (uint32_t i = 0; i < 4; i++) {
-    napi_value v;
-    napi_create_uint32(env, words[i], &v);
-    napi_set_element(env, result, i, v);
-  }
-  return result;
+  double words[4] = { opener.uid, opener.gid, opener.pid, opener.bits };
+  return array_of_doubles(env, words, 4);
 }
 
 // releaseMappedFile(path): drops this process's page mappings of `path`
