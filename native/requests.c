@@ -169,9 +169,10 @@ static int chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t cou
   if (iov == NULL) return 0;
   int init_result;
   if (aclfs_send_init_reply(ch, iov, count, &init_result)) return init_result;
+  // In place, before the passthrough rewrite copies a CREATE's entry.
+  limit_attr_cache(iov, count);
   int open_result;
   if (aclfs_passthrough_send_reply(ch, iov, count, &open_result)) return open_result;
-  limit_attr_cache(iov, count);
   if (aclfs_capture_reply(iov, count)) return 0;
   int written = aclfs_write_reply(ch, iov, count);
   if (written != 0) return written;
