@@ -11,7 +11,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, aclfs, Daemon, FileHolder, importRules, makeWorkspace, pyAs, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
+import { ALICE, BOB, aclfs, Daemon, FileHolder, importRules, makeWorkspace, pyAs, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
 
 interface DataPathView {
   requested: string;
@@ -175,6 +175,54 @@ describeWithFuse('FUSE passthrough (--data passthrough)', () => {
       expect(res.stdout).toBe('AAAA');
     } finally {
       holder.close();
+    }
+  });
+
+  it('gives a read-only passthrough handle no way to write: write, shared writable mapping, and the backing file stays as it was', async () => {
+    await importRules(ws.db, [{ path: '/kept.bin', owner: 0, defaccess: '---', acl: [{ user: ALICE.uid, access: 'r--' }] }]);
+    try {
+      const before = await status(ws);
+      const out = await py(
+        ALICE,
+        `import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+res = []
+for attempt in (lambda: os.write(fd, b'x'), lambda: mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)):
+    try:
+        attempt()
+        res.append('ok')
+    except OSError as e:
+        res.append(errno.errorcode[e.errno])
+try:
+    os.close(os.open(sys.argv[1], os.O_RDWR))
+    res.append('ok')
+except OSError as e:
+    res.append(errno.errorcode[e.errno])
+os.close(fd)
+print(' '.join(res))`,
+        path.join(ws.mnt, 'kept.bin'),
+      );
+      expect(out).toBe('EBADF EACCES EACCES');
+      expect((await status(ws)).dataPath.passthroughOpens).toBeGreaterThan(before.dataPath.passthroughOpens);
+      expect(sha256(readFileSync(path.join(ws.src, 'kept.bin')))).toBe(sha256(BIG));
+    } finally {
+      expect((await aclfs(['rule', 'rm', '/kept.bin', '--db', ws.db])).code).toBe(0);
+    }
+  });
+
+  it('never serves an open that only permissive mode let through by passthrough: back to enforce, its next uncached read is refused', async () => {
+    const file = path.join(ws.mnt, 'kept.bin');
+    expect((await aclfs(['mode', 'permissive', '--socket', ws.socket])).code).toBe(0);
+    const before = await status(ws);
+    const { holder, first } = await FileHolder.open(BOB, file, 'r');
+    try {
+      expect(first).toEqual({ ok: true, bytes: 4096 });
+      expect((await status(ws)).dataPath.passthroughOpens).toBe(before.dataPath.passthroughOpens);
+      expect((await aclfs(['mode', 'enforce', '--socket', ws.socket])).code).toBe(0);
+      expect(await holder.send(String(1900 * 1024))).toEqual({ ok: false, code: 'EACCES' });
+    } finally {
+      holder.close();
+      await aclfs(['mode', 'enforce', '--socket', ws.socket]);
     }
   });
 
