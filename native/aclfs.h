@@ -239,7 +239,9 @@ enum {
   ACLFS_PASSTHROUGH_REFUSED = 3,  // asked for, refused: served through the daemon
 };
 
-void aclfs_passthrough_want (int want);
+// Before mounting: whether passthrough is wanted, and the smallest file
+// (bytes) an open for reading only is served by passthrough.
+void aclfs_passthrough_want (int want, uint64_t min_size);
 int aclfs_passthrough_state (const char **why);
 void aclfs_passthrough_counts (uint64_t counts[2]);
 void aclfs_passthrough_note_init (const char *request, size_t len);
@@ -248,7 +250,8 @@ int aclfs_passthrough_probe (int root);
 // After an allowed open of handle fh (the file as opened: sx): the backing
 // id it is served by (> 0), 0 to serve it through the daemon, or -errno
 // (EBUSY: the file is open by passthrough and this open may not be).
-int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough);
+// open_flags: the caller's, for the small-file preference.
+int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough, int open_flags);
 void aclfs_passthrough_release (uint64_t fh);
 int aclfs_passthrough_send_reply (struct fuse_chan *ch, const struct iovec iov[], size_t count, int *result);
 

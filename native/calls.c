@@ -460,12 +460,18 @@ NAPI_METHOD(vouch_handle) {
   NAPI_RETURN_INT32(aclfs_handle_vouch(fd, bits, epoch, flags))
 }
 
-// setDataPath(passthrough): before mounting, whether allowed opens are to
-// be served by FUSE passthrough (passthrough.c).
+// setDataPath(passthrough, minSize): before mounting, whether allowed opens
+// are to be served by FUSE passthrough, and the smallest file an open for
+// reading only is (passthrough.c).
 NAPI_METHOD(set_data_path) {
-  NAPI_ARGV(1)
+  NAPI_ARGV(2)
   NAPI_ARGV_UINT32(passthrough, 0)
-  aclfs_passthrough_want(passthrough != 0);
+  double min_size = 0;
+  if (napi_get_value_double(env, argv[1], &min_size) != napi_ok || !(min_size >= 0)) {
+    napi_throw_type_error(env, "EINVAL", "bad setDataPath arguments");
+    return NULL;
+  }
+  aclfs_passthrough_want(passthrough != 0, (uint64_t) min_size);
   NAPI_RETURN_INT32(0)
 }
 

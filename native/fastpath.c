@@ -110,7 +110,7 @@ static void close_handle (uint64_t fh) {
 // (info->keep_cache, keepcache.c). 0, or -errno after which the caller
 // closes the handle.
 static int serve_open (const char *path, const struct statx *sx, int may_passthrough, struct fuse_file_info *info) {
-  int backing = aclfs_passthrough_open(info->fh, sx, may_passthrough);
+  int backing = aclfs_passthrough_open(info->fh, sx, may_passthrough, info->flags);
   if (backing < 0) return backing;
   // A passthrough open leaves the FUSE page cache alone (the reply says so).
   info->keep_cache = backing == 0 ? aclfs_keep_cache(path, sx) : 0;

@@ -23,6 +23,14 @@
 //    shares its registration with its next opens, and an open that must go
 //    through the daemon (its rule is revocable) fails EBUSY until the
 //    passthrough handles are closed.
+//  - A small file opened for reading only (below the mount's minimum size,
+//    64 KiB by default) is served through the daemon unless it is open by
+//    passthrough already: its data is read from the FUSE page cache the
+//    daemon keeps across opens (keepcache.c), which costs an open less than
+//    registering a backing file does, and a small file has nothing to gain
+//    from the backing filesystem's larger folios. That preference is soft:
+//    such an open joins a registration that exists instead of failing
+//    EBUSY.
 //  - RELEASE: the registration is dropped (FUSE_DEV_IOC_BACKING_CLOSE) with
 //    the file's last passthrough handle.
 //
@@ -76,6 +84,7 @@ struct aclfs_init_in { uint32_t major, minor, max_readahead, flags, flags2; };
 // `reason` points at a string literal and is stored before `state`
 // (release), read after it (acquire).
 static _Atomic int wanted = 0;
+static _Atomic uint64_t min_size = 0;
 static _Atomic int state = ACLFS_PASSTHROUGH_OFF;
 static _Atomic(const char *) reason = NULL;
 static _Atomic int device_fd = -1;
@@ -92,8 +101,9 @@ static void refuse (const char *why) {
   atomic_store_explicit(&state, ACLFS_PASSTHROUGH_REFUSED, memory_order_release);
 }
 
-void aclfs_passthrough_want (int want) {
+void aclfs_passthrough_want (int want, uint64_t smallest) {
   atomic_store(&wanted, want != 0);
+  atomic_store(&min_size, smallest);
   atomic_store(&state, want ? ACLFS_PASSTHROUGH_PENDING : ACLFS_PASSTHROUGH_OFF);
   atomic_store(&reason, NULL);
 }
@@ -270,7 +280,13 @@ static __thread struct {
   int32_t backing_id;
 } pending;
 
-int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough) {
+// Whether an open allowed passthrough would rather be served through the
+// daemon: a small file opened for reading only (see the top of this file).
+static int prefers_daemon (const struct statx *sx, int open_flags) {
+  return (open_flags & O_ACCMODE) == O_RDONLY && sx->stx_size < atomic_load_explicit(&min_size, memory_order_relaxed);
+}
+
+int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthrough, int open_flags) {
   if (!passthrough_on() || fh >= ACLFS_HANDLE_SLOTS || !S_ISREG(sx->stx_mode)) return 0;
   uint64_t dev = aclfs_statx_dev(sx);
   pthread_mutex_lock(&backed_lock);
@@ -278,7 +294,7 @@ int aclfs_passthrough_open (uint64_t fh, const struct statx *sx, int may_passthr
   int result = 0;
   if (e == NULL) {
     result = -ENOMEM;
-  } else if (may_passthrough && e->daemon_open == 0) {
+  } else if (may_passthrough && e->daemon_open == 0 && (e->backing_id > 0 || !prefers_daemon(sx, open_flags))) {
     if (e->backing_id == 0) {
       int id = register_backing((int) fh);
       if (id > 0) e->backing_id = id;

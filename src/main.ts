@@ -510,6 +510,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       defaultPermissions: !cmd.rulesOnly,
       pageCache: cmd.revoke !== 'immediate',
       dataPath: cmd.data,
+      passthroughMinSize: cmd.passthroughMinSize,
       overMount: cmd.inPlace,
       backingRootFd: backing.fd,
       // The fast path is always on in the daemon: allows are replayed in C

@@ -5,6 +5,7 @@
 // the request being answered are stubs.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -66,9 +67,18 @@ static struct statx file_sx (uint64_t ino, mode_t type) {
   return sx;
 }
 
-static int open_file (uint64_t fh, uint64_t ino, int may) {
+// The mount's smallest file served by passthrough when opened for reading only.
+#define MIN_SIZE 65536
+
+static int open_sized (uint64_t fh, uint64_t ino, int may, uint64_t size, int flags) {
   struct statx sx = file_sx(ino, S_IFREG);
-  return aclfs_passthrough_open(fh, &sx, may);
+  sx.stx_size = size;
+  return aclfs_passthrough_open(fh, &sx, may, flags);
+}
+
+// A file large enough for passthrough, opened for reading.
+static int open_file (uint64_t fh, uint64_t ino, int may) {
+  return open_sized(fh, ino, may, MIN_SIZE, O_RDONLY);
 }
 
 // init_in as the kernel sends it: header, then major, minor, max_readahead,
@@ -91,8 +101,10 @@ static void kernel_init (int offers) {
 static struct { int pt, dm, registered; } model[MODEL_FILES];
 static struct { int kind; int file; } model_handle[MODEL_HANDLES];   // kind 0 none, 1 pt, 2 daemon
 
-static int model_open (int fh, int file, int may) {
-  if (may && model[file].dm == 0) {
+// small: a small file opened for reading only, which prefers the daemon
+// unless the file is registered already.
+static int model_open (int fh, int file, int may, int small) {
+  if (may && model[file].dm == 0 && (model[file].registered || !small)) {
     model[file].pt++;
     model[file].registered = 1;
     model_handle[fh].kind = 1;
@@ -115,7 +127,7 @@ static void model_release (int fh) {
 
 int main (void) {
   // Not asked for: INIT is left alone and nothing is passed through.
-  aclfs_passthrough_want(0);
+  aclfs_passthrough_want(0, MIN_SIZE);
   kernel_init(1);
   uint32_t flags = 0, flags2 = 0, depth = 0;
   aclfs_passthrough_init_reply(77, &flags, &flags2, &depth);
@@ -125,7 +137,7 @@ int main (void) {
   CHECK(open_ids == 0);
 
   // Asked for, not offered: refused, with the reason.
-  aclfs_passthrough_want(1);
+  aclfs_passthrough_want(1, MIN_SIZE);
   CHECK(aclfs_passthrough_state(NULL) == ACLFS_PASSTHROUGH_PENDING);
   kernel_init(0);
   aclfs_passthrough_init_reply(77, &flags, &flags2, &depth);
@@ -135,7 +147,7 @@ int main (void) {
   CHECK(flags == 0 && flags2 == 0 && depth == 0);
 
   // Asked for and offered: accepted with the extended flags and a depth.
-  aclfs_passthrough_want(1);
+  aclfs_passthrough_want(1, MIN_SIZE);
   kernel_init(1);
   aclfs_passthrough_init_reply(77, &flags, &flags2, &depth);
   CHECK(flags == (1u << 30) && flags2 == (1u << 5) && depth == 2);
@@ -165,8 +177,21 @@ int main (void) {
   CHECK(open_ids == 0);
   // Only regular files, only handles with a slot.
   struct statx dir = file_sx(102, S_IFDIR);
-  CHECK(aclfs_passthrough_open(10, &dir, 1) == 0);
+  CHECK(aclfs_passthrough_open(10, &dir, 1, O_RDONLY) == 0);
   CHECK(open_file(ACLFS_HANDLE_SLOTS, 103, 1) == 0);
+  CHECK(open_ids == 0);
+
+  // A small file opened for reading only goes through the daemon; opened
+  // for writing, by passthrough; a small file open by passthrough already
+  // is joined rather than refused.
+  CHECK(open_sized(20, 120, 1, MIN_SIZE - 1, O_RDONLY) == 0);
+  CHECK(open_ids == 0);
+  aclfs_passthrough_release(20);
+  CHECK(open_sized(21, 121, 1, 0, O_WRONLY) > 0);
+  CHECK(open_sized(22, 121, 1, 0, O_RDONLY) > 0);
+  CHECK(open_ids == 1);
+  aclfs_passthrough_release(21);
+  aclfs_passthrough_release(22);
   CHECK(open_ids == 0);
 
   // The reply to the OPEN that chose passthrough, and only that one.
@@ -227,8 +252,14 @@ int main (void) {
     } else {
       int file = rand() % MODEL_FILES;
       int may = rand() % 4 != 0;
-      int expected = model_open(fh, file, may);
-      int got = open_file((uint64_t) fh, 5000 + (uint64_t) file * 131072, may);   // inodes that collide in the table
+      int small = rand() % 3 == 0;
+      // A small file opened for reading only, or a large one or one opened
+      // for writing (either way of not being small, chosen at random).
+      uint64_t size = small ? (uint64_t) (rand() % MIN_SIZE) : MIN_SIZE + (uint64_t) (rand() % 2) * (uint64_t) rand();
+      int flags = small ? O_RDONLY : (rand() % 2 ? O_RDWR : O_RDONLY);
+      if (!small && flags == O_RDWR) size = (uint64_t) (rand() % (2 * MIN_SIZE));
+      int expected = model_open(fh, file, may, small);
+      int got = open_sized((uint64_t) fh, 5000 + (uint64_t) file * 131072, may, size, flags);   // inodes that collide in the table
       if ((expected == 1) != (got > 0) || (expected <= 0 && got != expected)) {
         CHECK(!"open as the model says");
         break;

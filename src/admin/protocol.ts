@@ -240,6 +240,8 @@ export interface StatusResponse {
     readonly refusal: string | null;
     readonly passthroughOpens: number;
     readonly registrations: number;
+    /** With passthrough: smaller files opened for reading only are served through the daemon. */
+    readonly passthroughMinSize: number;
   } | null;
 }
 

@@ -164,6 +164,13 @@ export interface MountOptions {
    * to 'daemon' where the kernel refuses (see dataPath()).
    */
   readonly dataPath: DataPathMode;
+  /**
+   * With passthrough: a file smaller than this (bytes) opened for reading
+   * only is served through the daemon, from the page cache it keeps across
+   * opens, unless it is open by passthrough already (see
+   * native/passthrough.c). 0: never.
+   */
+  readonly passthroughMinSize: number;
   /** --in-place: the mountpoint is the source, full of files on purpose. */
   readonly overMount: boolean;
   /**
@@ -216,14 +223,16 @@ export interface DataPath {
   readonly passthroughOpens: number;
   /** Backing files registered with the kernel so far. */
   readonly registrations: number;
+  /** Files smaller than this, opened for reading only, are served through the daemon (passthrough only). */
+  readonly passthroughMinSize: number;
 }
 
 const PASSTHROUGH_ON = 2;
 
 /** The binding's data path now (see native/passthrough.c). */
-export function dataPathNow(requested: DataPathMode): DataPath {
+export function dataPathNow(requested: DataPathMode, passthroughMinSize: number): DataPath {
   const [state, refusal, passthroughOpens, registrations] = native.dataPath();
-  return { requested, mode: state === PASSTHROUGH_ON ? 'passthrough' : 'daemon', refusal, passthroughOpens, registrations };
+  return { requested, mode: state === PASSTHROUGH_ON ? 'passthrough' : 'daemon', refusal, passthroughOpens, registrations, passthroughMinSize };
 }
 
 /** The bounds on open handles a mount runs with. */
@@ -244,11 +253,12 @@ export class Mount {
     /** The bounds on open handles it serves with. */
     readonly handleLimits: HandleLimits,
     private readonly requestedDataPath: DataPathMode,
+    private readonly passthroughMinSize: number,
   ) {}
 
   /** How file data is served: passthrough or through the daemon, and why. */
   dataPath(): DataPath {
-    return dataPathNow(this.requestedDataPath);
+    return dataPathNow(this.requestedDataPath, this.passthroughMinSize);
   }
 
   /** Mounts; clear a stale mount first (clearStaleMount) where one may be. */
@@ -261,7 +271,7 @@ export class Mount {
     native.setHandleLimits(handleLimits.perUser, handleLimits.total);
     // Passthrough bypasses the page-cache-free mode of --revoke immediate.
     const passthrough = options.dataPath === 'passthrough' && options.pageCache;
-    native.setDataPath(passthrough ? 1 : 0);
+    native.setDataPath(passthrough ? 1 : 0, options.passthroughMinSize);
     const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault), {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
@@ -316,7 +326,7 @@ export class Mount {
       await fs.promises.stat(options.mountpoint);
       native.probePassthrough(options.backingRootFd);
     }
-    return new Mount(fuse, await raiseReadahead(options.mountpoint), handleLimits, options.dataPath);
+    return new Mount(fuse, await raiseReadahead(options.mountpoint), handleLimits, options.dataPath, options.passthroughMinSize);
   }
 
   get mountpoint(): string {

@@ -133,8 +133,8 @@ declare module 'fuse-native' {
        * answered.
        */
       vouchHandle(fd: number, bits: number, epoch: number, flags: number): number;
-      /** Before mounting: whether allowed opens are served by FUSE passthrough (1) or through the daemon (0). */
-      setDataPath(passthrough: number): number;
+      /** Before mounting: whether allowed opens are served by FUSE passthrough (1) or through the daemon (0), and the smallest file served by passthrough when opened for reading only (bytes). */
+      setDataPath(passthrough: number, minSize: number): number;
       /** After mounting: whether the kernel registers a backing file of the tree; -1 when refused (passthrough is off then). */
       probePassthrough(rootFd: number): number;
       /** [state (0 off, 1 pending, 2 on, 3 refused), why refused, passthrough opens, backing registrations]. */

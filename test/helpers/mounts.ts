@@ -169,12 +169,13 @@ export function makeWorkspace(prefix = 'aclfs-test-'): Workspace {
  * ACLFS_TEST_DATA_PATH=passthrough runs every daemon a test starts with
  * --data passthrough (unless it chose its own data path or --revoke
  * immediate), so that whole test files can be run again over passthrough
- * (test/mount/passthrough.test.ts does).
+ * (test/mount/passthrough-security.test.ts does); every file, however
+ * small, is then served by passthrough (--passthrough-min-size 0).
  */
 function dataPathArgs(args: readonly string[]): string[] {
   const wanted = process.env.ACLFS_TEST_DATA_PATH;
   if (wanted === undefined || wanted === '' || args.includes('--data') || args.includes('--revoke')) return [];
-  return ['--data', wanted];
+  return wanted === 'passthrough' ? ['--data', wanted, '--passthrough-min-size', '0'] : ['--data', wanted];
 }
 
 export class Daemon {

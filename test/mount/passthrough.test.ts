@@ -19,6 +19,7 @@ interface DataPathView {
   refusal: string | null;
   passthroughOpens: number;
   registrations: number;
+  passthroughMinSize: number;
 }
 
 interface StatusView {
@@ -280,6 +281,36 @@ print(' '.join(res))`,
       if (open) holder.close();
       expect((await aclfs(['rule', 'rm', '/shared.bin', '--db', ws.db])).code).toBe(0);
     }
+  });
+
+  it('reads a small file opened read-only through the daemon; opened for writing it is passthrough, and a read-only open then joins it', async () => {
+    const small = Buffer.from('small file, read through the daemon\n'.repeat(100));
+    writeFileSync(path.join(ws.src, 'small.txt'), small);
+    chmodSync(path.join(ws.src, 'small.txt'), 0o666);
+    const file = path.join(ws.mnt, 'small.txt');
+    const before = await status(ws);
+    for (let i = 0; i < 3; i++) expect((await runAs(ALICE, 'cat', [file])).stdout).toBe(small.toString());
+    const afterReads = await status(ws);
+    expect(afterReads.dataPath.passthroughMinSize).toBe(64 * 1024);
+    expect(afterReads.dataPath.passthroughOpens).toBe(before.dataPath.passthroughOpens);
+    const text = await aclfs(['status', '--socket', ws.socket]);
+    expect(text.stdout).toMatch(/file data +passthrough \(.*files under 64K opened read-only through the daemon\)/);
+    // A writer's open is passthrough; a read-only open while it is open
+    // joins its registration (not EBUSY) and sees what it wrote.
+    const seen = await py(
+      ALICE,
+      `import os, sys
+w = os.open(sys.argv[1], os.O_WRONLY)
+os.pwrite(w, b'WRITTEN', 0)
+r = os.open(sys.argv[1], os.O_RDONLY)
+print(os.read(r, 7).decode())
+os.close(r)
+os.close(w)`,
+      file,
+    );
+    expect(seen).toBe('WRITTEN');
+    expect((await status(ws)).dataPath.passthroughOpens - afterReads.dataPath.passthroughOpens).toBe(2);
+    expect(readFileSync(path.join(ws.src, 'small.txt')).subarray(0, 7).toString()).toBe('WRITTEN');
   });
 
   it('refuses --data passthrough with --revoke immediate (a usage error)', async () => {

@@ -27,6 +27,12 @@ export interface MountCommand {
    * 'daemon' (every read that misses the page cache reaches the daemon).
    */
   readonly data: 'passthrough' | 'daemon';
+  /**
+   * With data 'passthrough': files smaller than this (bytes) opened for
+   * reading only are served through the daemon's kept page cache; 0: every
+   * allowed open of a non-revocable rule is passthrough.
+   */
+  readonly passthroughMinSize: number;
   /** Mount over SRC itself, leaving no path that bypasses the filter. */
   readonly inPlace: boolean;
   /** --in-place even while processes hold places inside SRC (they keep an unfiltered view). */
@@ -41,6 +47,13 @@ export interface MountCommand {
    */
   readonly check: boolean;
 }
+
+/**
+ * --passthrough-min-size's default: a file this small gains nothing from
+ * the backing filesystem's page cache, while registering it costs each
+ * open more than reading it from the page cache the daemon keeps.
+ */
+export const DEFAULT_PASSTHROUGH_MIN_SIZE = 64 * 1024;
 
 /** --max-open-per-user: 0 (no bound) up to what a daemon can hold at all. */
 function parseOpenBound(value: string): number {
@@ -60,6 +73,7 @@ interface MountOptions {
   readonly rulesOnly: boolean;
   readonly revoke?: 'immediate';
   readonly data: 'passthrough' | 'daemon';
+  readonly passthroughMinSize: string;
   readonly inPlace: boolean;
   readonly force: boolean;
   readonly maxOpenPerUser?: number;
@@ -91,6 +105,11 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
       )
         .choices(['passthrough', 'daemon'])
         .default('daemon'),
+    )
+    .option(
+      '--passthrough-min-size <size>',
+      'with --data passthrough: smaller files opened read-only are read through the daemon, from the page cache it keeps (0: none)',
+      `${DEFAULT_PASSTHROUGH_MIN_SIZE / 1024}K`,
     )
     .option('--in-place', 'mount over SRC itself (give SRC as MNT too): no path is left that bypasses the filter', false)
     .option(
@@ -126,6 +145,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         rulesOnly: opts.rulesOnly,
         revoke: opts.revoke ?? 'page-cache',
         data: opts.data,
+        passthroughMinSize: opts.passthroughMinSize.trim() === '0' ? 0 : parseSize(opts.passthroughMinSize),
         inPlace: opts.inPlace,
         force: opts.force,
         maxOpenPerUser: opts.maxOpenPerUser ?? null,

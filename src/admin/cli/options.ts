@@ -49,6 +49,14 @@ export function parseSize(text: string): number {
   return n;
 }
 
+/** A byte count as parseSize reads it back: "64K", "1M", "1000". */
+export function sizeText(bytes: number): string {
+  for (const [unit, scale] of [['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) {
+    if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
+  }
+  return String(bytes);
+}
+
 /** "1 rule", "2 rules", "1 process": a count with its noun in the right number. */
 export function counted(n: number, singular: string, plural = `${singular}s`): string {
   return `${n} ${n === 1 ? singular : plural}`;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { StatusResponse } from '../protocol';
 import type { CliContext } from './context';
-import { counted, json, jsonOption, socketOption } from './options';
+import { counted, json, jsonOption, sizeText, socketOption } from './options';
 
 function formatDuration(seconds: number): string {
   const s = Math.floor(seconds);
@@ -41,7 +41,9 @@ function statusText(st: StatusResponse): string {
     const d = st.dataPath;
     const how =
       d.mode === 'passthrough'
-        ? `passthrough (decided at open: a revoke stops new opens, and open files of revocable rules), ${counted(d.passthroughOpens, 'open')}`
+        ? `passthrough (decided at open: a revoke stops new opens, and open files of revocable rules${
+            d.passthroughMinSize > 0 ? `; files under ${sizeText(d.passthroughMinSize)} opened read-only through the daemon` : ''
+          }), ${counted(d.passthroughOpens, 'open')}`
         : d.refusal !== null
           ? `daemon (passthrough refused: ${d.refusal})`
           : 'daemon (every read that misses the page cache is decided)';
