@@ -45,7 +45,7 @@ struct napi_value__;
 // Bumped whenever the JS-visible contract of the addon changes; the project
 // refuses to run on a binding that exports another value
 // (REQUIRED_PATCH_LEVEL in src/fs/mount.ts).
-#define ACLFS_PATCH_LEVEL 15
+#define ACLFS_PATCH_LEVEL 16
 
 // The largest READ or WRITE the kernel sends (see "larger requests" in
 // init.c).

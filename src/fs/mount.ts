@@ -16,7 +16,7 @@ import { guardOperations, type RequestFault } from './guard';
 const execFileAsync = promisify(execFile);
 
 /** The patch level this code is written against (patches/fuse-native+*.patch). */
-export const REQUIRED_PATCH_LEVEL = 15;
+export const REQUIRED_PATCH_LEVEL = 16;
 
 /**
  * Refuse to run on a binding without our patch: it would serve every request
