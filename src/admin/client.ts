@@ -12,7 +12,10 @@ import {
   type AuditPage,
   type AuditQuery,
   type AuditRecordView,
+  type AccessResponse,
   type CheckRequest,
+  type ReachRequest,
+  type ReachResponse,
   type CheckResponse,
   type ClosableAdminApi,
   type EnforcementMode,
@@ -120,6 +123,14 @@ export class AdminClient implements ClosableAdminApi {
 
   check(request: CheckRequest): Promise<CheckResponse> {
     return this.json('POST', ROUTES.check, request);
+  }
+
+  access(path: string): Promise<AccessResponse> {
+    return this.json('GET', withQuery(ROUTES.access, new URLSearchParams({ path })));
+  }
+
+  reach(request: ReachRequest): Promise<ReachResponse> {
+    return this.json('POST', ROUTES.reach, request);
   }
 
   auditLog(query: AuditQuery = {}): Promise<AuditPage> {

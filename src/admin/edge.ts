@@ -23,6 +23,7 @@ import { checkPath, isId, isRuleId, MAX_RULE_ID, notAnId, renamePathError } from
 import type { Accounts } from './accounts';
 import {
   checkRequestSchema,
+  reachRequestSchema,
   describeBodyError,
   MAX_AUDIT_LIMIT,
   modeBodySchema,
@@ -55,6 +56,19 @@ export interface CheckInput {
   readonly path: string;
   readonly requested: Access;
 }
+
+/** An access listing of one user as the service takes it: the caller's ids as for a check, the prefix canonical. */
+export interface ReachInput {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+  readonly prefix: string;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+/** Rules per page of a user's access listing, when not asked. */
+export const DEFAULT_REACH_LIMIT = 1000;
 
 /** An import as the service takes it: the rule file's rules parsed, names resolved, paths canonical and distinct. */
 export interface ImportInput {
@@ -89,6 +103,22 @@ export function checkInput(request: z.output<typeof checkRequestSchema>, account
   const path = canonicalPath(request.path, 'path');
   const requested = requestedAccess(request.access);
   return { ...callerIds(request, accounts), path, requested };
+}
+
+/** A user's access listing as the protocol's schema accepted it, made what the service takes. */
+export function reachInput(request: z.output<typeof reachRequestSchema>, accounts: Accounts): ReachInput {
+  const prefix = request.prefix === undefined ? '/' : canonicalPath(request.prefix, 'prefix');
+  return {
+    ...callerIds(request, accounts),
+    prefix,
+    limit: request.limit ?? DEFAULT_REACH_LIMIT,
+    ...(request.cursor === undefined ? {} : { cursor: request.cursor }),
+  };
+}
+
+/** A user's access listing of unknown shape (the in-process API's caller), parsed as the server parses it. */
+export function parseReachRequest(request: unknown, accounts: Accounts): ReachInput {
+  return reachInput(parseBody(reachRequestSchema, request, 'access'), accounts);
 }
 
 /** A check body of unknown shape (the in-process API's caller), parsed as the server parses it. */

@@ -16,6 +16,7 @@ import {
   importInput,
   listInput,
   parseCheckRequest,
+  parseReachRequest,
   parseMode,
   parseRuleBodyObject,
   parseRuleRequest,
@@ -27,7 +28,10 @@ import {
   type AuditPage,
   type AuditQuery,
   type AuditRecordView,
+  type AccessResponse,
   type CheckRequest,
+  type ReachRequest,
+  type ReachResponse,
   type ExportOptions,
   type CheckResponse,
   type ClosableAdminApi,
@@ -112,6 +116,14 @@ export class LocalApi implements ClosableAdminApi {
 
   async check(request: CheckRequest): Promise<CheckResponse> {
     return this.operations.check(parseCheckRequest(request, this.accounts));
+  }
+
+  async access(path: string): Promise<AccessResponse> {
+    return this.operations.access(canonicalPath(path, 'path'));
+  }
+
+  async reach(request: ReachRequest): Promise<ReachResponse> {
+    return this.operations.reach(parseReachRequest(request, this.accounts));
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {

@@ -108,6 +108,15 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     examples: ['aclfs check /docs/secret.txt --uid alice --access r', 'aclfs check /docs --uid 1001 --gid 100 --groups 27,100 --access rw --json'],
     exit: ['0   allowed', '1   denied'],
   },
+  'aclfs access': {
+    description: [
+      'Who gets which bits on PATH by the rules: the governing rule (a rule bound to the file counts, as for an open) and every user and group it names with their bits, the owner first and everyone else last; with no rule, the default policy for everyone.',
+      'With --uid: what that user (with --gid and --groups, or the groups a login would give) can reach at and below PATH or --path (default /): every rule there with the bits it gives, and what governs the rest. Read from the rules alone, never by walking the tree.',
+      'Both list the rules only: unless the mount runs --rules-only, the kernel also checks Unix permissions.',
+      TARGET,
+    ],
+    examples: ['aclfs access /docs/report.pdf', 'aclfs access --uid alice --path /docs', 'aclfs access --uid 1001 --json'],
+  },
   'aclfs status': {
     description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, enforce or permissive mode, rule generation and count, decision counters, cache hit rate, uptime and version.'],
     examples: ['aclfs status', 'aclfs status --socket /run/aclfs/aclfs.sock --json'],

@@ -33,6 +33,8 @@ const PATHS = {
   import: '/v1/rules/import',
   export: '/v1/rules/export',
   check: '/v1/check',
+  access: '/v1/access',
+  reach: '/v1/access/user',
   audit: '/v1/audit',
   mode: '/v1/mode',
 } as const;
@@ -47,6 +49,8 @@ export const ROUTES = {
   import: PATHS.import,
   export: PATHS.export,
   check: PATHS.check,
+  access: PATHS.access,
+  reach: PATHS.reach,
   audit: PATHS.audit,
   mode: PATHS.mode,
 } as const;
@@ -284,6 +288,66 @@ export interface CheckResponse {
   readonly generation: number;
 }
 
+/** One principal a rule names (or everyone else) and the bits it gets. */
+export type PrincipalAccessView =
+  | { readonly kind: 'owner' | 'user'; readonly uid: number; readonly access: string }
+  | { readonly kind: 'group'; readonly gid: number; readonly access: string }
+  | { readonly kind: 'other'; readonly access: string };
+
+/** Who gets which bits on one file or directory, from the rules (GET /v1/access?path=). */
+export interface AccessResponse {
+  readonly path: string;
+  /** dev:ino of the file under the source, when it exists and was consulted; null = by path only. */
+  readonly file: { readonly dev: number; readonly ino: number } | null;
+  /** The governing rule; null when the default policy decides for everyone. */
+  readonly rule: { readonly id: number; readonly path: string } | null;
+  readonly match: 'inode' | 'path' | 'ancestor' | 'default';
+  /**
+   * In the order a decision consults them: the owner, each user, each group
+   * (a caller in several gets the union), then everyone else.
+   */
+  readonly entries: readonly PrincipalAccessView[];
+  readonly defaultPolicy: 'deny' | 'allow';
+  readonly generation: number;
+}
+
+export interface ReachRequest {
+  readonly uid: IdOrName;
+  /** Default: the user's primary group from /etc/passwd. */
+  readonly gid?: IdOrName;
+  /** Default: the user's groups from /etc/group. */
+  readonly groups?: readonly IdOrName[];
+  /** Default "/". */
+  readonly prefix?: string;
+  /** Rules listed per page (default 1000). */
+  readonly limit?: number;
+  /** `next` of the page before. */
+  readonly cursor?: string;
+}
+
+/** One rule at or below the prefix and the bits it gives the user. */
+export interface ReachAreaView {
+  readonly path: string;
+  /** file: exactly this path; tree: this path and everything below it without a closer rule. */
+  readonly scope: 'file' | 'tree';
+  readonly rule: number;
+  readonly access: string;
+  readonly source: GrantSourceView;
+}
+
+/** What one user can reach at and below a path, from the rules (POST /v1/access/user). */
+export interface ReachResponse {
+  readonly caller: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] };
+  readonly prefix: string;
+  /** What governs the prefix and everything below it no area covers: the nearest recursive rule above, or the default policy (rule null). */
+  readonly inherited: { readonly rule: { readonly id: number; readonly path: string } | null; readonly access: string; readonly source: GrantSourceView };
+  readonly areas: readonly ReachAreaView[];
+  /** Pass back as `cursor` for the next page; null: the last page. */
+  readonly next: string | null;
+  readonly defaultPolicy: 'deny' | 'allow';
+  readonly generation: number;
+}
+
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }
@@ -341,6 +405,10 @@ export interface AdminApi {
   /** The rule file (JSON text) of every rule. */
   exportRules(options?: ExportOptions): Promise<string>;
   check(request: CheckRequest): Promise<CheckResponse>;
+  /** Who gets which bits on `path`, by the rules. */
+  access(path: string): Promise<AccessResponse>;
+  /** What one user can reach at and below a path, by the rules. */
+  reach(request: ReachRequest): Promise<ReachResponse>;
   /** Stored audit records after `query.after`, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;
   /**
@@ -395,6 +463,18 @@ const decimal = (min: number, max: number, range: string) =>
     .regex(/^\d{1,16}$/, `must be a decimal integer ${range}`)
     .transform(Number)
     .refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, `must be a decimal integer ${range}`);
+
+export const reachRequestSchema = z.strictObject(
+  {
+    uid: idOrName('uid'),
+    gid: idOrName('gid').optional(),
+    groups: z.array(idOrName('gid'), { error: 'must be an array of group ids or names' }).max(MAX_GROUPS, 'too many groups').optional(),
+    prefix: pathText.min(1, 'must not be empty').optional(),
+    limit: z.number().int().min(1).max(MAX_LIST_LIMIT).optional(),
+    cursor: pathText.optional(),
+  },
+  { error: 'must be an object like {"uid": 1000, "prefix": "/docs"}' },
+);
 
 export const listQuerySchema = z.strictObject({
   prefix: pathText.optional(),
@@ -524,6 +604,8 @@ export const API_ROUTES = [
   { handler: 'getMode', method: 'GET', path: PATHS.mode, query: emptyQuerySchema, body: null },
   { handler: 'setMode', method: 'PUT', path: PATHS.mode, query: emptyQuerySchema, body: { schema: modeBodySchema, what: 'mode' } },
   { handler: 'check', method: 'POST', path: PATHS.check, query: emptyQuerySchema, body: { schema: checkRequestSchema, what: 'check' } },
+  { handler: 'access', method: 'GET', path: PATHS.access, query: pathQuerySchema, body: null },
+  { handler: 'reach', method: 'POST', path: PATHS.reach, query: emptyQuerySchema, body: { schema: reachRequestSchema, what: 'access' } },
 ] as const satisfies readonly RouteSpec[];
 
 export type ApiRoute = (typeof API_ROUTES)[number];

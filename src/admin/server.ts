@@ -23,7 +23,7 @@
 import http from 'node:http';
 import { AclfsError, asAclfsError, invalid } from '../errors';
 import type { Accounts } from './accounts';
-import { canonicalPath, checkInput, importInput, listInput, parseBody, ruleAtPath, ruleInput } from './edge';
+import { canonicalPath, checkInput, importInput, listInput, parseBody, reachInput, ruleAtPath, ruleInput } from './edge';
 import {
   API_ROUTES,
   DEFAULT_AUDIT_LIMIT,
@@ -584,5 +584,7 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
     getMode: async () => ok(await api.getMode()),
     setMode: async ({ body }) => ok(await api.setMode(body().mode)),
     check: async ({ body }) => ok(await api.check(checkInput(body(), accounts))),
+    access: async ({ query }) => ok(await api.access(canonicalPath(query.path, 'path'))),
+    reach: async ({ body }) => ok(await api.reach(reachInput(body(), accounts))),
   };
 }

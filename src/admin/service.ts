@@ -11,11 +11,12 @@
 
 import { notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
-import { decide, describeDecision } from '../rules/decide';
+import { decide, describeDecision, findGoverningRule } from '../rules/decide';
+import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
 import { serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
-import type { Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
-import type { AuditInput, CheckInput, ImportInput, ListInput } from './edge';
+import type { Caller, DefaultPolicy, FileIdentity, GrantSource, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import type { AuditInput, CheckInput, ImportInput, ListInput, ReachInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
   MAX_AUDIT_LIMIT,
@@ -23,7 +24,11 @@ import {
   type AuditPage,
   type AuditRecordView,
   type CacheStatsView,
+  type AccessResponse,
   type CheckResponse,
+  type GrantSourceView,
+  type PrincipalAccessView,
+  type ReachResponse,
   type DecisionCountersView,
   type EnforcementMode,
   type ImportResponse,
@@ -110,6 +115,9 @@ export interface AdminOperations {
   /** `onProgress`: rules read so far, of all (a caller on the same process shows a bar). */
   exportRules(onProgress?: ExportOptions['onProgress']): Promise<string>;
   check(input: CheckInput): Promise<CheckResponse>;
+  /** Who gets which bits on a canonical path, by the rules. */
+  access(path: string): Promise<AccessResponse>;
+  reach(input: ReachInput): Promise<ReachResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
   followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
   getMode(): Promise<ModeResponse>;
@@ -236,7 +244,40 @@ export class AdminService implements AdminOperations {
       granted: formatAccess(d.granted),
       rule: d.ruleId === null || d.rulePath === null ? null : { id: d.ruleId, path: d.rulePath },
       match: d.match,
-      source: d.source.kind === 'groups' ? { kind: 'groups', gids: [...d.source.gids] } : d.source,
+      source: sourceView(d.source),
+      defaultPolicy: this.options.defaultPolicy,
+      generation,
+    };
+  }
+
+  async access(path: string): Promise<AccessResponse> {
+    const generation = this.store.generation();
+    const file = this.fileIdentity(path);
+    const view: StoreView = file === null ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) } : this.store;
+    const target = file === null ? { path, dev: 0, ino: 0 } : { path, dev: file.dev, ino: file.ino, birth: file.birth };
+    const listing = accessOf(findGoverningRule(view, target), this.options.defaultPolicy);
+    return {
+      path,
+      file: file === null ? null : { dev: file.dev, ino: file.ino },
+      rule: listing.rule === null ? null : { id: listing.rule.id, path: listing.rule.path },
+      match: listing.rule?.match ?? 'default',
+      entries: listing.entries.map(principalView),
+      defaultPolicy: this.options.defaultPolicy,
+      generation,
+    };
+  }
+
+  async reach(input: ReachInput): Promise<ReachResponse> {
+    const caller: Caller = { uid: input.uid, gid: input.gid, groups: input.groups, pid: 0 };
+    const generation = this.store.generation();
+    const page = this.store.list({ prefix: input.prefix, cursor: input.cursor, limit: input.limit });
+    const reach = reachOf(this.store, page.rules, caller, input.prefix, this.options.defaultPolicy);
+    return {
+      caller: { uid: caller.uid, gid: caller.gid, groups: [...input.groups] },
+      prefix: reach.prefix,
+      inherited: { rule: reach.inherited.rule, access: formatAccess(reach.inherited.granted), source: sourceView(reach.inherited.source) },
+      areas: reach.areas.map((a) => ({ path: a.path, scope: a.scope, rule: a.rule, access: formatAccess(a.granted), source: sourceView(a.source) })),
+      next: page.nextCursor,
       defaultPolicy: this.options.defaultPolicy,
       generation,
     };
@@ -326,6 +367,23 @@ export class AdminService implements AdminOperations {
 }
 
 /** A rule as the API shows it. */
+function sourceView(source: GrantSource): GrantSourceView {
+  return source.kind === 'groups' ? { kind: 'groups', gids: [...source.gids] } : source;
+}
+
+function principalView({ principal, access }: PrincipalAccess): PrincipalAccessView {
+  const bits = formatAccess(access);
+  switch (principal.kind) {
+    case 'owner':
+    case 'user':
+      return { kind: principal.kind, uid: principal.uid, access: bits };
+    case 'group':
+      return { kind: 'group', gid: principal.gid, access: bits };
+    case 'other':
+      return { kind: 'other', access: bits };
+  }
+}
+
 export function toView(rule: Rule): RuleView {
   return {
     id: rule.id,

@@ -11,6 +11,7 @@ import { bashCompletion } from '../completion';
 import { useManHelp } from '../manHelp';
 import type { ClosableAdminApi } from '../protocol';
 import { addAuditCommand } from './audit';
+import { addAccessCommand } from './access';
 import { addCheckCommand } from './check';
 import { DEFAULT_SOCKET, EXIT, exitCodeFor, type CliBackend, type CliContext, type CliIo, type TargetOptions } from './context';
 import { addImportExportCommands } from './importExport';
@@ -82,6 +83,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
   addRuleCommands(program, context);
   addImportExportCommands(program, context);
   addCheckCommand(program, context);
+  addAccessCommand(program, context);
   addStatusCommand(program, context);
   addAuditCommand(program, context);
   addModeCommand(program, context);
