@@ -1,5 +1,5 @@
 // The layout of the rule database: LMDB through lmdb-js, read in-process.
-// One environment, six named databases:
+// One environment, seven named databases:
 //
 //   rules       id (uint32)  -> Rule record (codec.ts)
 //   byPath      path         -> id      every rule
@@ -13,6 +13,10 @@
 //               "inodeRulesBuilt" -> 1  inodeRules is complete
 //               "recordFormat" -> 2     the format of records and index
 //                                       values (codec.ts); absent: format 1
+//               "historyFloor" -> number the oldest generation `history`
+//                                       reaches back to
+//   history     generation (uint32) -> what that commit changed in the rule
+//                                       set (history.ts; lmdb-js msgpack)
 //
 // Invariant kept by every write: a rule is in `rules` and `byPath`, and in
 // exactly one of `byInode` (dev/ino set, with its copy in `inodeRules`) or
@@ -26,6 +30,7 @@
 // the data safely: LMDB serialises writers across processes and readers
 // never block.
 
+import type { HistoryRecord } from './history';
 import { open, type Database, type DatabaseOptions, type Key, type RootDatabase } from 'lmdb';
 import { AclfsError } from '../errors';
 import type { Rule } from '../rules/types';
@@ -41,6 +46,8 @@ export const META = {
   nextId: 'nextId',
   inodeRulesBuilt: 'inodeRulesBuilt',
   recordFormat: 'recordFormat',
+  /** The oldest generation the history reaches back to (see history.ts). */
+  historyFloor: 'historyFloor',
 } as const;
 
 /** The format of a database without `recordFormat`: lmdb-js's msgpack for every value. */
@@ -55,6 +62,8 @@ export interface Databases {
   readonly inodeRules: Database<Rule, string>;
   readonly unbound: Database<number, string>;
   readonly meta: Database<number, string>;
+  /** generation -> what that commit changed (history.ts); lmdb-js's msgpack. */
+  readonly history: Database<HistoryRecord, number>;
 }
 
 /** Opens the environment in directory `dir` (LMDB creates its files there). */
@@ -83,6 +92,7 @@ export function openDatabases(env: RootDatabase): Databases {
     inodeRules: openWithCodec<Rule, string>(env, 'inodeRules', ruleCodec),
     unbound: openWithCodec<number, string>(env, 'unbound', idCodec),
     meta: env.openDB<number, string>({ name: 'meta' }),
+    history: env.openDB<HistoryRecord, number>({ name: 'history', keyEncoding: 'uint32' }),
   };
 }
 

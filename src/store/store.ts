@@ -8,11 +8,12 @@ import nodePath from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from '../rules/path';
-import { toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
+import { parseRuleBody, toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
 import { IndexValueError, plainRule, RECORD_FORMAT, RecordFormatError, sameRecord } from './codec';
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
 import { CommitEpoch, type FileMapper } from './epoch';
+import { DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_CHANGES, difference, Journal, netChanges, undo, type HistoryRecord, type RuleChange } from './history';
 import { convertToCurrentFormat, DATA_FILE, inodeKey, META, MSGPACK_FORMAT, openDatabases, openEnvironment, type Databases } from './schema';
 import {
   checkPath,
@@ -34,6 +35,9 @@ export { DATA_FILE, inodeKey, LOCK_FILE } from './schema';
 const GENERATION = META.generation;
 const NEXT_ID = META.nextId;
 const INODE_RULES_BUILT = META.inodeRulesBuilt;
+const HISTORY_FLOOR = META.historyFloor;
+/** Who writes when no one said (the CLI on the database itself). */
+const LOCAL_ACTOR = 'local (--db)';
 /** How long open() waits before looking at a data file that seemed damaged a second time. */
 const CREATION_GRACE_MS = 100;
 /** exportRules reports progress this often, in rules. */
@@ -60,6 +64,24 @@ export interface ImportOptions {
   readonly replace?: boolean;
 }
 
+/** How much history a store keeps (see history.ts). */
+export interface HistoryBounds {
+  /** Records kept, the oldest dropped first. */
+  readonly limit: number;
+  /** Changes recorded per commit; a bigger commit is recorded by its count. */
+  readonly maxChanges: number;
+}
+
+/** A change read backwards. */
+function reverseChange(change: RuleChange): RuleChange {
+  return { path: change.path, before: change.after, after: change.before };
+}
+
+/** A rule file's rule as a rule input (numeric ids only: it came from a record). */
+function ruleInputOf(rule: RuleFileRule): RuleInput {
+  return parseRuleBody(rule, { user: () => undefined, group: () => undefined });
+}
+
 export interface ImportResult {
   readonly created: number;
   readonly updated: number;
@@ -72,6 +94,12 @@ export class RuleStore implements RuleView {
   private dirty = false;
   /** Epoch at the last read-transaction renewal; see snapshot(). */
   private snapshotEpoch: number | null = null;
+  /** The changes of the current write transaction (history.ts); null outside one. */
+  private journal: Journal | null = null;
+  /** Who the history names for the writes now made (see asActor), and what they are. */
+  private actor: string = LOCAL_ACTOR;
+  private note: string | null = null;
+  private historyBounds: HistoryBounds = { limit: DEFAULT_HISTORY_LIMIT, maxChanges: DEFAULT_MAX_CHANGES };
 
   private constructor(
     readonly dir: string,
@@ -83,6 +111,7 @@ export class RuleStore implements RuleView {
     private readonly inodeRulesDb: Database<Rule, string>,
     private readonly unboundDb: Database<number, string>,
     private readonly meta: Database<number, string>,
+    private readonly historyDb: Database<HistoryRecord, number>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
     readonly epoch: CommitEpoch,
     private readonly mapper: FileMapper,
@@ -118,13 +147,13 @@ export class RuleStore implements RuleView {
       restrictFiles(dir);
       const dbs = openDatabases(env);
       convertToCurrentFormat(env, dbs);
-      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, CommitEpoch.open(dir, mapper), mapper);
+      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, dbs.history, CommitEpoch.open(dir, mapper), mapper);
     } catch (err) {
       void env.close();
       throw readFailure(dir, err);
     }
     try {
-      return store.withInodeRules();
+      return store.withInodeRules().withHistoryFloor();
     } catch (err) {
       store.close();
       throw err;
@@ -150,6 +179,20 @@ export class RuleStore implements RuleView {
           if (rule !== undefined) this.inodeRulesDb.putSync(key, rule);
         }
         this.meta.putSync(INODE_RULES_BUILT, 1);
+      }),
+    );
+    return this;
+  }
+
+  /**
+   * A database from before the history (or a new one) starts it at its
+   * generation now: nothing earlier can be restored. No rule changes.
+   */
+  private withHistoryFloor(): this {
+    if (this.reading(() => this.meta.get(HISTORY_FLOOR)) !== undefined) return this;
+    this.reading(() =>
+      this.env.transactionSync(() => {
+        if (this.meta.get(HISTORY_FLOOR) === undefined) this.meta.putSync(HISTORY_FLOOR, this.meta.get(GENERATION) ?? 0);
       }),
     );
     return this;
@@ -448,6 +491,7 @@ export class RuleStore implements RuleView {
     return this.write(() => {
       const rule = this.get(id);
       if (rule === undefined) return undefined;
+      this.journal?.removed(rule);
       this.removeIndexes(rule);
       this.rules.removeSync(id);
       this.markDirty();
@@ -587,6 +631,115 @@ export class RuleStore implements RuleView {
     });
   }
 
+  // ---- history -------------------------------------------------------------
+
+  /** How much history to keep from now on (the daemon's --history-limit). */
+  setHistoryBounds(bounds: HistoryBounds): void {
+    if (!Number.isSafeInteger(bounds.limit) || bounds.limit < 1 || !Number.isSafeInteger(bounds.maxChanges) || bounds.maxChanges < 1) {
+      throw invalid('history bounds must be positive integers');
+    }
+    this.historyBounds = bounds;
+  }
+
+  /**
+   * Runs `fn` with its commits recorded in the history as made by `who`
+   * (and, with `note`, as what). Synchronous, as every write is.
+   */
+  asActor<T>(who: string, fn: () => T, note: string | null = null): T {
+    const [actor, previousNote] = [this.actor, this.note];
+    this.actor = who;
+    this.note = note;
+    try {
+      return fn();
+    } finally {
+      this.actor = actor;
+      this.note = previousNote;
+    }
+  }
+
+  /** The oldest generation that can still be restored or compared. */
+  historyFloor(): number {
+    return this.reading(() => this.meta.get(HISTORY_FLOOR) ?? this.meta.get(GENERATION) ?? 0);
+  }
+
+  /** The newest `limit` history records, newest first. */
+  history(limit: number): HistoryRecord[] {
+    checkLimit(limit);
+    return this.reading(() => [...this.historyDb.getRange({ reverse: true, limit }).map(({ value }) => value)]);
+  }
+
+  /**
+   * What changed in the rule set from generation `from` to `to` (default:
+   * now), by path. Both must lie between the floor and now.
+   */
+  diff(from: number, to?: number): { from: number; to: number; changes: RuleChange[] } {
+    return this.reading(() => {
+      const now = this.meta.get(GENERATION) ?? 0;
+      const end = to ?? now;
+      this.checkRestorable(from, now);
+      this.checkRestorable(end, now);
+      if (end < from) return { from, to: end, changes: netChanges(this.recordsBetween(end, from)).map(reverseChange) };
+      return { from, to: end, changes: netChanges(this.recordsBetween(from, end)) };
+    });
+  }
+
+  /**
+   * Restores the rule set of generation `target` (its export, byte for
+   * byte) as one new commit, recorded as a rollback; rules whose path and
+   * content are the same stay as they are, bound to their files.
+   */
+  rollback(target: number): { generation: number; changes: RuleChange[] } {
+    return this.asActor(
+      this.actor,
+      () =>
+        this.write(() => {
+          const now = this.meta.get(GENERATION) ?? 0;
+          this.checkRestorable(target, now);
+          const current = new Map<string, RuleFileRule>();
+          for (const { key, value } of this.byPathDb.getRange()) current.set(key, toRuleFileRule(this.mustGet(value)));
+          const wanted = undo(new Map(current), this.recordsBetween(target, now).reverse());
+          const changes = difference(current, wanted);
+          let nextId = this.meta.get(NEXT_ID) ?? 1;
+          for (const change of changes) {
+            const id = this.byPathDb.get(change.path);
+            if (change.after === null) {
+              const rule = this.mustGet(id!);
+              this.journal?.removed(rule);
+              this.removeIndexes(rule);
+              this.rules.removeSync(rule.id);
+              this.markDirty();
+              continue;
+            }
+            const v = validateRuleInput(ruleInputOf(change.after));
+            if (id === undefined) this.store({ id: nextId++, ...v }, null);
+            else this.putIn(this.mustGet(id), v, true);
+          }
+          this.meta.putSync(NEXT_ID, nextId);
+          return { generation: this.dirty ? now + 1 : now, changes };
+        }),
+      `rollback to generation ${target}`,
+    );
+  }
+
+  /** Refuses a generation the history cannot reach (invalid) or no longer reaches (conflict). */
+  private checkRestorable(generation: number, now: number): void {
+    if (!Number.isSafeInteger(generation) || generation < 0 || generation > now) {
+      throw invalid(`generation must be an integer from 0 to ${now} (the generation now), got ${String(generation)}`);
+    }
+    const floor = this.meta.get(HISTORY_FLOOR) ?? now;
+    if (generation < floor) throw conflict(`the history reaches back to generation ${floor} only; generation ${generation} cannot be restored`);
+  }
+
+  /** The history records of generations after `from` up to `to`, oldest first. */
+  private recordsBetween(from: number, to: number): HistoryRecord[] {
+    const records = [...this.historyDb.getRange({ start: from + 1, end: to + 1 }).map(({ value }) => value)];
+    const uncounted = records.find((r) => r.changes === null);
+    if (uncounted !== undefined) {
+      throw conflict(`generation ${uncounted.generation} changed ${uncounted.changed < 0 ? 'more rules than' : uncounted.changed} the history records per commit`);
+    }
+    return records;
+  }
+
   // ---- internals ------------------------------------------------------------
 
   /**
@@ -599,16 +752,50 @@ export class RuleStore implements RuleView {
     try {
       return this.env.transactionSync(() => {
         this.dirty = false;
+        this.journal = new Journal(this.historyBounds.maxChanges);
         const result = fn();
-        if (this.dirty) this.meta.putSync(GENERATION, (this.meta.get(GENERATION) ?? 0) + 1);
+        if (this.dirty) {
+          const generation = (this.meta.get(GENERATION) ?? 0) + 1;
+          this.meta.putSync(GENERATION, generation);
+          this.recordHistory(generation, this.journal);
+        }
         return result;
       });
     } catch (err) {
       throw readFailure(this.dir, err);
     } finally {
+      this.journal = null;
       // The "after" advance: the commit is visible to every reader now.
       if (this.dirty) this.epoch.advance();
       this.dirty = false;
+    }
+  }
+
+  /**
+   * The history record of the commit at `generation`, if it changed the
+   * rule set; then the oldest records beyond the bound are dropped. In the
+   * commit's transaction.
+   */
+  private recordHistory(generation: number, journal: Journal): void {
+    const changes = journal.changes();
+    if (changes !== null && changes.length === 0) return;
+    const record: HistoryRecord = {
+      generation,
+      time: new Date().toISOString(),
+      who: this.actor,
+      note: this.note,
+      changed: changes?.length ?? -1,
+      changes,
+    };
+    this.historyDb.putSync(generation, record);
+    // A commit recorded by its count cannot be undone: nothing before it can be restored.
+    if (changes === null) this.meta.putSync(HISTORY_FLOOR, generation);
+    const kept = (this.historyDb.getStats() as { entryCount: number }).entryCount;
+    const dropped = [...this.historyDb.getKeys({ limit: Math.max(0, kept - this.historyBounds.limit) })];
+    for (const key of dropped) {
+      this.historyDb.removeSync(key);
+      // Undoing it is no longer possible: its generation is the oldest one left to restore.
+      this.meta.putSync(HISTORY_FLOOR, Math.max(this.meta.get(HISTORY_FLOOR) ?? 0, key));
     }
   }
 
@@ -674,6 +861,7 @@ export class RuleStore implements RuleView {
       if (holder !== undefined && holder !== rule.id) stored = { ...rule, dev: null, ino: null, birth: null };
     }
     stored = plainRule(stored);
+    this.journal?.wrote(previous, stored);
     this.rules.putSync(stored.id, stored);
     this.byPathDb.putSync(stored.path, stored.id);
     if (stored.dev !== null && stored.ino !== null) {
@@ -702,6 +890,11 @@ export class RuleStore implements RuleView {
   }
 
   private clearRules(): void {
+    const journal = this.journal;
+    if (journal !== null) {
+      if ((this.rules.getStats() as { entryCount: number }).entryCount > this.historyBounds.maxChanges) journal.giveUp();
+      else for (const { value } of this.rules.getRange()) journal.removed(value);
+    }
     // Inside our transaction lmdb-js runs clearSync in it, not in its own.
     for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.inodeRulesDb, this.unboundDb]) db.clearSync();
     this.markDirty();
@@ -811,7 +1004,7 @@ function readId(db: Database<number, string>, key: string): number | undefined {
 }
 
 /** The record/index invariant, checked entry by entry (see verifyIndexes). Empty = healthy. */
-function indexProblems(dbs: Omit<Databases, 'meta'>): string[] {
+function indexProblems(dbs: Omit<Databases, 'meta' | 'history'>): string[] {
   const problems: string[] = [];
   let rules = 0;
   for (const { key: id, value: rule } of dbs.rules.getRange()) {
