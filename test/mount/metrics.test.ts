@@ -5,12 +5,12 @@
 // fast path's hits, FUSE requests by op rise, an open file shows as a handle).
 import http from 'node:http';
 import net from 'node:net';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { httpUnix } from '../helpers/admin';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, BOB, Daemon, FileHolder, importRules, makeWorkspace, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
+import { ALICE, BOB, aclfs, Daemon, FileHolder, importRules, isMounted, makeWorkspace, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
 import { DAEMON_FAMILIES, parseScrape, sampleSum, sampleValue, type Family } from '../helpers/prometheus';
 
 /** A TCP port free on the loopback now (the kernel's pick, released at once). */
@@ -127,5 +127,22 @@ describeWithFuse('metrics', () => {
     expect(post.headers.allow).toBe('GET');
     expect((await httpGet(port, '/v1/status')).status).toBe(404);
     expect((await httpGet(port, '/v1/rules')).status).toBe(404);
+  });
+
+  it('a second daemon given the address in use is refused before it mounts anything (exit 4, one line)', async () => {
+    const other = makeWorkspace('aclfs-metrics-busy-');
+    try {
+      const res = await aclfs(['mount', other.src, other.mnt, '--db', other.db, '--socket', other.socket, '--metrics-listen', String(port)]);
+      expect(res.code).toBe(4);
+      expect(res.stderr.split('\n').filter((l) => l.startsWith('aclfs: '))).toEqual([
+        `aclfs: --metrics-listen 127.0.0.1:${port}: the address is in use (another process listens there)`,
+      ]);
+      expect(isMounted(other.mnt)).toBe(false);
+      expect(existsSync(other.socket)).toBe(false);
+      // The first daemon's listener is untouched.
+      expect((await httpGet(port, '/metrics')).status).toBe(200);
+    } finally {
+      other.cleanup();
+    }
   });
 });
