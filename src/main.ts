@@ -359,9 +359,9 @@ function missing(what: string, path: string, err: unknown): unknown {
  * `aclfs mount --check`: everything a start checks before it mounts, with
  * nothing changed (no directory made, no stale mount cleared, no database
  * created or converted): the binding, SRC and MNT and their layout, the
- * admin group and socket, processes inside SRC with --in-place, and the
- * database, read in a child. Throws the first problem; returns when a start
- * would get as far as mounting.
+ * admin group and socket, processes inside SRC with --in-place, the
+ * --metrics-listen address, and the database, read in a child. Throws the
+ * first problem; returns when a start would get as far as mounting.
  */
 async function checkMount(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
@@ -388,6 +388,11 @@ async function checkMount(cmd: MountCommand): Promise<void> {
   checkRuntimeDir(socketPath);
   await assertSocketFree(socketPath);
   if (cmd.inPlace && !stale) refuseProcessesInside(layout.source, cmd.force, makeLogger('silent'));
+  // Listened on for a moment, as a start would (an address in use, or not this machine's).
+  if (cmd.metricsListen !== null) {
+    const probe = await MetricsListener.start(cmd.metricsListen, () => Promise.reject(new Error('a check serves nothing')), makeLogger('silent'));
+    await probe.close();
+  }
   inspectInChild(cmd.db);
 }
 

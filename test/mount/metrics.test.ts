@@ -129,7 +129,7 @@ describeWithFuse('metrics', () => {
     expect((await httpGet(port, '/v1/rules')).status).toBe(404);
   });
 
-  it('a second daemon given the address in use is refused before it mounts anything (exit 4, one line)', async () => {
+  it('a second daemon given the address in use is refused before it mounts anything (exit 4, one line), and so is its --check', async () => {
     const other = makeWorkspace('aclfs-metrics-busy-');
     try {
       const res = await aclfs(['mount', other.src, other.mnt, '--db', other.db, '--socket', other.socket, '--metrics-listen', String(port)]);
@@ -139,6 +139,10 @@ describeWithFuse('metrics', () => {
       ]);
       expect(isMounted(other.mnt)).toBe(false);
       expect(existsSync(other.socket)).toBe(false);
+      // mount --check says so too, mounting nothing.
+      const check = await aclfs(['mount', '--check', other.src, other.mnt, '--db', other.db, '--socket', other.socket, '--metrics-listen', String(port)]);
+      expect(check).toMatchObject({ code: 4, stdout: '', stderr: `aclfs: --metrics-listen 127.0.0.1:${port}: the address is in use (another process listens there)\n` });
+      expect(isMounted(other.mnt)).toBe(false);
       // The first daemon's listener is untouched.
       expect((await httpGet(port, '/metrics')).status).toBe(200);
     } finally {
