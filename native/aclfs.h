@@ -171,6 +171,7 @@ void aclfs_quota_set_limits (uint32_t per_user, uint32_t total);
 int aclfs_quota_claim (uint32_t uid);
 void aclfs_quota_release (uint32_t uid);
 uint32_t aclfs_quota_count (uint32_t uid);
+uint32_t aclfs_quota_open (void);
 
 // ---- cached data belongs to one file (keepcache.c) --------------------------------
 

@@ -359,6 +359,12 @@ NAPI_METHOD(hold_handle) {
   NAPI_RETURN_INT32(aclfs_handle_hold(fd, uid))
 }
 
+// openHandles(): handles counted for all users together now (handles.c).
+NAPI_METHOD(open_handles) {
+  (void) info;
+  NAPI_RETURN_UINT32(aclfs_quota_open())
+}
+
 static void unmap_page (napi_env env, void *data, void *hint) {
   (void) env;
   (void) hint;
@@ -656,6 +662,7 @@ void aclfs_export_calls (napi_env env, napi_value exports) {
   // Open handles per user.
   set_function(env, calls, "setHandleLimits", set_handle_limits);
   set_function(env, calls, "holdHandle", hold_handle);
+  set_function(env, calls, "openHandles", open_handles);
   // The service manager: its notification socket, and the request loop's
   // progress its watchdog is fed by.
   set_function(env, calls, "sdNotify", sd_notify);

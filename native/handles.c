@@ -233,3 +233,11 @@ uint32_t aclfs_quota_count (uint32_t uid) {
   pthread_mutex_unlock(&quota_lock);
   return count;
 }
+
+// Handles counted for all users together now (the daemon's metrics).
+uint32_t aclfs_quota_open (void) {
+  pthread_mutex_lock(&quota_lock);
+  uint32_t held = quota_open;
+  pthread_mutex_unlock(&quota_lock);
+  return held;
+}

@@ -19,6 +19,7 @@ import { CallerResolver } from './fs/callers';
 import { BackingTree, identityLookup } from './fs/backing';
 import { fastPathStats } from './fs/fastpath';
 import { raisedInBinding, type RequestFault } from './fs/guard';
+import { FilterMeters } from './fs/meters';
 import { Filter, type RuleIndex } from './fs/ops';
 import { assertSocketFree } from './admin/socketFile';
 import {
@@ -31,15 +32,19 @@ import {
   isStaleMount,
   Mount,
   openBackingRoot,
+  openHandleCount,
   handleCapacity,
   type HandleLimits,
   processesInside,
+  requestLoopStats,
   topMountAt,
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
 import { ModeSwitch } from './fs/mode';
 import { Binder, bindPendingRules } from './store/binder';
+import { MetricsListener } from './metrics/listen';
+import { createDaemonMetrics, type AuditStats, type DaemonMetrics } from './metrics/registry';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
 import { DATA_FILE, RuleStore } from './store/store';
@@ -308,6 +313,43 @@ function serviceNotifier(log: Logger): ServiceNotifier {
   });
 }
 
+/**
+ * The audit log's figures for the metrics. The log is in memory: every
+ * record is kept as it is appended (nothing queued, nothing lost but the
+ * oldest, which the ring drops by design); `records` is what it holds now.
+ */
+function auditStatsOf(audit: AuditLog): () => AuditStats {
+  return () => ({ queued: 0, dropped: 0, written: audit.newest(), records: audit.newest() - audit.oldest() + 1 });
+}
+
+/** The daemon's metrics, each read from what the daemon counts anyway (src/metrics/registry.ts). */
+function daemonMetrics(parts: {
+  store: RuleStore;
+  engine: PolicyEngine;
+  cache: DecisionCache;
+  meters: FilterMeters;
+  mode: ModeSwitch;
+  handleLimits: HandleLimits;
+  audit: () => AuditStats;
+}): DaemonMetrics {
+  const { store, engine, cache, meters, mode, handleLimits } = parts;
+  return createDaemonMetrics({
+    requests: () => meters.requestCounts(),
+    requestLoop: requestLoopStats,
+    decisions: () => meters.decisionCounts(),
+    decisionLatency: () => meters.decisionLatency(),
+    decisionErrors: () => engine.counters.errors,
+    fastPath: fastPathStats,
+    cache: () => cache.stats(),
+    openHandles: () => ({ open: openHandleCount(), limit: handleLimits.total }),
+    rules: () => store.count(),
+    generation: () => store.generation(),
+    epoch: () => store.epoch.value(),
+    permissive: () => mode.permissive(),
+    audit: parts.audit,
+  });
+}
+
 /** ENOENT of a path the command names, as the one-line not-found error it is. */
 function missing(what: string, path: string, err: unknown): unknown {
   return (err as NodeJS.ErrnoException).code === 'ENOENT' ? notFound(`${what} ${path}: no such directory`) : err;
@@ -317,9 +359,9 @@ function missing(what: string, path: string, err: unknown): unknown {
  * `aclfs mount --check`: everything a start checks before it mounts, with
  * nothing changed (no directory made, no stale mount cleared, no database
  * created or converted): the binding, SRC and MNT and their layout, the
- * admin group and socket, processes inside SRC with --in-place, and the
- * database, read in a child. Throws the first problem; returns when a start
- * would get as far as mounting.
+ * admin group and socket, processes inside SRC with --in-place, the
+ * --metrics-listen address, and the database, read in a child. Throws the
+ * first problem; returns when a start would get as far as mounting.
  */
 async function checkMount(cmd: MountCommand): Promise<void> {
   assertPatchedBinding();
@@ -346,6 +388,11 @@ async function checkMount(cmd: MountCommand): Promise<void> {
   checkRuntimeDir(socketPath);
   await assertSocketFree(socketPath);
   if (cmd.inPlace && !stale) refuseProcessesInside(layout.source, cmd.force, makeLogger('silent'));
+  // Listened on for a moment, as a start would (an address in use, or not this machine's).
+  if (cmd.metricsListen !== null) {
+    const probe = await MetricsListener.start(cmd.metricsListen, () => Promise.reject(new Error('a check serves nothing')), makeLogger('silent'));
+    await probe.close();
+  }
   inspectInChild(cmd.db);
 }
 
@@ -421,6 +468,7 @@ async function serve(cmd: MountCommand): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let admin: AdminServer | undefined;
+  let metricsListener: MetricsListener | undefined;
   try {
     const cache = new DecisionCache();
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
@@ -437,6 +485,9 @@ async function serve(cmd: MountCommand): Promise<void> {
       store.epoch.advance();
       log.warn({ mode: now, previous }, now === 'permissive' ? 'permissive mode: denials are let through and recorded' : 'enforce mode: denials are refused');
     });
+    const meters = new FilterMeters();
+    const handleLimits = handleLimitsFor(cmd.maxOpenPerUser);
+    const metrics = daemonMetrics({ store, engine, cache, meters, mode, handleLimits, audit: auditStatsOf(audit) });
 
     // The admin API, up before the mount so a second daemon on the same
     // socket is refused before it mounts anything.
@@ -446,6 +497,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       gid,
       importLimitBytes: cmd.importLimitBytes,
       log,
+      metrics: () => metrics.page(),
       accounts: new SystemNameResolver(),
       api: new AdminService({
         store,
@@ -477,6 +529,10 @@ async function serve(cmd: MountCommand): Promise<void> {
       }),
     });
 
+    // Like the admin socket, up before the mount: an address that cannot be
+    // listened on fails the start with nothing mounted.
+    if (cmd.metricsListen !== null) metricsListener = await MetricsListener.start(cmd.metricsListen, () => metrics.page(), log);
+
     // Bind every path rule whose file exists now, then keep binding rules as
     // they are committed (by this daemon or by `aclfs import --db` elsewhere).
     const bound = bindPendingRules(store, identity);
@@ -503,6 +559,7 @@ async function serve(cmd: MountCommand): Promise<void> {
       rulesOnly: cmd.rulesOnly,
       audit,
       permissive: () => mode.permissive(),
+      meters,
     });
     mount = await Mount.start({
       mountpoint: layout.mountpoint,
@@ -516,7 +573,8 @@ async function serve(cmd: MountCommand): Promise<void> {
       // The fast path is always on in the daemon: allows are replayed in C
       // while the store's commit epoch stays put.
       fastPath: { epochPage: store.epoch.page },
-      handleLimits: handleLimitsFor(cmd.maxOpenPerUser),
+      handleLimits,
+      requestCounter: (op) => meters.requestCounter(op),
       onFault: (fault: RequestFault) =>
         logFault(`${fault.op}:${fault.kind}`, (suppressed) =>
           log.error(
@@ -593,12 +651,14 @@ async function serve(cmd: MountCommand): Promise<void> {
     timers.forEach(clearInterval);
     // No admin changes while the mount goes away.
     await admin.close();
+    await metricsListener?.close();
     await mount.stop();
     log.info('unmounted');
   } finally {
     manager.stopWatchdog();
     timers.forEach(clearInterval);
     await admin?.close();
+    await metricsListener?.close();
     store.close();
     backing.close();
     process.off('uncaughtException', onUncaught);

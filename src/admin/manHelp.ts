@@ -39,12 +39,14 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       'Logs are JSON lines on standard error; every denial is logged with its reason, and the last 10,000 are kept for `aclfs audit`. The daemon starts in enforce mode (see `aclfs mode`).',
       'With --in-place the mount covers SRC itself. Processes whose working directory, root or open files are inside SRC when it mounts keep reaching the tree beneath, unfiltered, through what they hold: the mount is refused (exit status 4, naming them) unless --force is given, which mounts anyway and logs them.',
       'Every open file holds a descriptor in the daemon: it raises its soft descriptor limit to the hard limit at start and logs the limit obtained. It keeps 1,024 descriptors for its own work; the rest (at most 65,536) are for open files and directories, of which one non-root user may hold a quarter, or --max-open-per-user N. Past either bound, opens fail with EMFILE until files are closed; the daemon and the mount stay up.',
+      'Prometheus metrics (decisions by result and operation, decision latency, fast-path hits, the decision cache, FUSE requests by operation, open handles, rules, the audit log, the process) are served at GET /metrics on the admin socket (curl --unix-socket SOCKET http://aclfs/metrics). --metrics-listen [HOST:]PORT serves them over plain HTTP on TCP too, and nothing else there; a port alone listens on 127.0.0.1. The listener has no authentication and the metrics show how the tree is used: bind beyond the loopback only on purpose. A malformed address is exit status 2, one in use 4, before anything is mounted.',
       'A link or rename that would put a file or directory under another rule than the one that governs it fails with EXDEV (mv then copies, which reads the data through the rules). FIFOs, sockets and device nodes are not shown, and none can be made through the mount (EPERM); names that are not valid UTF-8 are not listed and fail with EILSEQ. With --rules-only, new files are still their maker\'s, and only a file\'s owner (or root) changes its mode, owner or times.',
     ],
     examples: [
       'aclfs mount /srv/data /srv/protected',
       'aclfs mount /srv/data /srv/protected --db /var/lib/aclfs --admin-group aclfs --revoke immediate',
       'aclfs mount /srv/data /srv/data --in-place',
+      'aclfs mount /srv/data /srv/protected --metrics-listen 9464',
     ],
   },
   'aclfs unmount': {

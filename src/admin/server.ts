@@ -80,7 +80,21 @@ export interface AdminServerOptions {
   readonly bodyLimitBytes?: number;
   /** Body limit of POST /v1/rules/import (default 256 MiB). */
   readonly importLimitBytes?: number;
+  /**
+   * GET /metrics: the daemon's metrics, rendered by whoever keeps them
+   * (main.ts wires src/metrics); absent: /metrics is not found.
+   */
+  readonly metrics?: () => Promise<MetricsText>;
 }
+
+/** A scrape's answer: the Prometheus text format and its content type. */
+export interface MetricsText {
+  readonly contentType: string;
+  readonly text: string;
+}
+
+/** Where the metrics are served, beside the API (not under /v1: it is not JSON). */
+const METRICS_PATH = '/metrics';
 
 interface Reply {
   readonly status: number;
@@ -157,10 +171,11 @@ export class AdminServer {
     const routes = groupRoutes();
     const limits: BodyLimits = { json: options.bodyLimitBytes ?? MAX_BODY_BYTES, text: options.importLimitBytes ?? DEFAULT_IMPORT_LIMIT_BYTES };
     const handlers = handlersFor(options.api, options.accounts);
+    const metrics = options.metrics;
     let self: AdminServer | undefined;
     const streams = new Set<() => void>();
     const server = http.createServer((req, res) => {
-      const done = handle(req, res, routes, handlers, limits, log, () => self?.closing ?? false, streams);
+      const done = handle(req, res, routes, handlers, limits, log, () => self?.closing ?? false, streams, metrics);
       self?.inFlight.add(done);
       void done.finally(() => self?.inFlight.delete(done));
     });
@@ -271,12 +286,13 @@ async function handle(
   log: AdminLog,
   closing: () => boolean,
   streams: Set<() => void>,
+  metrics: (() => Promise<MetricsText>) | undefined,
 ): Promise<void> {
   const started = process.hrtime.bigint();
   let reply: Reply;
   try {
     if (closing()) throw new AclfsError('unavailable', 'the aclfs daemon is shutting down');
-    reply = await dispatch(req, routes, handlers, limits);
+    reply = await dispatch(req, routes, handlers, limits, metrics);
   } catch (err) {
     const e = asAclfsError(err);
     if (e.code === 'internal') log.error({ method: req.method, url: req.url, err: err instanceof Error ? err.stack : String(err) }, 'admin request failed');
@@ -376,7 +392,13 @@ interface BodyLimits {
  * is checked: the rule id of the path, the query, the body (read whole,
  * JSON parsed); the handler then takes the body through its schema.
  */
-async function dispatch(req: http.IncomingMessage, routes: readonly PathRoutes[], handlers: Handlers, limits: BodyLimits): Promise<Reply> {
+async function dispatch(
+  req: http.IncomingMessage,
+  routes: readonly PathRoutes[],
+  handlers: Handlers,
+  limits: BodyLimits,
+  metrics: (() => Promise<MetricsText>) | undefined,
+): Promise<Reply> {
   let url: URL;
   try {
     // The base only makes relative request targets parseable; dot segments
@@ -387,6 +409,7 @@ async function dispatch(req: http.IncomingMessage, routes: readonly PathRoutes[]
   }
   const path = url.pathname.length > 1 && url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
   checkQueryEncoding(url.search);
+  if (path === METRICS_PATH && metrics !== undefined) return metricsReply(req, metrics);
   for (const r of routes) {
     const id = r.match(path);
     if (id === null) continue;
@@ -407,6 +430,16 @@ async function dispatch(req: http.IncomingMessage, routes: readonly PathRoutes[]
     return handler({ id, query: query as never, body: parsedBody as never });
   }
   throw new AclfsError('not_found', `no such endpoint: ${path} (the API lives under /v1, see docs/admin-api.md)`);
+}
+
+/** GET /metrics: the text the metrics provider renders, as it is (a scrape takes no query or body). */
+async function metricsReply(req: http.IncomingMessage, metrics: () => Promise<MetricsText>): Promise<Reply> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    const e = new AclfsError('method_not_allowed', `${req.method ?? '?'} is not allowed on ${METRICS_PATH} (allowed: GET)`);
+    return { ...errorReply(e), headers: { Allow: 'GET' } };
+  }
+  const { contentType, text } = await metrics();
+  return { status: 200, raw: text, headers: { 'Content-Type': contentType } };
 }
 
 /** Reads the body incrementally; 413 as soon as it passes `limit`. */

@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import type { Operations } from '../native/binding';
 import { EIO, toErrno } from './errno';
+import type { RequestCounter } from './meters';
 
 /** A fault in one FUSE request that the guard contained. */
 export interface RequestFault {
@@ -32,9 +33,15 @@ type Reply = (errno: number, a?: unknown, b?: unknown) => void;
  * that thread serves next. So: a throw before the answer is answered with
  * the error's errno (EIO if it carries none); a second answer is dropped;
  * an answer whose errno is not an integer (which the binding could not
- * send) becomes EIO. Each is reported to `onFault`.
+ * send) becomes EIO. Each is reported to `onFault`. Every request is
+ * counted, by operation, in the counter `counterOf` gives for it (the
+ * one entry point all requests that reach JS pass through).
  */
-export function guardOperations(ops: Operations, onFault: (fault: RequestFault) => void): Operations {
+export function guardOperations(
+  ops: Operations,
+  onFault: (fault: RequestFault) => void,
+  counterOf?: (op: string) => RequestCounter,
+): Operations {
   const report = (fault: RequestFault): void => {
     try {
       onFault(fault);
@@ -49,7 +56,10 @@ export function guardOperations(ops: Operations, onFault: (fault: RequestFault) 
       continue;
     }
     const serve = handler as (...args: unknown[]) => void;
+    // Bound here, once per operation: a request only bumps a number.
+    const requests = counterOf?.(op) ?? { count: 0 };
     guarded[op] = (...args: unknown[]): void => {
+      requests.count++;
       // The binding's answer callback is every handler's last argument.
       const reply = args[args.length - 1] as Reply;
       let answered = false;

@@ -12,6 +12,7 @@ import { Fuse, native } from '../native/binding';
 import { AclfsError } from '../errors';
 import { MAX_OPEN_HANDLES } from '../rules/validate';
 import { guardOperations, type RequestFault } from './guard';
+import type { RequestCounter } from './meters';
 
 const execFileAsync = promisify(execFile);
 
@@ -189,6 +190,8 @@ export interface MountOptions {
   readonly onFault: (fault: RequestFault) => void;
   /** The bounds on open handles (see handleCapacity for what the daemon can hold). */
   readonly handleLimits: HandleLimits;
+  /** Where the requests that reach JS are counted, by operation (FilterMeters.requestCounter); none: not counted. */
+  readonly requestCounter?: (op: string) => RequestCounter;
 }
 
 /** The most open handles the binding can count (its handle table); defined with the other limits, where the CLI reads it too. */
@@ -272,7 +275,7 @@ export class Mount {
     // Passthrough bypasses the page-cache-free mode of --revoke immediate.
     const passthrough = options.dataPath === 'passthrough' && options.pageCache;
     native.setDataPath(passthrough ? 1 : 0, options.passthroughMinSize);
-    const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault), {
+    const fuse = new Fuse(options.mountpoint, guardOperations(options.ops, options.onFault, options.requestCounter), {
       allowOther: true,
       defaultPermissions: options.defaultPermissions,
       fsname: 'aclfs',
@@ -389,6 +392,20 @@ export function isMountpoint(mountpoint: string): boolean {
 export function openBackingRoot(source: string, inPlace: boolean): { root: string; fd: number; close: () => void } {
   const fd = fs.openSync(source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   return { root: inPlace ? `/proc/self/fd/${fd}` : source, fd, close: () => fs.closeSync(fd) };
+}
+
+/** Open handles counted for all users together now (against HandleLimits.total). */
+export function openHandleCount(): number {
+  return native.openHandles();
+}
+
+/**
+ * The binding's request loop: requests received (every operation, answered
+ * in C or in JS) and answered so far.
+ */
+export function requestLoopStats(): { started: number; finished: number } {
+  const [started, finished] = native.requestProgress();
+  return { started, finished };
 }
 
 /** The binding's worker-thread state (see StatusResponse.workerLocals). */

@@ -23,6 +23,7 @@ import { EACCES, EBADF, EEXIST, EPERM, OK, Refusal, toErrno } from './errno';
 import { FastPath } from './fastpath';
 import { Gate, type AuditSink, type Gatekeeper } from './gate';
 import { accessForOpenFlags, OpenFiles } from './handles';
+import type { FilterMeters } from './meters';
 import { gidOf, identityOf, modeOf, nlinkOf, sameFile, statOfDescriptor, uidOf } from './stat';
 
 export type { AuditSink, Gatekeeper } from './gate';
@@ -68,6 +69,8 @@ export interface FilterOptions {
    * commit epoch when it changes, so nothing decided before is replayed.
    */
   readonly permissive: () => boolean;
+  /** Where decisions are counted and timed, for the daemon's metrics (default: counted for nobody). */
+  readonly meters?: FilterMeters;
 }
 
 /** Who a new file is given to. */

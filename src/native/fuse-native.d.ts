@@ -173,6 +173,8 @@ declare module 'fuse-native' {
       setHandleLimits(perUser: number, total: number): number;
       /** Counts handle `fd` for `uid`: 1 to keep it, 0 to refuse it (EMFILE). */
       holdHandle(fd: number, uid: number): number;
+      /** Open handles counted for all users together now (what holdHandle kept and release has not given back). */
+      openHandles(): number;
       /**
        * [requests begun, requests ended, milliseconds the oldest request
        * still in flight has been in the daemon (0: none)]: the request

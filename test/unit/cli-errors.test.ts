@@ -97,6 +97,19 @@ describe('aclfs mount: the paths are checked before anything is created', () => 
   });
 });
 
+describe('aclfs mount --metrics-listen', () => {
+  it('an address that is not PORT, IPV4:PORT or [IPV6]:PORT is a usage error (exit 2), before anything is created', async () => {
+    for (const bad of ['localhost:9464', '70000', '1.2.3:9464', '::1:9464', 'x']) {
+      expectOneLineError(
+        await aclfs(['mount', src, mnt, '--db', db, '--socket', socket, '--metrics-listen', bad]),
+        2,
+        /^aclfs: option '--metrics-listen <\[host:\]port>' argument '[^']*' is invalid\. .*expected PORT, IPV4:PORT or \[IPV6\]:PORT/,
+      );
+      expectNothingCreated();
+    }
+  });
+});
+
 describe('aclfs unmount', () => {
   it('of a directory that is not mounted says so (exit 3); of a missing one, that it does not exist (exit 3)', async () => {
     expectOneLineError(await aclfs(['unmount', mnt]), 3, new RegExp(`^aclfs: ${mnt} is not mounted\\n$`));

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = path.resolve(__dirname, '..', '..', 'src');
 
-type Layer = 'rules' | 'store' | 'fs' | 'admin' | 'system' | 'native' | 'errors' | 'main';
+type Layer = 'rules' | 'store' | 'fs' | 'admin' | 'system' | 'native' | 'metrics' | 'errors' | 'main';
 
 /** What each layer may import: our layers by name, packages by name, `node:` builtins when `node` is listed. */
 const ALLOWED: Record<Layer, { layers: Layer[]; packages: string[]; node: boolean }> = {
@@ -20,7 +20,9 @@ const ALLOWED: Record<Layer, { layers: Layer[]; packages: string[]; node: boolea
   store: { layers: ['store', 'rules', 'errors', 'native'], packages: ['lmdb', 'msgpackr'], node: true },
   fs: { layers: ['fs', 'rules', 'store', 'errors', 'native'], packages: ['pino'], node: true },
   admin: { layers: ['admin', 'rules', 'store', 'system', 'errors'], packages: ['zod', 'commander', 'cli-progress'], node: true },
-  main: { layers: ['main', 'rules', 'store', 'fs', 'admin', 'system', 'native', 'errors'], packages: ['pino'], node: true },
+  // The daemon's metrics: its sources are functions main.ts wires, never another layer.
+  metrics: { layers: ['metrics', 'errors'], packages: ['prom-client'], node: true },
+  main: { layers: ['main', 'rules', 'store', 'fs', 'admin', 'system', 'native', 'metrics', 'errors'], packages: ['pino'], node: true },
 };
 
 function layerOf(file: string): Layer {
@@ -103,5 +105,13 @@ describe('layers', () => {
       'src/fs/probe.ts -> ../admin/protocol',
     ]);
     expect(violations(path.join(SRC, 'main.ts'), "import { X } from './admin/server';")).toEqual([]);
+    // The admin server serves the metrics main.ts hands it; the metrics read what main.ts wires.
+    expect(violations(path.join(SRC, 'admin', 'probe.ts'), "import { createDaemonMetrics } from '../metrics/registry';")).toEqual([
+      'src/admin/probe.ts -> ../metrics/registry',
+    ]);
+    expect(violations(path.join(SRC, 'metrics', 'probe.ts'), "import { FilterMeters } from '../fs/meters';\nimport { native } from '../native/binding';")).toEqual([
+      'src/metrics/probe.ts -> ../fs/meters',
+      'src/metrics/probe.ts -> ../native/binding',
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 // aclfs mount, aclfs unmount: serving a mount in the foreground (through
 // the backend main.ts supplies) and ending one served elsewhere.
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MAX_OPEN_HANDLES } from '../../rules/validate';
 import { DEFAULT_IMPORT_LIMIT_BYTES } from '../protocol';
@@ -40,6 +41,8 @@ export interface MountCommand {
   /** At most this many open files and directories per non-root uid (0: no bound); null: the daemon's default. */
   readonly maxOpenPerUser: number | null;
   readonly logLevel: string;
+  /** --metrics-listen: also serve GET /metrics over TCP here; null: on the admin socket only. */
+  readonly metricsListen: ListenAddress | null;
   /**
    * Only check that a mount could start (options, SRC, MNT, admin socket,
    * the database read without changing it), mount nothing; silent when it
@@ -64,6 +67,34 @@ function parseOpenBound(value: string): number {
   return n;
 }
 
+/** An IP address and a port to listen on. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The host --metrics-listen binds when given a port alone: the metrics are for this machine unless said otherwise. */
+export const METRICS_DEFAULT_HOST = '127.0.0.1';
+
+/**
+ * --metrics-listen PORT, IPV4:PORT or [IPV6]:PORT. A port alone binds the
+ * loopback. The host must be an IP address (no name to resolve: the
+ * address the metrics are open to is the one written).
+ */
+export function parseListenAddress(value: string): ListenAddress {
+  const m = /^(?:(?:\[([^\]]*)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(value);
+  const expected = 'expected PORT, IPV4:PORT or [IPV6]:PORT (a port alone listens on 127.0.0.1)';
+  if (m === null) throw new InvalidArgumentError(expected);
+  const host = m[1] ?? m[2] ?? METRICS_DEFAULT_HOST;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`the port must be from 1 to 65535; ${expected}`);
+  const family = isIP(host);
+  if (family === 0 || (m[1] !== undefined && family !== 6) || (m[2] !== undefined && family !== 4)) {
+    throw new InvalidArgumentError(`${JSON.stringify(host)} is not an IP address; ${expected}`);
+  }
+  return { host, port };
+}
+
 interface MountOptions {
   readonly db: string;
   readonly socket: string;
@@ -78,6 +109,7 @@ interface MountOptions {
   readonly force: boolean;
   readonly maxOpenPerUser?: number;
   readonly logLevel: string;
+  readonly metricsListen?: ListenAddress;
   readonly check: boolean;
 }
 
@@ -123,6 +155,12 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         'open files and directories one non-root user may hold through the mount at once (0: no bound; default: a quarter of what the daemon can hold)',
       ).argParser(parseOpenBound),
     )
+    .addOption(
+      new Option(
+        '--metrics-listen <[host:]port>',
+        'also serve the Prometheus metrics (GET /metrics) over plain HTTP on this TCP address; a port alone listens on 127.0.0.1 (the metrics name operations and counts: bind elsewhere only on purpose)',
+      ).argParser(parseListenAddress),
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
     .option(
       '--check',
@@ -150,6 +188,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         force: opts.force,
         maxOpenPerUser: opts.maxOpenPerUser ?? null,
         logLevel: opts.logLevel,
+        metricsListen: opts.metricsListen ?? null,
         check: opts.check,
       });
     });
