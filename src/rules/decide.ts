@@ -55,6 +55,7 @@ export function decide(
     match: governing.match,
     source,
     revocable: governing.rule.revocable === true,
+    auditOnly: governing.rule.auditOnly === true,
   };
 }
 
@@ -134,6 +135,7 @@ function defaultDecision(requested: Access, policy: DefaultPolicy): Decision {
     match: 'default',
     source: { kind: 'default-policy', policy: effective },
     revocable: false,
+    auditOnly: false,
   };
 }
 

@@ -19,7 +19,7 @@ const alice: Caller = { uid: 1000, gid: 100, groups: [20, 10], pid: 1 };
 const file: Target = { path: '/docs/a', dev: 1, ino: 2 };
 
 function decision(allow: boolean, ruleId: number | null = 1): Decision {
-  return { allow, requested: 4, granted: allow ? 4 : 0, ruleId, rulePath: '/docs', match: 'ancestor', source: { kind: 'defaccess' }, revocable: false };
+  return { allow, requested: 4, granted: allow ? 4 : 0, ruleId, rulePath: '/docs', match: 'ancestor', source: { kind: 'defaccess' }, revocable: false, auditOnly: false };
 }
 
 describe('DecisionCache', () => {
