@@ -57,6 +57,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     description: [
       'A rule governs one file or directory: its owner always gets rwx, each --user and --group entry gets its access, everyone else gets the default access. A --recursive directory rule also governs everything below it that has no closer rule. Access is rwx-style (r-x) or a number 0-7.',
       'An open is decided when it is made; a revoke stops new opens at once. A file served by passthrough is then read by the kernel directly, so a revoke does not stop its open handles. The files of a --revocable rule are never served by passthrough: a revoke also stops their open handles at the next read that misses the page cache (every read under --revoke immediate).',
+      'A rule marked --audit-only is decided as usual, but a request it denies is let through and recorded in the audit log as "would deny" (enforced false): try a rule out on real traffic before enforcing it (`aclfs rule set` without --audit-only). Other rules are still enforced; `aclfs mode permissive` lets every denial through.',
       'Each command talks to the running daemon over its admin socket (--socket, default /run/aclfs/aclfs.sock) or, with --db DIR, works on the rule database directly, with no daemon needed.',
     ],
     examples: ['aclfs rule ls', 'aclfs rule help add'],
@@ -67,10 +68,11 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       'aclfs rule add /docs --recursive --owner 0 --default r-x --group staff:rw-',
       'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r-- --user 1001:rw-',
       'aclfs rule add /payroll --recursive --revocable --owner 0 --default --- --group hr:r--',
+      'aclfs rule add /projects --recursive --audit-only --owner 0 --default --- --group dev:rwx',
     ],
   },
   'aclfs rule set': {
-    description: ['Replaces the whole rule for PATH (owner, default access, entries, recursive, revocable), or creates it: a flag not given is off.', TARGET],
+    description: ['Replaces the whole rule for PATH (owner, default access, entries, recursive, revocable, audit-only), or creates it: a flag not given is off.', TARGET],
     examples: ['aclfs rule set /docs/secret.txt --owner 0 --default --- --user alice:r--'],
   },
   'aclfs rule rm': {
@@ -83,7 +85,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs rule ls': {
     description: [
-      'Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries. With --limit, when more rules follow, a last line on standard error (on a terminal only) gives the --cursor of the next page; --json gives it as nextCursor.',
+      'Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries, then "audit-only" for such a rule. With --limit, when more rules follow, a last line on standard error (on a terminal only) gives the --cursor of the next page; --json gives it as nextCursor.',
       TARGET,
     ],
     examples: ['aclfs rule ls', 'aclfs rule ls /docs --limit 20', 'aclfs rule ls --db /var/lib/aclfs --json'],

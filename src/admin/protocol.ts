@@ -103,6 +103,8 @@ export interface RuleBody {
   readonly recursive?: boolean;
   /** Never served by passthrough, so a revoke also stops reads of open handles (default false). */
   readonly revocable?: boolean;
+  /** A denial it decides is let through and recorded as "would deny" (default false). */
+  readonly auditOnly?: boolean;
   readonly owner: IdOrName;
   readonly defaccess: AccessSpec;
   readonly acl?: readonly ({ readonly user: IdOrName; readonly access: AccessSpec } | { readonly group: IdOrName; readonly access: AccessSpec })[];
@@ -125,6 +127,8 @@ export interface RuleView {
   readonly recursive: boolean;
   /** Always present: false unless the rule is marked revocable. */
   readonly revocable: boolean;
+  /** Always present: false unless the rule is marked audit-only. */
+  readonly auditOnly: boolean;
 }
 
 export interface RuleListResponse {

@@ -338,5 +338,6 @@ export function toView(rule: Rule): RuleView {
     acl: rule.acl.map((e) => ('user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) })),
     recursive: rule.recursive,
     revocable: rule.revocable === true,
+    auditOnly: rule.auditOnly === true,
   };
 }

@@ -268,6 +268,7 @@ describeAsRoot('admin endpoints', () => {
       ],
       recursive: false,
       revocable: false,
+      auditOnly: false,
     });
     const again = await req('POST', '/v1/rules', rule('/docs/new.txt'));
     expectError(again, 409, 'conflict', /already governs \/docs\/new.txt/);
@@ -334,6 +335,37 @@ describeAsRoot('admin endpoints', () => {
     const exported = (await req('GET', '/v1/rules/export')).json.rules as { path: string }[];
     expect(exported.find((r) => r.path === '/rev')).toEqual({ path: '/rev', recursive: true, owner: 0, defaccess: 'r--', acl: [] });
     expect(exported.find((r) => r.path === '/rev/plain')).toEqual({ path: '/rev/plain', recursive: false, revocable: true, owner: 0, defaccess: 'r--', acl: [] });
+    for (const id of [made.json.id, plain.json.id]) expect((await req('DELETE', `/v1/rules/${id}`)).status).toBe(200);
+    await expectServing();
+  });
+
+  it('auditOnly: create, get, list and replace carry it (false when not given); anything but a boolean is 400', async () => {
+    const made = await req('POST', '/v1/rules', rule('/aud', { recursive: true, auditOnly: true }));
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ path: '/aud', recursive: true, revocable: false, auditOnly: true });
+    expect(store.findByPath('/aud')?.auditOnly).toBe(true);
+    expect((await req('GET', `/v1/rules/${made.json.id}`)).json).toEqual(made.json);
+    const plain = await req('POST', '/v1/rules', rule('/aud/plain'));
+    expect(plain.json.auditOnly).toBe(false);
+    const listed = await req('GET', '/v1/rules?prefix=/aud');
+    expect(listed.json.rules.map((r: { path: string; auditOnly: boolean }) => [r.path, r.auditOnly])).toEqual([
+      ['/aud', true],
+      ['/aud/plain', false],
+    ]);
+    // A replacement is the whole rule: without auditOnly it is enforced.
+    const replaced = await req('PUT', `/v1/rules/${made.json.id}`, rule('/aud', { recursive: true }));
+    expect(replaced.json).toMatchObject({ id: made.json.id, auditOnly: false });
+    expect(store.findByPath('/aud')?.auditOnly).toBeUndefined();
+    const byPath = await req('PUT', '/v1/rules/by-path?path=/aud/plain', rule('/aud/plain', { auditOnly: true }));
+    expect(byPath.json).toMatchObject({ id: plain.json.id, auditOnly: true });
+    const before = store.generation();
+    for (const auditOnly of ['true', 1, null, {}]) {
+      expectError(await req('POST', '/v1/rules', rule('/aud/bad', { auditOnly })), 400, 'invalid', /^rule \/aud\/bad: auditOnly: must be true or false$/);
+    }
+    expect(store.generation()).toBe(before);
+    const exported = (await req('GET', '/v1/rules/export')).json.rules as { path: string }[];
+    expect(exported.find((r) => r.path === '/aud')).toEqual({ path: '/aud', recursive: true, owner: 0, defaccess: 'r--', acl: [] });
+    expect(exported.find((r) => r.path === '/aud/plain')).toEqual({ path: '/aud/plain', recursive: false, auditOnly: true, owner: 0, defaccess: 'r--', acl: [] });
     for (const id of [made.json.id, plain.json.id]) expect((await req('DELETE', `/v1/rules/${id}`)).status).toBe(200);
     await expectServing();
   });
