@@ -116,7 +116,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs audit': {
     description: [
-      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode let through, one a line: seq, time, enforced (refused) or permissive (let through), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
+      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode or an audit-only rule let through, one a line: seq, time, enforced (refused), audit-only (let through by an audit-only rule, reason "would deny: ...") or permissive (let through by permissive mode), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
       'Without --limit every stored record after --after is printed. With --follow the stored records come first, then each new one as it happens, until SIGINT or SIGTERM (exit 0) or until the daemon goes away (exit 6). --json prints {"records": [...], "next": SEQ} (pass next as --after to continue), or with --follow one JSON record per line.',
       'The audit log is the daemon\'s own: this command talks to it over its admin socket (--socket, default /run/aclfs/aclfs.sock); there is nothing to read with --db.',
     ],
