@@ -46,6 +46,17 @@ describe('DecisionCache', () => {
     expect(cache.get(1, alice, { ...file, birth: '7.000000001' }, 4)).toBeUndefined();
   });
 
+  it('peek answers like get without counting, and at another generation finds nothing and empties nothing', () => {
+    const cache = new DecisionCache();
+    expect(cache.peek(1, alice, file, 4)).toBeUndefined();
+    cache.set(1, alice, file, 4, decision(false));
+    expect(cache.peek(1, { ...alice, groups: [10, 20], pid: 7 }, file, 4)).toEqual(decision(false));
+    expect(cache.peek(1, alice, file, 6)).toBeUndefined();
+    expect(cache.peek(2, alice, file, 4)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ size: 1, hits: 0, misses: 0, generation: 1, invalidations: 0 });
+    expect(cache.get(1, alice, file, 4)).toEqual(decision(false));
+  });
+
   it('keys cannot collide through separators in paths or group lists', () => {
     const a = cacheKey({ uid: 1, gid: 2, groups: [3], pid: 0 }, { path: '/x|1:1|4|/y', dev: 1, ino: 1 }, 4);
     const b = cacheKey({ uid: 1, gid: 2, groups: [3], pid: 0 }, { path: '/y', dev: 1, ino: 1 }, 4);
