@@ -54,6 +54,8 @@ export interface CheckInput {
   readonly groups: readonly number[];
   readonly path: string;
   readonly requested: Access;
+  /** Return every step of the decision too (absent: no). */
+  readonly explain?: true;
 }
 
 /** An import as the service takes it: the rule file's rules parsed, names resolved, paths canonical and distinct. */
@@ -88,7 +90,7 @@ export function listInput(query: ListQuery): ListInput {
 export function checkInput(request: z.output<typeof checkRequestSchema>, accounts: Accounts): CheckInput {
   const path = canonicalPath(request.path, 'path');
   const requested = requestedAccess(request.access);
-  return { ...callerIds(request, accounts), path, requested };
+  return { ...callerIds(request, accounts), path, requested, ...(request.explain === true ? { explain: true as const } : {}) };
 }
 
 /** A check body of unknown shape (the in-process API's caller), parsed as the server parses it. */

@@ -12,9 +12,10 @@
 import { notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision } from '../rules/decide';
+import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
 import { serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
-import type { Caller, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import type { Access, Caller, Decision, DefaultPolicy, FileIdentity, Rule, RuleInput, RuleView as StoreView, Target } from '../rules/types';
 import type { AuditInput, CheckInput, ImportInput, ListInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
@@ -26,6 +27,7 @@ import {
   type CheckResponse,
   type DecisionCountersView,
   type EnforcementMode,
+  type ExplainStepView,
   type ImportResponse,
   type ModeResponse,
   type PutResult,
@@ -76,6 +78,12 @@ export interface AdminServiceOptions {
    */
   readonly identity: ((path: string) => FileIdentity | null) | null;
   readonly defaultPolicy: DefaultPolicy;
+  /**
+   * Whether the daemon's decision cache holds an answer to this question at
+   * the current commit (looked at without counting as a lookup), for an
+   * explained `check`; without it (no daemon) explanations have no cache step.
+   */
+  readonly decisionCached?: (caller: Caller, target: Target, requested: Access) => boolean;
   /** Daemon facts for `status`; without it status describes just the database. */
   readonly runtime?: () => RuntimeInfo;
   /** The daemon's audit log; without it (no daemon) the audit operations are unavailable. */
@@ -224,7 +232,17 @@ export class AdminService implements AdminOperations {
     const file = this.fileIdentity(path);
     const view: StoreView = file === null ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) } : this.store;
     const target = file === null ? { path, dev: 0, ino: 0 } : { path, dev: file.dev, ino: file.ino, birth: file.birth };
-    const d = decide(view, caller, target, requested, this.options.defaultPolicy);
+    let d: Decision;
+    let steps: ExplainStepView[] | undefined;
+    if (input.explain === true) {
+      const explained = explainDecision(view, caller, target, requested, this.options.defaultPolicy);
+      d = explained.decision;
+      const cached = this.options.decisionCached;
+      const all: ExplainStep[] = cached === undefined ? [...explained.steps] : [{ kind: 'cache', hit: cached(caller, target, requested) }, ...explained.steps];
+      steps = all.map(stepView);
+    } else {
+      d = decide(view, caller, target, requested, this.options.defaultPolicy);
+    }
     return {
       allow: d.allow,
       decision: d.allow ? 'allow' : 'deny',
@@ -239,6 +257,8 @@ export class AdminService implements AdminOperations {
       source: d.source.kind === 'groups' ? { kind: 'groups', gids: [...d.source.gids] } : d.source,
       defaultPolicy: this.options.defaultPolicy,
       generation,
+      auditOnly: d.auditOnly,
+      ...(steps === undefined ? {} : { steps }),
     };
   }
 
@@ -322,6 +342,22 @@ export class AdminService implements AdminOperations {
     } catch {
       return null;
     }
+  }
+}
+
+/** An explanation step as the API shows it: access as "rwx", gids copied, and the step in words. */
+function stepView(step: ExplainStep): ExplainStepView {
+  const text = describeStep(step);
+  switch (step.kind) {
+    case 'grant':
+      return {
+        ...step,
+        source: step.source.kind === 'groups' ? { kind: 'groups', gids: [...step.source.gids] } : step.source,
+        granted: formatAccess(step.granted),
+        text,
+      };
+    default:
+      return { ...step, text };
   }
 }
 

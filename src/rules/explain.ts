@@ -47,7 +47,7 @@ export function describeStep(step: ExplainStep): string {
         ? 'decision cache: hit (the daemon holds an answer to this very question, made at the current commit)'
         : 'decision cache: miss (the daemon holds no answer to this very question yet)';
     case 'inode':
-      if (!step.file && step.result === 'miss') return 'inode index: no file at this path (yet): nothing to look up by inode';
+      if (!step.file && step.result === 'miss') return 'inode index: no file known at this path (none yet, or no mount to look in): nothing to look up by inode';
       switch (step.result) {
         case 'hit':
           return `inode index: dev ${step.dev} ino ${step.ino}: hit, ${named(step.rule!)} is bound to this file: governs`;

@@ -388,6 +388,7 @@ describeWithFuse('aclfs check', () => {
       source: { kind: 'default-policy', policy: 'deny' },
       defaultPolicy: 'deny',
       generation: expect.any(Number),
+      auditOnly: false,
     });
   });
 

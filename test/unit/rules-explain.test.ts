@@ -73,7 +73,7 @@ describe('explainDecision', () => {
         { kind: 'grant', rule: ref(DOCS), source: { kind: 'groups', gids: [100] }, granted: 5 },
       ],
       [
-        'inode index: no file at this path (yet): nothing to look up by inode',
+        'inode index: no file known at this path (none yet, or no mount to look in): nothing to look up by inode',
         'path /docs/sub/new.txt: no rule',
         'ancestor /docs/sub: rule 3 (/docs/sub): not recursive, governs only /docs/sub: skipped',
         'ancestor /docs: rule 1 (/docs, recursive): governs',
