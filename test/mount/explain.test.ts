@@ -123,8 +123,10 @@ describeWithFuse('aclfs check --explain', () => {
   });
 
   it("the decision cache: a miss until the mount decided the same question, then a hit; --json carries the steps", async () => {
+    // Given as pasted from under the mountpoint: taken as the path inside the mount.
     const before = await explain(path.join(ws.mnt, 'docs', 'cached.txt'));
     expect(before.stderr).toBe('');
+    expect(before.stdout).toMatch(/^allow: rule \d+ \(\/docs, by recursive ancestor\): defaccess r-x grants r\n  for uid \d+ gid \d+ groups none, \/docs\/cached\.txt \(file dev \d+ ino \d+\), generation \d+\nexplain:\n/);
     expect(steps(before)[0]).toBe('decision cache: miss (the daemon holds no answer to this very question yet)');
     expect((await runAs(ALICE, 'cat', [path.join(ws.mnt, 'docs', 'cached.txt')])).stdout).toBe('docs/cached.txt\n');
     const after = await explain(path.join(ws.mnt, 'docs', 'cached.txt'));
