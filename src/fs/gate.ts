@@ -87,8 +87,8 @@ export class Gate {
    * when its deciding rule is audit-only (recorded as "would deny: ..."): its
    * verdict is returned although its decision denies (callers never publish
    * or vouch for such a verdict, so the fast path never replays it and
-   * passthrough never serves it: every later request is decided, and
-   * recorded, here; see FastPath.publishOpen and OpenFiles.register), still
+   * passthrough never serves it: every later open is decided, and recorded,
+   * here; see FastPath.publishOpen and OpenFiles.register), still
    * logged and recorded. Any failure while deciding (store unreadable, bad
    * record) denies, in either mode, and is logged: fail closed.
    */
