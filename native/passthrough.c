@@ -39,8 +39,8 @@
 // through the daemon, or refused EBUSY, a moment longer than necessary.
 //
 // Which opens may use it is decided in JS and handed over with the allow:
-// never a revocable rule's, never a let-through of permissive mode (see
-// src/fs/handles.ts).
+// never a revocable rule's, never a let-through of permissive mode or of
+// an audit-only rule (see src/fs/handles.ts).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

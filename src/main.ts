@@ -503,6 +503,7 @@ async function serve(cmd: MountCommand): Promise<void> {
         store,
         identity,
         defaultPolicy: cmd.defaultPolicy,
+        decisionCached: (caller, target, requested) => engine.cached(caller, target, requested),
         audit,
         mode,
         runtime: () => ({

@@ -55,6 +55,8 @@ export interface CheckInput {
   readonly groups: readonly number[];
   readonly path: string;
   readonly requested: Access;
+  /** Return every step of the decision too (absent: no). */
+  readonly explain?: true;
 }
 
 /** An access listing of one user as the service takes it: the caller's ids as for a check, the prefix canonical. */
@@ -102,7 +104,7 @@ export function listInput(query: ListQuery): ListInput {
 export function checkInput(request: z.output<typeof checkRequestSchema>, accounts: Accounts): CheckInput {
   const path = canonicalPath(request.path, 'path');
   const requested = requestedAccess(request.access);
-  return { ...callerIds(request, accounts), path, requested };
+  return { ...callerIds(request, accounts), path, requested, ...(request.explain === true ? { explain: true as const } : {}) };
 }
 
 /** A user's access listing as the protocol's schema accepted it, made what the service takes. */

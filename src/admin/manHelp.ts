@@ -59,6 +59,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     description: [
       'A rule governs one file or directory: its owner always gets rwx, each --user and --group entry gets its access, everyone else gets the default access. A --recursive directory rule also governs everything below it that has no closer rule. Access is rwx-style (r-x) or a number 0-7.',
       'An open is decided when it is made; a revoke stops new opens at once. A file served by passthrough is then read by the kernel directly, so a revoke does not stop its open handles. The files of a --revocable rule are never served by passthrough: a revoke also stops their open handles at the next read that misses the page cache (every read under --revoke immediate).',
+      'A rule marked --audit-only is decided as usual, but a request it denies is let through and recorded in the audit log as "would deny" (enforced false): try a rule out on real traffic before enforcing it (`aclfs rule set` without --audit-only). Other rules are still enforced; `aclfs mode permissive` lets every denial through.',
       'Each command talks to the running daemon over its admin socket (--socket, default /run/aclfs/aclfs.sock) or, with --db DIR, works on the rule database directly, with no daemon needed.',
     ],
     examples: ['aclfs rule ls', 'aclfs rule help add'],
@@ -69,10 +70,11 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       'aclfs rule add /docs --recursive --owner 0 --default r-x --group staff:rw-',
       'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r-- --user 1001:rw-',
       'aclfs rule add /payroll --recursive --revocable --owner 0 --default --- --group hr:r--',
+      'aclfs rule add /projects --recursive --audit-only --owner 0 --default --- --group dev:rwx',
     ],
   },
   'aclfs rule set': {
-    description: ['Replaces the whole rule for PATH (owner, default access, entries, recursive, revocable), or creates it: a flag not given is off.', TARGET],
+    description: ['Replaces the whole rule for PATH (owner, default access, entries, recursive, revocable, audit-only), or creates it: a flag not given is off.', TARGET],
     examples: ['aclfs rule set /docs/secret.txt --owner 0 --default --- --user alice:r--'],
   },
   'aclfs rule rm': {
@@ -85,7 +87,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs rule ls': {
     description: [
-      'Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries. With --limit, when more rules follow, a last line on standard error (on a terminal only) gives the --cursor of the next page; --json gives it as nextCursor.',
+      'Lists rules in path order, one a line: id, default access, flags (rec: recursive, rev: revocable), owner, path and entries, then "audit-only" for such a rule. With --limit, when more rules follow, a last line on standard error (on a terminal only) gives the --cursor of the next page; --json gives it as nextCursor.',
       TARGET,
     ],
     examples: ['aclfs rule ls', 'aclfs rule ls /docs --limit 20', 'aclfs rule ls --db /var/lib/aclfs --json'],
@@ -104,10 +106,16 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   'aclfs check': {
     description: [
       'A dry-run decision: whether the caller would get ACCESS to PATH, and why (which rule, which entry, or the default). Nothing is opened and nothing is logged as a denial.',
-      'PATH is a path inside the mount (/docs/a.txt) or, with a daemon, the same file under its mountpoint (/srv/protected/docs/a.txt). When no such file is in the source, a rule bound to a file cannot apply: the decision is by path only, and the output says so.',
+      'PATH is a path inside the mount (/docs/a.txt) or, with a daemon, the same file under its mountpoint (/srv/protected/docs/a.txt). When no such file is in the source, a rule bound to a file cannot apply: the decision is by path only, the output says so, and a warning line goes to standard error.',
+      'With --explain, every step of the decision follows, numbered, in the order the mount takes them: whether the daemon\'s decision cache holds this answer (with a daemon), the inode index (hit, miss, or an entry ignored), the exact path, each ancestor walked (a rule that is not recursive is skipped), then the entry that grants or the default policy. With --json the steps are in "steps".',
+      'A denial by an audit-only rule exits 1 like any other (the rules deny it); the output adds that the mount lets it through and records it as "would deny".',
       TARGET,
     ],
-    examples: ['aclfs check /docs/secret.txt --uid alice --access r', 'aclfs check /docs --uid 1001 --gid 100 --groups 27,100 --access rw --json'],
+    examples: [
+      'aclfs check /docs/secret.txt --uid alice --access r',
+      'aclfs check /srv/protected/docs/a.txt --uid alice --access r --explain',
+      'aclfs check /docs --uid 1001 --gid 100 --groups 27,100 --access rw --json',
+    ],
     exit: ['0   allowed', '1   denied'],
   },
   'aclfs access': {
@@ -125,7 +133,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs audit': {
     description: [
-      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode let through, one a line: seq, time, enforced (refused) or permissive (let through), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
+      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode or an audit-only rule let through, one a line: seq, time, enforced (refused), audit-only (let through by an audit-only rule, reason "would deny: ...") or permissive (let through by permissive mode), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
       'Without --limit every stored record after --after is printed. With --follow the stored records come first, then each new one as it happens, until SIGINT or SIGTERM (exit 0) or until the daemon goes away (exit 6). --json prints {"records": [...], "next": SEQ} (pass next as --after to continue), or with --follow one JSON record per line.',
       'The audit log is the daemon\'s own: this command talks to it over its admin socket (--socket, default /run/aclfs/aclfs.sock); there is nothing to read with --db.',
     ],

@@ -107,6 +107,8 @@ export interface RuleBody {
   readonly recursive?: boolean;
   /** Never served by passthrough, so a revoke also stops reads of open handles (default false). */
   readonly revocable?: boolean;
+  /** A denial it decides is let through and recorded as "would deny" (default false). */
+  readonly auditOnly?: boolean;
   readonly owner: IdOrName;
   readonly defaccess: AccessSpec;
   readonly acl?: readonly ({ readonly user: IdOrName; readonly access: AccessSpec } | { readonly group: IdOrName; readonly access: AccessSpec })[];
@@ -129,6 +131,8 @@ export interface RuleView {
   readonly recursive: boolean;
   /** Always present: false unless the rule is marked revocable. */
   readonly revocable: boolean;
+  /** Always present: false unless the rule is marked audit-only. */
+  readonly auditOnly: boolean;
 }
 
 export interface RuleListResponse {
@@ -258,6 +262,8 @@ export interface CheckRequest {
   readonly path: string;
   /** Requested bits: "r", "rw", "r-x" or an integer 1-7. */
   readonly access: AccessSpec;
+  /** Also return every step of the decision (`steps`). */
+  readonly explain?: boolean;
 }
 
 export type GrantSourceView =
@@ -266,6 +272,39 @@ export type GrantSourceView =
   | { readonly kind: 'groups'; readonly gids: readonly number[] }
   | { readonly kind: 'defaccess' }
   | { readonly kind: 'default-policy'; readonly policy: 'deny' | 'allow' };
+
+/** A rule as an explanation step names it. */
+export interface ExplainRuleView {
+  readonly id: number;
+  readonly path: string;
+  readonly recursive: boolean;
+  readonly auditOnly: boolean;
+}
+
+/**
+ * One step of an explained check, in the order the filter takes them, with
+ * `text`, the step in words. `cache` comes first, from a daemon only.
+ */
+export type ExplainStepView = { readonly text: string } & (
+  | {
+      /** Whether the daemon's decision cache holds an answer to this very question now (the check itself always decides afresh). */
+      readonly kind: 'cache';
+      readonly hit: boolean;
+    }
+  | {
+      /** The rule index by dev:ino; `file` false when there is no file at the path (nothing to look up). */
+      readonly kind: 'inode';
+      readonly dev: number;
+      readonly ino: number;
+      readonly file: boolean;
+      readonly result: 'hit' | 'miss' | 'stale' | 'reused';
+      readonly rule: ExplainRuleView | null;
+    }
+  | { readonly kind: 'path'; readonly path: string; readonly rule: ExplainRuleView | null }
+  | { readonly kind: 'ancestor'; readonly path: string; readonly rule: ExplainRuleView | null }
+  | { readonly kind: 'default'; readonly policy: 'deny' | 'allow' }
+  | { readonly kind: 'grant'; readonly rule: ExplainRuleView; readonly source: GrantSourceView; readonly granted: string }
+);
 
 export interface CheckResponse {
   readonly allow: boolean;
@@ -286,6 +325,10 @@ export interface CheckResponse {
   readonly source: GrantSourceView;
   readonly defaultPolicy: 'deny' | 'allow';
   readonly generation: number;
+  /** The deciding rule is audit-only: the mount lets a denial through (and records it as "would deny"). */
+  readonly auditOnly: boolean;
+  /** Every step of the decision; only when the request asked to explain it. */
+  readonly steps?: readonly ExplainStepView[];
 }
 
 /** One principal a rule names (or everyone else) and the bits it gets. */
@@ -299,8 +342,11 @@ export interface AccessResponse {
   readonly path: string;
   /** dev:ino of the file under the source, when it exists and was consulted; null = by path only. */
   readonly file: { readonly dev: number; readonly ino: number } | null;
-  /** The governing rule; null when the default policy decides for everyone. */
-  readonly rule: { readonly id: number; readonly path: string } | null;
+  /**
+   * The governing rule; null when the default policy decides for everyone.
+   * An audit-only rule's denials are let through (and recorded).
+   */
+  readonly rule: { readonly id: number; readonly path: string; readonly auditOnly: boolean } | null;
   readonly match: 'inode' | 'path' | 'ancestor' | 'default';
   /**
    * In the order a decision consults them: the owner, each user, each group
@@ -452,6 +498,7 @@ export const checkRequestSchema = z.strictObject(
     groups: z.array(idOrName('gid'), { error: 'must be an array of group ids or names' }).max(MAX_GROUPS, 'too many groups').optional(),
     path: pathText.min(1, 'must not be empty'),
     access: accessSpec,
+    explain: z.boolean({ error: 'must be true or false' }).optional(),
   },
   { error: 'must be an object like {"uid": 1000, "path": "/docs/a.txt", "access": "r"}' },
 );

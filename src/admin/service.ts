@@ -12,10 +12,22 @@
 import { notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
+import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
 import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
 import { serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
-import type { Caller, DefaultPolicy, FileIdentity, GrantSource, Rule, RuleInput, RuleView as StoreView } from '../rules/types';
+import type {
+  Access,
+  Caller,
+  Decision,
+  DefaultPolicy,
+  FileIdentity,
+  GrantSource,
+  Rule,
+  RuleInput,
+  RuleView as StoreView,
+  Target,
+} from '../rules/types';
 import type { AuditInput, CheckInput, ImportInput, ListInput, ReachInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
@@ -31,6 +43,7 @@ import {
   type ReachResponse,
   type DecisionCountersView,
   type EnforcementMode,
+  type ExplainStepView,
   type ImportResponse,
   type ModeResponse,
   type PutResult,
@@ -81,6 +94,12 @@ export interface AdminServiceOptions {
    */
   readonly identity: ((path: string) => FileIdentity | null) | null;
   readonly defaultPolicy: DefaultPolicy;
+  /**
+   * Whether the daemon's decision cache holds an answer to this question at
+   * the current commit (looked at without counting as a lookup), for an
+   * explained `check`; without it (no daemon) explanations have no cache step.
+   */
+  readonly decisionCached?: (caller: Caller, target: Target, requested: Access) => boolean;
   /** Daemon facts for `status`; without it status describes just the database. */
   readonly runtime?: () => RuntimeInfo;
   /** The daemon's audit log; without it (no daemon) the audit operations are unavailable. */
@@ -232,7 +251,17 @@ export class AdminService implements AdminOperations {
     const file = this.fileIdentity(path);
     const view: StoreView = file === null ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) } : this.store;
     const target = file === null ? { path, dev: 0, ino: 0 } : { path, dev: file.dev, ino: file.ino, birth: file.birth };
-    const d = decide(view, caller, target, requested, this.options.defaultPolicy);
+    let d: Decision;
+    let steps: ExplainStepView[] | undefined;
+    if (input.explain === true) {
+      const explained = explainDecision(view, caller, target, requested, this.options.defaultPolicy);
+      d = explained.decision;
+      const cached = this.options.decisionCached;
+      const all: ExplainStep[] = cached === undefined ? [...explained.steps] : [{ kind: 'cache', hit: cached(caller, target, requested) }, ...explained.steps];
+      steps = all.map(stepView);
+    } else {
+      d = decide(view, caller, target, requested, this.options.defaultPolicy);
+    }
     return {
       allow: d.allow,
       decision: d.allow ? 'allow' : 'deny',
@@ -247,6 +276,8 @@ export class AdminService implements AdminOperations {
       source: sourceView(d.source),
       defaultPolicy: this.options.defaultPolicy,
       generation,
+      auditOnly: d.auditOnly,
+      ...(steps === undefined ? {} : { steps }),
     };
   }
 
@@ -259,7 +290,7 @@ export class AdminService implements AdminOperations {
     return {
       path,
       file: file === null ? null : { dev: file.dev, ino: file.ino },
-      rule: listing.rule === null ? null : { id: listing.rule.id, path: listing.rule.path },
+      rule: listing.rule === null ? null : { id: listing.rule.id, path: listing.rule.path, auditOnly: listing.rule.auditOnly },
       match: listing.rule?.match ?? 'default',
       entries: listing.entries.map(principalView),
       defaultPolicy: this.options.defaultPolicy,
@@ -366,6 +397,22 @@ export class AdminService implements AdminOperations {
   }
 }
 
+/** An explanation step as the API shows it: access as "rwx", gids copied, and the step in words. */
+function stepView(step: ExplainStep): ExplainStepView {
+  const text = describeStep(step);
+  switch (step.kind) {
+    case 'grant':
+      return {
+        ...step,
+        source: step.source.kind === 'groups' ? { kind: 'groups', gids: [...step.source.gids] } : step.source,
+        granted: formatAccess(step.granted),
+        text,
+      };
+    default:
+      return { ...step, text };
+  }
+}
+
 /** A rule as the API shows it. */
 function sourceView(source: GrantSource): GrantSourceView {
   return source.kind === 'groups' ? { kind: 'groups', gids: [...source.gids] } : source;
@@ -396,5 +443,6 @@ export function toView(rule: Rule): RuleView {
     acl: rule.acl.map((e) => ('user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) })),
     recursive: rule.recursive,
     revocable: rule.revocable === true,
+    auditOnly: rule.auditOnly === true,
   };
 }

@@ -32,7 +32,8 @@ export class FastPath {
    * decided at. Only allows that no supplementary group could change: the
    * binding knows a caller's uid and gid, not its groups. Opens that
    * truncate always come to JS, and so do opens that only permissive mode
-   * let through (the rules deny them: nothing to replay). Returns whether
+   * or an audit-only rule let through (the rules deny them: nothing to
+   * replay, and each such open must be recorded). Returns whether
    * the allow was published.
    */
   publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, grant: Verdict): boolean {

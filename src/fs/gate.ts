@@ -1,9 +1,9 @@
 // The gate: where a request meets the rules. It establishes who is asking,
 // asks the gatekeeper (the policy engine) for a decision, and is the one
 // place requests are refused: every denial is logged and recorded in the
-// audit log here, and permissive mode lets a denial by the rules through
-// (still logged and recorded). Any failure while deciding denies, in either
-// mode: fail closed.
+// audit log here, and permissive mode, or an audit-only deciding rule, lets
+// a denial by the rules through (still logged and recorded). Any failure
+// while deciding denies, in either mode: fail closed.
 import type { Logger } from 'pino';
 import type { RequestCaller } from '../native/binding';
 import { formatAccess } from '../rules/access';
@@ -41,7 +41,7 @@ export interface GateOptions {
   readonly gatekeeper: Gatekeeper;
   readonly callers: CallerResolver;
   readonly log: Logger;
-  /** Every refusal, and every denial permissive mode lets through, is recorded here. */
+  /** Every refusal, and every denial permissive mode or an audit-only rule lets through, is recorded here. */
   readonly audit: AuditSink;
   /**
    * Permissive mode: a request the rules deny is let through (and recorded)
@@ -89,12 +89,14 @@ export class Gate {
   /**
    * The verdict of an allow, or null for a deny; never throws. The one place
    * requests are refused: every denial is logged and recorded in the audit
-   * log here. In permissive mode a denial by the rules is let through: its
+   * log here. A denial by the rules is let through in permissive mode, and
+   * when its deciding rule is audit-only (recorded as "would deny: ..."): its
    * verdict is returned although its decision denies (callers never publish
-   * or vouch for such a verdict, see FastPath.publishOpen and
-   * OpenFiles.register), still logged and recorded. Any failure while
-   * deciding (store unreadable, bad record) denies, in either mode, and is
-   * logged: fail closed.
+   * or vouch for such a verdict, so the fast path never replays it and
+   * passthrough never serves it: every later open is decided, and recorded,
+   * here; see FastPath.publishOpen and OpenFiles.register), still
+   * logged and recorded. Any failure while deciding (store unreadable, bad
+   * record) denies, in either mode, and is logged: fail closed.
    */
   allowedAt(caller: Caller, op: string, target: Target, requested: Access): Verdict | null {
     let verdict: Verdict;
@@ -115,12 +117,17 @@ export class Gate {
       this.meters.decided(op, 'allow', seconds);
       return verdict;
     }
-    const reason = describeDecision(decision);
-    const letThrough = this.permissive();
+    // An audit-only rule's denial is worded as what enforcing it would do.
+    const reason = decision.auditOnly ? `would ${describeDecision(decision)}` : describeDecision(decision);
+    const letThrough = decision.auditOnly || this.permissive();
     this.meters.decided(op, letThrough ? 'letthrough' : 'deny', seconds);
     this.log.info(
       { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason, enforced: !letThrough },
-      letThrough ? 'denied by the rules, let through (permissive mode)' : 'denied',
+      decision.auditOnly
+        ? 'denied by an audit-only rule, let through'
+        : letThrough
+          ? 'denied by the rules, let through (permissive mode)'
+          : 'denied',
     );
     this.record(caller, op, target, requested, !letThrough, decision.ruleId, reason);
     return letThrough ? verdict : null;

@@ -102,8 +102,10 @@ export class OpenFiles {
    * it, whenever the commit epoch moved since its last allow. The binding
    * serves reads and writes itself while the epoch stays put, so this runs
    * once per handle after each commit; an allow hands the handle back to it.
-   * A permissive let-through does not: the handle's reads and writes keep
-   * coming here, and the mode switch (which advances the epoch) re-decides it.
+   * A let-through (of permissive mode, or of an audit-only rule) does not:
+   * the handle's reads and writes keep coming here, and the next commit or
+   * mode switch (which advance the epoch) re-decides it, and records it
+   * again if the rules still deny it.
    */
   stillAllowed(file: OpenFile, requested: Access, op: string): boolean {
     const epoch = this.gate.epochFor(file.caller, op, file.target, requested);
@@ -132,9 +134,9 @@ export class OpenFiles {
 
   /**
    * Lets the binding serve reads and writes of handle `fd` in C while the
-   * epoch stays the grant's; a permissive let-through (a grant whose
-   * decision denies) is never vouched for (access 0: nothing is served in
-   * C, every op comes here).
+   * epoch stays the grant's; a let-through of permissive mode or of an
+   * audit-only rule (a grant whose decision denies) is never vouched for
+   * (access 0: nothing is served in C, every op comes here).
    */
   private vouch(fd: number, access: Access, grant: Verdict): void {
     if (!grant.decision.allow) native.vouchHandle(fd, 0, 0, 0);
@@ -148,9 +150,10 @@ export const ALLOW_PASSTHROUGH = 1;
 /**
  * The flags an allow is handed to the binding with: FUSE passthrough (the
  * kernel reads and writes the backing file itself, so the daemon never sees
- * the handle again) only for an allow of the rules themselves, and never
- * for a revocable rule's, whose open handles must keep reaching the daemon
- * for a revoke to stop them.
+ * the handle again) only for an allow of the rules themselves (never a
+ * let-through of permissive mode or of an audit-only rule, whose reads and
+ * writes must each be recorded), and never for a revocable rule's, whose
+ * open handles must keep reaching the daemon for a revoke to stop them.
  */
 export function allowFlags(grant: Verdict): number {
   return grant.decision.allow && !grant.decision.revocable ? ALLOW_PASSTHROUGH : 0;

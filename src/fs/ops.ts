@@ -61,7 +61,7 @@ export interface FilterOptions {
    * mode new files are owned by the caller, as on a local filesystem.
    */
   readonly rulesOnly: boolean;
-  /** Every refusal, and every denial permissive mode lets through, is recorded here. */
+  /** Every refusal, and every denial permissive mode or an audit-only rule lets through, is recorded here. */
   readonly audit: AuditSink;
   /**
    * Permissive mode: a request the rules deny is let through (and recorded)

@@ -16,7 +16,7 @@ export interface AuditRecord {
   readonly pid: number;
   /** Requested access, "rwx"-style ("r--"); "---" when refused before it was known. */
   readonly access: string;
-  /** false: the rules deny it, and permissive mode let it through. */
+  /** false: the rules deny it, and permissive mode or an audit-only rule (reason `would deny: ...`) let it through. */
   readonly enforced: boolean;
   /** The deciding rule; null for the default policy or an error while deciding. */
   readonly rule: number | null;

@@ -55,6 +55,17 @@ export class DecisionCache {
     return hit.decision;
   }
 
+  /**
+   * The cached answer to this question at `generation`, looked at only: not
+   * counted as a hit or a miss, and nothing emptied when the generation
+   * differs (for an explained check, which must not change the figures of
+   * the lookups it explains).
+   */
+  peek(generation: number, caller: Caller, target: Target, requested: Access): Decision | undefined {
+    if (generation !== this.generation) return undefined;
+    return this.find(caller, target, requested)?.decision;
+  }
+
   set(generation: number, caller: Caller, target: Target, requested: Access, decision: Decision): void {
     if (generation !== this.generation) this.sync(generation);
     const existing = this.find(caller, target, requested);

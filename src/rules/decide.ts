@@ -33,6 +33,49 @@ export interface Grant {
   readonly source: GrantSource;
 }
 
+/**
+ * One step of a decision, in the order decide() takes it (see
+ * explainDecision in explain.ts, which words them). Made only when a
+ * decision is traced: decide() itself builds none.
+ */
+export type DecisionStep =
+  | {
+      /** The rule index by dev:ino. `file` false: the target has no identity yet (dev and ino 0, a file that does not exist). */
+      readonly kind: 'inode';
+      readonly dev: number;
+      readonly ino: number;
+      readonly file: boolean;
+      /** hit: the indexed rule is bound to this very file; stale: the index points to a rule bound elsewhere; reused: same dev:ino, another birth time (the inode number was reused). */
+      readonly result: 'hit' | 'miss' | 'stale' | 'reused';
+      readonly rule: RuleRef | null;
+    }
+  | { readonly kind: 'path'; readonly path: string; readonly rule: RuleRef | null }
+  | {
+      /** One ancestor walked: its rule governs when recursive; a non-recursive one is skipped. */
+      readonly kind: 'ancestor';
+      readonly path: string;
+      readonly rule: RuleRef | null;
+    }
+  | { readonly kind: 'default'; readonly policy: DefaultPolicy }
+  | {
+      /** What the governing rule grants this caller, and from which part of it. */
+      readonly kind: 'grant';
+      readonly rule: RuleRef;
+      readonly source: GrantSource;
+      readonly granted: Access;
+    };
+
+/** A rule as a step names it. */
+export interface RuleRef {
+  readonly id: number;
+  readonly path: string;
+  readonly recursive: boolean;
+  readonly auditOnly: boolean;
+}
+
+/** Receives each step of a traced decision. */
+export type DecisionTrace = (step: DecisionStep) => void;
+
 export function decide(
   view: RuleView,
   caller: Caller,
@@ -40,12 +83,33 @@ export function decide(
   requested: Access,
   defaultPolicy: DefaultPolicy,
 ): Decision {
+  return traceDecision(view, caller, target, requested, defaultPolicy, undefined);
+}
+
+/**
+ * decide(), telling `trace` each step as it is taken (none when it is
+ * undefined). decide() is this function without a trace, so a traced
+ * decision is the decision itself, not a reconstruction of it.
+ */
+export function traceDecision(
+  view: RuleView,
+  caller: Caller,
+  target: Target,
+  requested: Access,
+  defaultPolicy: DefaultPolicy,
+  trace: DecisionTrace | undefined,
+): Decision {
   checkRequested(requested);
   checkCaller(caller);
   const path = normalizePath(target.path);
-  const governing = findGoverningRule(view, path === target.path ? target : { ...target, path });
-  if (governing === null) return defaultDecision(requested, defaultPolicy);
+  const governing = governingRule(view, path === target.path ? target : { ...target, path }, trace);
+  if (governing === null) {
+    const decision = defaultDecision(requested, defaultPolicy);
+    if (trace !== undefined && decision.source.kind === 'default-policy') trace({ kind: 'default', policy: decision.source.policy });
+    return decision;
+  }
   const { granted, source } = grantedBits(governing.rule, caller);
+  if (trace !== undefined) trace({ kind: 'grant', rule: ruleRef(governing.rule), source, granted });
   return {
     allow: (granted & requested) === requested,
     requested,
@@ -55,6 +119,7 @@ export function decide(
     match: governing.match,
     source,
     revocable: governing.rule.revocable === true,
+    auditOnly: governing.rule.auditOnly === true,
   };
 }
 
@@ -65,19 +130,39 @@ export function decide(
  * `target.path` must already be canonical.
  */
 export function findGoverningRule(view: RuleView, target: Target): GoverningRule | null {
+  return governingRule(view, target, undefined);
+}
+
+function governingRule(view: RuleView, target: Target, trace: DecisionTrace | undefined): GoverningRule | null {
   const byInode = view.byInode(target.dev, target.ino);
   // The index is only a pointer; the rule's own binding must agree, so a
   // stale index entry can never hand a file another file's rule.
-  if (byInode !== undefined && byInode.dev === target.dev && byInode.ino === target.ino && sameBirth(byInode, target)) {
-    return { rule: byInode, match: 'inode' };
+  const bound = byInode !== undefined && byInode.dev === target.dev && byInode.ino === target.ino;
+  const governs = bound && sameBirth(byInode, target);
+  if (trace !== undefined) {
+    trace({
+      kind: 'inode',
+      dev: target.dev,
+      ino: target.ino,
+      file: target.dev !== 0 || target.ino !== 0,
+      result: byInode === undefined ? 'miss' : governs ? 'hit' : bound ? 'reused' : 'stale',
+      rule: byInode === undefined ? null : ruleRef(byInode),
+    });
   }
+  if (governs) return { rule: byInode, match: 'inode' };
   const exact = view.byPath(target.path);
+  if (trace !== undefined) trace({ kind: 'path', path: target.path, rule: exact === undefined ? null : ruleRef(exact) });
   if (exact !== undefined) return { rule: exact, match: 'path' };
   for (let dir = parentPath(target.path); dir !== null; dir = parentPath(dir)) {
     const rule = view.byPath(dir);
+    if (trace !== undefined) trace({ kind: 'ancestor', path: dir, rule: rule === undefined ? null : ruleRef(rule) });
     if (rule !== undefined && rule.recursive) return { rule, match: 'ancestor' };
   }
   return null;
+}
+
+function ruleRef(rule: Rule): RuleRef {
+  return { id: rule.id, path: rule.path, recursive: rule.recursive, auditOnly: rule.auditOnly === true };
 }
 
 /**
@@ -134,6 +219,7 @@ function defaultDecision(requested: Access, policy: DefaultPolicy): Decision {
     match: 'default',
     source: { kind: 'default-policy', policy: effective },
     revocable: false,
+    auditOnly: false,
   };
 }
 

@@ -62,6 +62,15 @@ export class PolicyEngine {
     return { decision, epoch };
   }
 
+  /**
+   * Whether the cache holds an answer to this question at the current
+   * commit epoch, so that check() would not decide it again; looked at
+   * without counting (an explained `check` reports it).
+   */
+  cached(caller: Caller, target: Target, requested: Access): boolean {
+    return this.cache.peek(this.source.snapshot(), caller, target, requested) !== undefined;
+  }
+
   /** Whether a link or rename keeps every object under the rule that governs it (moves.ts); throws when it cannot tell. */
   checkMove(move: Move): MoveCheck {
     return checkMove(this.source, move);

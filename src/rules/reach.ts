@@ -38,6 +38,8 @@ export interface PrincipalAccess {
 export interface ListedRule {
   readonly id: number;
   readonly path: string;
+  /** What it denies is let through, and recorded (see Rule.auditOnly). */
+  readonly auditOnly: boolean;
   readonly match: GoverningRule['match'];
 }
 
@@ -71,7 +73,7 @@ export function accessOf(governing: GoverningRule | null, defaultPolicy: Default
   }
   for (const [gid, access] of groups) entries.push({ principal: { kind: 'group', gid }, access });
   entries.push({ principal: { kind: 'other' }, access: rule.defaccess });
-  return { rule: { id: rule.id, path: rule.path, match }, entries };
+  return { rule: { id: rule.id, path: rule.path, auditOnly: rule.auditOnly === true, match }, entries };
 }
 
 /**

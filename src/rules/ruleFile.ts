@@ -10,12 +10,14 @@
 // AclfsError('invalid') naming the rule (its 0-based index in `rules` and its
 // path as written) and the field, e.g.
 //   rule 3 (/docs/x): acl[0].access: "rwz" is not an access like "r-x" or 0-7
-// `recursive` and `revocable` default to false and `acl` to []; every other
-// field is required and unknown fields are rejected (a misspelt "recursve"
-// must not silently widen or narrow access). An export writes `revocable`
-// only for a rule that is revocable, so the export of a rule set without
-// revocable rules is the same text as before the field existed (and an
-// older aclfs, which rejects the unknown field, still imports it).
+// `recursive`, `revocable` and `auditOnly` default to false and `acl` to [];
+// every other field is required and unknown fields are rejected (a misspelt
+// "recursve" must not silently widen or narrow access). An export writes
+// `revocable` and `auditOnly` only for a rule that has them, so the export
+// of a rule set without such rules is the same text as before the fields
+// existed (and an older aclfs, which rejects an unknown field, still
+// imports it; given one that has them, it refuses the file rather than
+// enforce an audit-only rule or serve a revocable one by passthrough).
 
 import { z } from 'zod';
 import { invalid } from '../errors';
@@ -30,6 +32,8 @@ export interface RuleFileRule {
   readonly recursive: boolean;
   /** Written only when true. */
   readonly revocable?: true;
+  /** Written only when true. */
+  readonly auditOnly?: true;
   readonly owner: number;
   readonly defaccess: string;
   readonly acl: readonly ({ readonly user: number; readonly access: string } | { readonly group: number; readonly access: string })[];
@@ -123,6 +127,7 @@ export function toRuleFileRule(rule: Rule | RuleInput): RuleFileRule {
     path: rule.path,
     recursive: rule.recursive,
     ...(rule.revocable === true ? { revocable: true as const } : {}),
+    ...(rule.auditOnly === true ? { auditOnly: true as const } : {}),
     owner: rule.owner,
     defaccess: formatAccess(rule.defaccess),
     acl: rule.acl.map((e) =>
@@ -216,6 +221,7 @@ function ruleSchema(names: NameResolver): z.ZodType<RuleInput> {
       path: pathField,
       recursive: z.boolean({ error: 'must be true or false' }).default(false),
       revocable: z.boolean({ error: 'must be true or false' }).optional(),
+      auditOnly: z.boolean({ error: 'must be true or false' }).optional(),
       owner: idField('user', names),
       defaccess: accessField,
       acl: z.array(aclEntrySchema(names), { error: 'must be an array' }).default([]),

@@ -40,6 +40,12 @@ export interface Rule {
    * means false.
    */
   readonly revocable?: boolean;
+  /**
+   * A denial this rule decides is not enforced: the request is let through
+   * and recorded in the audit log as "would deny" (enforced false), to try a
+   * rule out before enforcing it. Allows are unchanged. Absent means false.
+   */
+  readonly auditOnly?: boolean;
 }
 
 /** A rule as given by an administrator, before the store assigns an id. */
@@ -101,6 +107,8 @@ export interface Decision {
   readonly source: GrantSource;
   /** The deciding rule is marked revocable (false for the default policy). */
   readonly revocable: boolean;
+  /** The deciding rule is marked audit-only (false for the default policy): a denial is let through and recorded. */
+  readonly auditOnly: boolean;
 }
 
 /**

@@ -125,7 +125,7 @@ export function renamePathError(err: unknown, field: string): unknown {
 
 /**
  * Returns a fresh, canonical copy (normalised path, only known fields,
- * dev/ino both set or both null, revocable only when true) or throws AclfsError('invalid') naming the
+ * dev/ino both set or both null, revocable and auditOnly only when true) or throws AclfsError('invalid') naming the
  * rule and the field.
  */
 export function validateRuleInput(
@@ -140,12 +140,17 @@ export function validateRuleInput(
   if (!isAccess(input.defaccess)) fail('defaccess', `${String(input.defaccess)} is not an access 0-7`);
   if (typeof input.recursive !== 'boolean') fail('recursive', 'must be true or false');
   if (input.revocable !== undefined && typeof input.revocable !== 'boolean') fail('revocable', 'must be true or false');
+  if (input.auditOnly !== undefined && typeof input.auditOnly !== 'boolean') fail('auditOnly', 'must be true or false');
   if (!Array.isArray(input.acl)) fail('acl', 'must be an array');
   const acl = input.acl.map((entry, i) => validateEntry(entry, (m) => fail(`acl[${i}]`, m)));
   checkDuplicateEntries(acl, (i, m) => fail(`acl[${i}]`, m));
   const { dev, ino, birth } = validateBinding(input, fail);
   const valid = { path, owner: input.owner, defaccess: input.defaccess, acl, recursive: input.recursive, dev, ino, birth };
-  return input.revocable === true ? { ...valid, revocable: true } : valid;
+  return {
+    ...valid,
+    ...(input.revocable === true ? { revocable: true } : {}),
+    ...(input.auditOnly === true ? { auditOnly: true } : {}),
+  };
 }
 
 function validateEntry(entry: AclEntry, fail: (message: string) => never): AclEntry {

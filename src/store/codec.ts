@@ -15,7 +15,10 @@
 //   @1   u8   flags: 1 recursive, 2 bound (dev and ino follow), 4 birth follows,
 //             8 revocable (a record written before the flag existed has it
 //             clear: not revocable; a daemon that does not know it refuses
-//             the record rather than read a revocable rule as not revocable)
+//             the record rather than read a revocable rule as not revocable),
+//             16 audit-only (the same: clear in older records, refused by a
+//             daemon that does not know it, which would otherwise enforce
+//             a rule meant only to be recorded)
 //   @2   u8   defaccess (0-7)
 //   @3   u8   byte length of birth (0 without one)
 //   @4   u32  id
@@ -39,7 +42,8 @@ const RECURSIVE = 1;
 const BOUND = 2;
 const HAS_BIRTH = 4;
 const REVOCABLE = 8;
-const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH | REVOCABLE;
+const AUDIT_ONLY = 16;
+const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH | REVOCABLE | AUDIT_ONLY;
 const HEAD = 18;
 const FILE_IDS = 16;
 const ENTRY = 5;
@@ -134,7 +138,7 @@ export function decodeRule(bytes: Uint8Array): Rule {
     else throw new RecordFormatError(`has an acl entry of unknown kind ${head >> 3}`);
   }
   const rule: Rule = { id, path, dev, ino, birth, owner, defaccess, acl, recursive: (flags & RECURSIVE) !== 0 };
-  return (flags & REVOCABLE) !== 0 ? { ...rule, revocable: true } : rule;
+  return withMarks(rule, (flags & REVOCABLE) !== 0, (flags & AUDIT_ONLY) !== 0);
 }
 
 function isU32(value: unknown): value is number {
@@ -162,6 +166,7 @@ export function unencodable(rule: Rule): string | null {
   if (typeof rule.path !== 'string' || Buffer.byteLength(rule.path) > MAX_U16) return 'has no path of at most 65535 bytes';
   if (typeof rule.recursive !== 'boolean') return 'has recursive that is not true or false';
   if (rule.revocable !== undefined && typeof rule.revocable !== 'boolean') return 'has revocable that is not true or false';
+  if (rule.auditOnly !== undefined && typeof rule.auditOnly !== 'boolean') return 'has auditOnly that is not true or false';
   const bound = rule.dev !== null || rule.ino !== null;
   if (bound && (!isFileNumber(rule.dev) || !isFileNumber(rule.ino))) return 'has a dev or ino that is not a safe integer';
   const birth = rule.birth ?? null;
@@ -186,7 +191,7 @@ export function encodeRule(rule: Rule): Buffer {
   const size = HEAD + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * rule.acl.length;
   const b = Buffer.allocUnsafe(size);
   b[0] = RECORD_FORMAT;
-  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0) | (rule.revocable === true ? REVOCABLE : 0);
+  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0) | (rule.revocable === true ? REVOCABLE : 0) | (rule.auditOnly === true ? AUDIT_ONLY : 0);
   b[2] = rule.defaccess;
   b[3] = birthLength;
   b.writeUInt32LE(rule.id, 4);
@@ -234,9 +239,9 @@ export const idCodec = {
 
 /**
  * A Rule with exactly the model's fields, in the record's terms (birth null
- * when unbound or unknown; revocable only when true, as a record without the
- * flag decodes, so a rule that is not revocable reads back as it did before
- * the flag existed).
+ * when unbound or unknown; revocable and auditOnly only when true, as a
+ * record without the flag decodes, so a rule without the mark reads back as
+ * it did before the flag existed).
  */
 export function plainRule(r: Rule): Rule {
   const plain: Rule = {
@@ -250,7 +255,13 @@ export function plainRule(r: Rule): Rule {
     acl: r.acl,
     recursive: r.recursive,
   };
-  return r.revocable === true ? { ...plain, revocable: true } : plain;
+  return withMarks(plain, r.revocable === true, r.auditOnly === true);
+}
+
+/** `rule` with the optional marks that are set, and without those that are not. */
+function withMarks(rule: Rule, revocable: boolean, auditOnly: boolean): Rule {
+  if (!revocable && !auditOnly) return rule;
+  return { ...rule, ...(revocable ? { revocable: true } : {}), ...(auditOnly ? { auditOnly: true } : {}) };
 }
 
 /** Whether `copy` is the same rule record as `rule`, field by field. */

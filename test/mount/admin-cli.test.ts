@@ -90,6 +90,7 @@ describeWithFuse('aclfs rule', () => {
       acl: [{ user: 0, access: 'r--' }],
       recursive: false,
       revocable: false,
+      auditOnly: false,
     });
     expectOneLineError(await aclfs(['rule', 'add', '/docs', '--owner', '0', '--default', 'r--', ...S]), 4, /already governs \/docs/);
   });
@@ -122,6 +123,7 @@ describeWithFuse('aclfs rule', () => {
         '  default    r--',
         '  recursive  yes',
         '  revocable  no',
+        '  audit-only no',
         '  acl        user 1000 rw-',
         '             group 100 r--',
         `  bound to   dev ${bound.dev} ino ${bound.ino}${bound.birth ? ` (born ${bound.birth})` : ''}`,
@@ -230,6 +232,38 @@ describeWithFuse('aclfs import / export', () => {
     const res = JSON.parse(await ok(['import', '-', '--replace', '--json', ...S], text));
     expect(res.rules).toBe(file.rules.length);
     expect(await ok(['export', ...S])).toBe(text);
+  });
+
+  it('--audit-only marks a rule audit-only: add, show, ls and --json say so; set without it clears it', async () => {
+    const made = JSON.parse(await ok(['rule', 'add', '/aud', '--owner', '0', '--default', '---', '--recursive', '--audit-only', '--json', ...S]));
+    expect(made).toMatchObject({ path: '/aud', recursive: true, revocable: false, auditOnly: true });
+    expect(await ok(['rule', 'show', '/aud', ...S])).toContain('\n  recursive  yes\n  revocable  no\n  audit-only yes\n');
+    expect(await ok(['rule', 'add', '/aud/f', '--owner', '0', '--default', 'r--', '--revocable', '--audit-only', ...S])).toMatch(/^created rule \d+: \/aud\/f\n$/);
+    expect(await ok(['rule', 'add', '/aud/g', '--owner', '0', '--default', 'r--', ...S])).toMatch(/^created rule \d+: \/aud\/g\n$/);
+    expect((await ok(['rule', 'ls', '/aud', ...S])).split('\n').filter(Boolean)).toEqual([
+      `${String(made.id).padStart(6)}  ---  rec      owner 0       /aud  audit-only`,
+      expect.stringMatching(/^\s*\d+  r--      rev  owner 0       \/aud\/f  audit-only$/),
+      expect.stringMatching(/^\s*\d+  r--           owner 0       \/aud\/g$/),
+    ]);
+    const listed = JSON.parse(await ok(['rule', 'ls', '/aud', '--json', ...S]));
+    expect(listed.rules.map((r: { path: string; auditOnly: boolean }) => [r.path, r.auditOnly])).toEqual([
+      ['/aud', true],
+      ['/aud/f', true],
+      ['/aud/g', false],
+    ]);
+    // set replaces the whole rule: without --audit-only the rule is enforced again.
+    expect(JSON.parse(await ok(['rule', 'set', '/aud/f', '--owner', '0', '--default', 'r--', '--json', ...S]))).toMatchObject({ path: '/aud/f', auditOnly: false });
+    expect(await ok(['rule', 'show', '/aud/f', ...S])).toContain('\n  audit-only no\n');
+    // Export writes it for the audit-only rule only; an import into a fresh database keeps it.
+    const text = await ok(['export', ...S]);
+    const rules = JSON.parse(text).rules as { path: string }[];
+    expect(rules.find((r) => r.path === '/aud')).toEqual({ path: '/aud', recursive: true, auditOnly: true, owner: 0, defaccess: '---', acl: [] });
+    expect(rules.find((r) => r.path === '/aud/f')).toEqual({ path: '/aud/f', recursive: false, owner: 0, defaccess: 'r--', acl: [] });
+    const copy = path.join(ws.dir, 'aud-copy');
+    await ok(['import', '-', '--db', copy], text);
+    expect(await ok(['export', '--db', copy])).toBe(text);
+    expect(JSON.parse(await ok(['rule', 'show', '/aud', '--json', '--db', copy])).auditOnly).toBe(true);
+    expectOneLineError(await aclfs(['import', '-', ...S], { input: JSON.stringify({ version: 1, rules: [{ path: '/aud/bad', owner: 0, defaccess: 'r--', auditOnly: 'yes' }] }) }), 2, /rule 0 \(\/aud\/bad\): auditOnly: must be true or false/);
   });
 
   it('export writes revocable for a revocable rule only; export, import --replace and export again keeps it', async () => {
@@ -354,6 +388,7 @@ describeWithFuse('aclfs check', () => {
       source: { kind: 'default-policy', policy: 'deny' },
       defaultPolicy: 'deny',
       generation: expect.any(Number),
+      auditOnly: false,
     });
   });
 

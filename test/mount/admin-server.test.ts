@@ -268,6 +268,7 @@ describeAsRoot('admin endpoints', () => {
       ],
       recursive: false,
       revocable: false,
+      auditOnly: false,
     });
     const again = await req('POST', '/v1/rules', rule('/docs/new.txt'));
     expectError(again, 409, 'conflict', /already governs \/docs\/new.txt/);
@@ -334,6 +335,37 @@ describeAsRoot('admin endpoints', () => {
     const exported = (await req('GET', '/v1/rules/export')).json.rules as { path: string }[];
     expect(exported.find((r) => r.path === '/rev')).toEqual({ path: '/rev', recursive: true, owner: 0, defaccess: 'r--', acl: [] });
     expect(exported.find((r) => r.path === '/rev/plain')).toEqual({ path: '/rev/plain', recursive: false, revocable: true, owner: 0, defaccess: 'r--', acl: [] });
+    for (const id of [made.json.id, plain.json.id]) expect((await req('DELETE', `/v1/rules/${id}`)).status).toBe(200);
+    await expectServing();
+  });
+
+  it('auditOnly: create, get, list and replace carry it (false when not given); anything but a boolean is 400', async () => {
+    const made = await req('POST', '/v1/rules', rule('/aud', { recursive: true, auditOnly: true }));
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ path: '/aud', recursive: true, revocable: false, auditOnly: true });
+    expect(store.findByPath('/aud')?.auditOnly).toBe(true);
+    expect((await req('GET', `/v1/rules/${made.json.id}`)).json).toEqual(made.json);
+    const plain = await req('POST', '/v1/rules', rule('/aud/plain'));
+    expect(plain.json.auditOnly).toBe(false);
+    const listed = await req('GET', '/v1/rules?prefix=/aud');
+    expect(listed.json.rules.map((r: { path: string; auditOnly: boolean }) => [r.path, r.auditOnly])).toEqual([
+      ['/aud', true],
+      ['/aud/plain', false],
+    ]);
+    // A replacement is the whole rule: without auditOnly it is enforced.
+    const replaced = await req('PUT', `/v1/rules/${made.json.id}`, rule('/aud', { recursive: true }));
+    expect(replaced.json).toMatchObject({ id: made.json.id, auditOnly: false });
+    expect(store.findByPath('/aud')?.auditOnly).toBeUndefined();
+    const byPath = await req('PUT', '/v1/rules/by-path?path=/aud/plain', rule('/aud/plain', { auditOnly: true }));
+    expect(byPath.json).toMatchObject({ id: plain.json.id, auditOnly: true });
+    const before = store.generation();
+    for (const auditOnly of ['true', 1, null, {}]) {
+      expectError(await req('POST', '/v1/rules', rule('/aud/bad', { auditOnly })), 400, 'invalid', /^rule \/aud\/bad: auditOnly: must be true or false$/);
+    }
+    expect(store.generation()).toBe(before);
+    const exported = (await req('GET', '/v1/rules/export')).json.rules as { path: string }[];
+    expect(exported.find((r) => r.path === '/aud')).toEqual({ path: '/aud', recursive: true, owner: 0, defaccess: 'r--', acl: [] });
+    expect(exported.find((r) => r.path === '/aud/plain')).toEqual({ path: '/aud/plain', recursive: false, auditOnly: true, owner: 0, defaccess: 'r--', acl: [] });
     for (const id of [made.json.id, plain.json.id]) expect((await req('DELETE', `/v1/rules/${id}`)).status).toBe(200);
     await expectServing();
   });
@@ -511,6 +543,7 @@ describeAsRoot('admin endpoints', () => {
       source: { kind: 'user', uid: 2001 },
       defaultPolicy: 'deny',
       generation: store.generation(),
+      auditOnly: false,
     });
     const write = await req('POST', '/v1/check', { uid: 2001, gid: 2001, groups: [], path: '/docs/a.txt', access: 'rw' });
     expect(write.json).toMatchObject({ allow: false, decision: 'deny', requested: 'rw-', granted: 'r--', match: 'inode' });
@@ -524,6 +557,42 @@ describeAsRoot('admin endpoints', () => {
     const none = await req('POST', '/v1/check', { uid: 0, gid: 0, path: '/elsewhere', access: 'r' });
     expect(none.json).toMatchObject({ allow: false, match: 'default', rule: null, source: { kind: 'default-policy', policy: 'deny' } });
     expect(none.json.reason).toBe('deny: no rule: default policy deny --- lacks r');
+  });
+
+  it('POST /v1/check with explain: true returns every step, the deciding one last; without it, none', async () => {
+    await req('POST', '/v1/rules/import?replace=true', {
+      version: 1,
+      rules: [rule('/docs', { recursive: true, defaccess: 'r--' }), rule('/docs/planned.txt', { defaccess: '---', auditOnly: true })],
+    });
+    const docs = store.findByPath('/docs')!.id;
+    const planned = store.findByPath('/docs/planned.txt')!.id;
+    const st = fs.lstatSync(path.join(src, 'docs', 'a.txt'));
+    const ancestor = await req('POST', '/v1/check', { uid: 2001, gid: 2001, groups: [], path: '/docs/a.txt', access: 'r', explain: true });
+    expect(ancestor.status).toBe(200);
+    expect(ancestor.json).toMatchObject({ allow: true, match: 'ancestor', auditOnly: false });
+    expect(ancestor.json.steps).toEqual([
+      { kind: 'inode', dev: st.dev, ino: st.ino, file: true, result: 'miss', rule: null, text: `inode index: dev ${st.dev} ino ${st.ino}: miss, no rule is bound to this file` },
+      { kind: 'path', path: '/docs/a.txt', rule: null, text: 'path /docs/a.txt: no rule' },
+      { kind: 'ancestor', path: '/docs', rule: { id: docs, path: '/docs', recursive: true, auditOnly: false }, text: `ancestor /docs: rule ${docs} (/docs, recursive): governs` },
+      {
+        kind: 'grant',
+        rule: { id: docs, path: '/docs', recursive: true, auditOnly: false },
+        source: { kind: 'defaccess' },
+        granted: 'r--',
+        text: `rule ${docs} (/docs, recursive) grants r-- through its default access (no entry names the caller)`,
+      },
+    ]);
+    // A file that does not exist yet: nothing to look up by inode; the path rule decides.
+    const missing = await req('POST', '/v1/check', { uid: 2001, gid: 2001, groups: [], path: '/docs/planned.txt', access: 'r', explain: true });
+    expect(missing.json).toMatchObject({ allow: false, file: null, match: 'path', auditOnly: true });
+    expect(missing.json.steps.map((s: { text: string }) => s.text)).toEqual([
+      'inode index: no file known at this path (none yet, or no mount to look in): nothing to look up by inode',
+      `path /docs/planned.txt: rule ${planned} (/docs/planned.txt, audit-only): governs`,
+      `rule ${planned} (/docs/planned.txt, audit-only) grants --- through its default access (no entry names the caller)`,
+    ]);
+    expect((await req('POST', '/v1/check', { uid: 2001, gid: 2001, groups: [], path: '/docs/a.txt', access: 'r' })).json.steps).toBeUndefined();
+    expect((await req('POST', '/v1/check', { uid: 2001, gid: 2001, groups: [], path: '/docs/a.txt', access: 'r', explain: false })).json.steps).toBeUndefined();
+    expectError(await req('POST', '/v1/check', { uid: 0, gid: 0, path: '/docs', access: 'r', explain: 'yes' }), 400, 'invalid', /explain: must be true or false/);
   });
 
   it('rejects a bad check with 400', async () => {

@@ -67,6 +67,12 @@ describe('admin edge: check', () => {
     expect(parseCheckRequest(request, accounts)).toEqual({ ...caller, path: '/d', requested: 4 });
   });
 
+  it('explain: true is passed on; false or absent is left out', () => {
+    expect(parseCheckRequest({ uid: 'root', groups: [], path: '/d', access: 'r', explain: true }, accounts)).toEqual({ uid: 0, gid: 0, groups: [], path: '/d', requested: 4, explain: true });
+    expect(parseCheckRequest({ uid: 'root', groups: [], path: '/d', access: 'r', explain: false }, accounts)).toEqual({ uid: 0, gid: 0, groups: [], path: '/d', requested: 4 });
+    expect(() => parseCheckRequest({ uid: 'root', path: '/d', access: 'r', explain: 'yes' } as unknown as CheckRequest, accounts)).toThrow(/explain: must be true or false/);
+  });
+
   it('the path is canonical and the access bits', () => {
     expect(parseCheckRequest({ uid: 'alice', path: '//d/./e/', access: 'r-x' }, accounts)).toMatchObject({ path: '/d/e', requested: 5 });
   });

@@ -19,7 +19,7 @@ const alice: Caller = { uid: 1000, gid: 100, groups: [20, 10], pid: 1 };
 const file: Target = { path: '/docs/a', dev: 1, ino: 2 };
 
 function decision(allow: boolean, ruleId: number | null = 1): Decision {
-  return { allow, requested: 4, granted: allow ? 4 : 0, ruleId, rulePath: '/docs', match: 'ancestor', source: { kind: 'defaccess' }, revocable: false };
+  return { allow, requested: 4, granted: allow ? 4 : 0, ruleId, rulePath: '/docs', match: 'ancestor', source: { kind: 'defaccess' }, revocable: false, auditOnly: false };
 }
 
 describe('DecisionCache', () => {
@@ -44,6 +44,17 @@ describe('DecisionCache', () => {
     expect(cache.get(1, alice, file, 6)).toBeUndefined();
     // An inode number reused by another file (other birth) is another file.
     expect(cache.get(1, alice, { ...file, birth: '7.000000001' }, 4)).toBeUndefined();
+  });
+
+  it('peek answers like get without counting, and at another generation finds nothing and empties nothing', () => {
+    const cache = new DecisionCache();
+    expect(cache.peek(1, alice, file, 4)).toBeUndefined();
+    cache.set(1, alice, file, 4, decision(false));
+    expect(cache.peek(1, { ...alice, groups: [10, 20], pid: 7 }, file, 4)).toEqual(decision(false));
+    expect(cache.peek(1, alice, file, 6)).toBeUndefined();
+    expect(cache.peek(2, alice, file, 4)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ size: 1, hits: 0, misses: 0, generation: 1, invalidations: 0 });
+    expect(cache.get(1, alice, file, 4)).toEqual(decision(false));
   });
 
   it('keys cannot collide through separators in paths or group lists', () => {

@@ -144,6 +144,7 @@ describe('decide', () => {
       match: c.match,
       source: c.source,
       revocable: false,
+      auditOnly: false,
     });
   });
 

@@ -30,7 +30,7 @@ describe('accessOf', () => {
     ];
     const listing = accessOf({ rule: rule(3, '/d', { owner: 1, defaccess: 1, acl }), match: 'path' }, 'deny');
     expect(listing).toEqual({
-      rule: { id: 3, path: '/d', match: 'path' },
+      rule: { id: 3, path: '/d', auditOnly: false, match: 'path' },
       entries: [
         { principal: { kind: 'owner', uid: 1 }, access: 7 },
         { principal: { kind: 'user', uid: 7 }, access: 4 },

@@ -118,6 +118,9 @@ describe('parseRuleFile', () => {
     ['revocable a number', withRule1({ revocable: 1 }), 'rule 1 (/docs/x): revocable: must be true or false'],
     ['revocable null', withRule1({ revocable: null }), 'rule 1 (/docs/x): revocable: must be true or false'],
     ['unknown rule field near revocable', withRule1({ revokable: true }), 'rule 1 (/docs/x): unknown field "revokable"'],
+    ['auditOnly not boolean', withRule1({ auditOnly: 'yes' }), 'rule 1 (/docs/x): auditOnly: must be true or false'],
+    ['auditOnly null', withRule1({ auditOnly: null }), 'rule 1 (/docs/x): auditOnly: must be true or false'],
+    ['unknown rule field near auditOnly', withRule1({ auditonly: true }), 'rule 1 (/docs/x): unknown field "auditonly"'],
     ['relative path', withRule1({ path: 'docs/x' }), 'rule 1 (docs/x): path: path "docs/x" is not absolute'],
     ['path escaping root', withRule1({ path: '/../x' }), 'rule 1 (/../x): path: path "/../x" escapes the root with ".."'],
     ['missing path', withRule1({}, ['path']), 'rule 1: path: is required'],
@@ -187,6 +190,41 @@ describe('revocable in the rule file', () => {
     ]);
     const back = parseRuleFileText(text, fake);
     expect(back.map((r) => r.revocable === true)).toEqual([true, false, false]);
+    expect(serializeRuleFile(back)).toBe(text);
+  });
+});
+
+describe('auditOnly in the rule file', () => {
+  const file = (mark: Record<string, unknown>): unknown => ({ version: 1, rules: [{ path: '/docs/x', owner: 0, defaccess: 'r--', ...mark }] });
+
+  it.each<[string, Record<string, unknown>, boolean | undefined]>([
+    ['absent (as in files from before the field)', {}, undefined],
+    ['true', { auditOnly: true }, true],
+    ['false', { auditOnly: false }, false],
+  ])('parses auditOnly %s', (_name, field, parsed) => {
+    const [rule] = parseRuleFile(file(field), fake);
+    expect(rule?.auditOnly).toBe(parsed);
+    expect(parseRuleBody({ path: '/docs/x', owner: 0, defaccess: 'r--', ...field }, fake).auditOnly).toBe(parsed);
+  });
+
+  it('an API body with a non-boolean auditOnly is refused, naming the field', () => {
+    expect(() => parseRuleBody({ path: '/docs/x', owner: 0, defaccess: 'r--', auditOnly: 1 }, fake)).toThrow(/^rule \/docs\/x: auditOnly: must be true or false$/);
+  });
+
+  it('an export writes auditOnly for an audit-only rule only, and reads back the same', () => {
+    const rules: RuleInput[] = [
+      { path: '/a', recursive: true, auditOnly: true, revocable: true, owner: 0, defaccess: 4, acl: [] },
+      { path: '/b', recursive: false, owner: 0, defaccess: 0, acl: [] },
+      { path: '/c', recursive: false, auditOnly: false, owner: 0, defaccess: 0, acl: [] },
+    ];
+    const text = serializeRuleFile(rules);
+    expect(JSON.parse(text).rules).toEqual([
+      { path: '/a', recursive: true, revocable: true, auditOnly: true, owner: 0, defaccess: 'r--', acl: [] },
+      { path: '/b', recursive: false, owner: 0, defaccess: '---', acl: [] },
+      { path: '/c', recursive: false, owner: 0, defaccess: '---', acl: [] },
+    ]);
+    const back = parseRuleFileText(text, fake);
+    expect(back.map((r) => r.auditOnly === true)).toEqual([true, false, false]);
     expect(serializeRuleFile(back)).toBe(text);
   });
 });

@@ -143,6 +143,8 @@ describe('validateRuleInput (the store\'s last check)', () => {
     ['a string revocable', rule('/a', { revocable: 'yes' as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
     ['a numeric revocable', rule('/a', { revocable: 1 as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
     ['a null revocable', rule('/a', { revocable: null as unknown as boolean }), /^rule \/a: revocable: must be true or false$/],
+    ['a string auditOnly', rule('/a', { auditOnly: 'yes' as unknown as boolean }), /^rule \/a: auditOnly: must be true or false$/],
+    ['a null auditOnly', rule('/a', { auditOnly: null as unknown as boolean }), /^rule \/a: auditOnly: must be true or false$/],
   ])('refuses %s, naming the field', (_what, input, message) => {
     const err = thrown(() => validateRuleInput(input));
     expect(err.code).toBe('invalid');
@@ -157,6 +159,16 @@ describe('validateRuleInput (the store\'s last check)', () => {
     const valid = validateRuleInput(rule('/a', extra));
     expect('revocable' in valid).toBe(revocable);
     expect(valid.revocable === true).toBe(revocable);
+  });
+
+  it.each<[string, Partial<RuleInput>, boolean]>([
+    ['absent', {}, false],
+    ['false', { auditOnly: false }, false],
+    ['true', { auditOnly: true }, true],
+  ])('takes auditOnly %s; the copy holds it only when true', (_what, extra, auditOnly) => {
+    const valid = validateRuleInput(rule('/a', extra));
+    expect('auditOnly' in valid).toBe(auditOnly);
+    expect(valid.auditOnly === true).toBe(auditOnly);
   });
 
   it('takes the largest real id', () => {

@@ -291,6 +291,31 @@ describe('RuleStore binding', () => {
     expect(decide(store, who, { path: '/elsewhere', dev: 0, ino: 0 }, 4, 'allow')).toMatchObject({ match: 'default', revocable: false });
   });
 
+  it('keeps auditOnly through add, bind, a move and a put; a put without it makes the rule enforced', () => {
+    const r = store.add(input('/a', { auditOnly: true, revocable: true }));
+    expect(r).toMatchObject({ auditOnly: true, revocable: true });
+    expect(store.get(r.id)).toStrictEqual(r);
+    store.bind(r.id, 1, 100, '5.5');
+    expect(store.findByInode(1, 100)).toMatchObject({ id: r.id, auditOnly: true });
+    store.movePaths('/a', '/b');
+    expect(store.findByPath('/b')).toMatchObject({ id: r.id, auditOnly: true, revocable: true });
+    const replaced = store.put(r.id, input('/b'));
+    expect(replaced.auditOnly).toBeUndefined();
+    expect(store.get(r.id)).toStrictEqual(replaced);
+    expect(store.put(r.id, input('/b', { auditOnly: true })).auditOnly).toBe(true);
+    expect(store.setByPath(input('/b', { auditOnly: false })).rule.auditOnly).toBeUndefined();
+    expect(store.verifyIndexes()).toEqual([]);
+  });
+
+  it('decide() says whether the deciding rule is audit-only', () => {
+    store.add(input('/docs', { recursive: true, auditOnly: true, defaccess: 0 }));
+    store.add(input('/docs/plain', { defaccess: 0 }));
+    const who = { uid: 1, gid: 100, groups: [], pid: 1 };
+    expect(decide(store, who, { path: '/docs/x', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ allow: false, match: 'ancestor', auditOnly: true });
+    expect(decide(store, who, { path: '/docs/plain', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ allow: false, match: 'path', auditOnly: false });
+    expect(decide(store, who, { path: '/elsewhere', dev: 0, ino: 0 }, 4, 'deny')).toMatchObject({ match: 'default', auditOnly: false });
+  });
+
   it('serves decide() as a RuleView', () => {
     store.add(input('/docs', { recursive: true, defaccess: 0, acl: [{ group: 100, access: 4 }] }));
     const f = store.add(input('/docs/f', { dev: 7, ino: 8, defaccess: 7 }));
@@ -708,6 +733,7 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     ['a string where a number belongs', R({ owner: '0' as unknown as number })],
     ['a non-boolean recursive', R({ recursive: 1 as unknown as boolean })],
     ['a non-boolean revocable', R({ revocable: 'yes' as unknown as boolean })],
+    ['a non-boolean auditOnly', R({ auditOnly: 1 as unknown as boolean })],
     ['a path that is not a string', R({ path: 5 as unknown as string })],
     ['a dev past 2^53', R({ dev: 2 ** 53, ino: 1 })],
     ['a birth on an unbound rule', R({ birth: '1.5' })],
@@ -736,14 +762,37 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     expect('revocable' in back).toBe(rule.revocable === true);
   });
 
+  it.each<[string, Rule, number]>([
+    ['auditOnly: false (written as absent)', R({ auditOnly: false }), 0],
+    ['audit-only', R({ auditOnly: true }), 16],
+    ['audit-only and revocable', R({ auditOnly: true, revocable: true }), 24],
+    ['audit-only, revocable, recursive, bound, with a birth time', R({ auditOnly: true, revocable: true, recursive: true, dev: 1, ino: 2, birth: '3.4' }), 31],
+  ])('keeps auditOnly in flag bit 16 (%s)', (_name, rule, flags) => {
+    const bytes = encodeRule(rule);
+    expect(bytes[0]).toBe(RECORD_FORMAT);
+    expect(bytes[1]).toBe(flags);
+    const back = decodeRule(bytes);
+    expect(back.auditOnly === true).toBe(rule.auditOnly === true);
+    expect(back.revocable === true).toBe(rule.revocable === true);
+    expect('auditOnly' in back).toBe(rule.auditOnly === true);
+    expect(encodeRule(back)).toEqual(bytes);
+  });
+
+  it('reads a record written before the audit-only flag (bit clear) as enforced', () => {
+    const older = Buffer.from(encodeRule(R({ id: 3, path: '/old', auditOnly: true, recursive: true })));
+    older[1] = older[1]! & ~16;
+    expect(decodeRule(older)).toStrictEqual(R({ id: 3, path: '/old', recursive: true }));
+  });
+
   it('reads a record written before the revocable flag (bit clear) as not revocable, and refuses a flag it does not know', () => {
     const revocable = encodeRule(R({ id: 3, path: '/old', revocable: true, recursive: true }));
     const older = Buffer.from(revocable);
     older[1] = older[1]! & ~8;
     expect(decodeRule(older)).toStrictEqual(R({ id: 3, path: '/old', recursive: true }));
     const unknown = Buffer.from(revocable);
-    unknown[1] = unknown[1]! | 16;
-    expect(() => decodeRule(unknown)).toThrow(/^a rule record has unknown flags 0x19$/);
+    // Bit 16 is audit-only now; 32 is the first flag no format knows.
+    unknown[1] = unknown[1]! | 32;
+    expect(() => decodeRule(unknown)).toThrow(/^a rule record has unknown flags 0x29$/);
   });
 
   it('refuses trailing bytes and every truncation', () => {

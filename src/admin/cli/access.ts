@@ -17,7 +17,9 @@ const MATCH_WORDS: Record<AccessResponse['match'], string> = {
 
 function accessText(r: AccessResponse): string {
   const head =
-    r.rule === null ? `${r.path}: no rule, the default policy (${r.defaultPolicy}) for everyone` : `${r.path}: rule ${r.rule.id} (${r.rule.path}, ${MATCH_WORDS[r.match]})`;
+    r.rule === null
+      ? `${r.path}: no rule, the default policy (${r.defaultPolicy}) for everyone`
+      : `${r.path}: rule ${r.rule.id} (${r.rule.path}, ${MATCH_WORDS[r.match]})${r.rule.auditOnly ? ', audit-only: what it denies is let through' : ''}`;
   const rows = r.entries.map((e) => {
     switch (e.kind) {
       case 'owner':

@@ -8,11 +8,13 @@ import type { CliContext, TargetOptions } from './context';
 import { daemonOnlyDbOption, json, jsonOption, parseLimit, parseSeq, socketOption } from './options';
 
 /**
- * One line per audit record: seq, time, enforced (refused) or permissive
- * (let through), who, what, where and why.
+ * One line per audit record: seq, time, enforced (refused), audit-only (let
+ * through by an audit-only rule: its reason is "would deny: ...") or
+ * permissive (let through by permissive mode), who, what, where and why.
  */
 function auditLine(r: AuditRecordView): string {
-  return `${String(r.seq).padStart(6)}  ${r.time}  ${r.enforced ? 'enforced  ' : 'permissive'}  uid ${r.uid} gid ${r.gid} pid ${r.pid}  ${r.op} ${r.access}  ${r.path}  ${r.reason}\n`;
+  const outcome = r.enforced ? 'enforced  ' : r.reason.startsWith('would deny: ') ? 'audit-only' : 'permissive';
+  return `${String(r.seq).padStart(6)}  ${r.time}  ${outcome}  uid ${r.uid} gid ${r.gid} pid ${r.pid}  ${r.op} ${r.access}  ${r.path}  ${r.reason}\n`;
 }
 
 export function addAuditCommand(program: Command, { io, withDaemon }: CliContext): void {

@@ -15,7 +15,13 @@ function checkText(r: CheckResponse, place: MountPlace | null): string {
       : place === null
         ? 'by path only: no mount to look the file up in'
         : `no such file in the source ${nodePath.join(place.source, r.path)}: decided by path only`;
-  return `${r.reason}\n  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), generation ${r.generation}\n`;
+  const lines = [r.reason, `  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), generation ${r.generation}`];
+  if (!r.allow && r.auditOnly) lines.push('  the deciding rule is audit-only: the mount lets this through and records it as "would deny"');
+  if (r.steps !== undefined) {
+    lines.push('explain:');
+    r.steps.forEach((step, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${step.text}`));
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 export function addCheckCommand(program: Command, { io, withApi, setExit }: CliContext): void {
@@ -27,10 +33,11 @@ export function addCheckCommand(program: Command, { io, withApi, setExit }: CliC
     .option('--gid <group>', "primary group (default: the user's, from /etc/passwd)")
     .option('--groups <list>', "supplementary groups, comma-separated; '' for none (default: the user's, from /etc/group)")
     .requiredOption('--access <access>', 'requested access: r, w, x, rw, rwx, ... (or r-x style)')
+    .option('--explain', 'print every step of the decision: decision cache, inode index, exact path, each ancestor, the entry or default policy that decides', false)
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
-    .action(async (path: string, o: TargetOptions & { uid: string; gid?: string; groups?: string; access: string; json: boolean }) => {
+    .action(async (path: string, o: TargetOptions & { uid: string; gid?: string; groups?: string; access: string; explain: boolean; json: boolean }) => {
       const request = {
         uid: idOrName(o.uid, '--uid'),
         ...(o.gid === undefined ? {} : { gid: idOrName(o.gid, '--gid') }),
@@ -38,11 +45,18 @@ export function addCheckCommand(program: Command, { io, withApi, setExit }: CliC
           ? {}
           : { groups: o.groups.split(',').filter((g) => g.trim() !== '').map((g) => idOrName(g.trim(), '--groups')) }),
         access: accessArg(o.access),
+        ...(o.explain ? { explain: true } : {}),
       };
       const { result, place } = await withApi(o, false, async (api) => {
         const place = await mountPlace(api);
         return { result: await api.check({ ...request, path: insideMount(path, place) }), place };
       });
+      // A path that is not there (yet) is decided by path only: a rule bound
+      // to a file's inode cannot count. Said on stderr too, where a typo in
+      // a pasted path is noticed even with --json.
+      if (place !== null && result.file === null) {
+        io.stderr(`aclfs: warning: ${nodePath.join(place.source, result.path)} does not exist in the source: decided by path only\n`);
+      }
       io.stdout(o.json ? json(result) : checkText(result, place));
       setExit(result.allow ? EXIT.ok : EXIT.denied);
     });

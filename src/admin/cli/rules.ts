@@ -14,6 +14,7 @@ interface RuleFlags {
   readonly group: string[];
   readonly recursive: boolean;
   readonly revocable: boolean;
+  readonly auditOnly: boolean;
 }
 
 /** "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the last colon. */
@@ -34,6 +35,7 @@ function ruleBody(path: string, o: RuleFlags): RuleBody {
     defaccess: accessArg(o.default),
     recursive: o.recursive,
     revocable: o.revocable,
+    auditOnly: o.auditOnly,
     acl: [...o.user.map((u) => aclEntry('user', u)), ...o.group.map((g) => aclEntry('group', g))],
   };
 }
@@ -50,10 +52,14 @@ function aclText(rule: RuleView): string {
   return rule.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(' ');
 }
 
-/** One line per rule: id, defaccess, recursive and revocable flags, owner, path, acl. */
+/**
+ * One line per rule: id, defaccess, recursive and revocable flags, owner,
+ * path, acl, and last "audit-only" for such a rule (at the end, so the
+ * columns of every other line stay where they were).
+ */
 function ruleLine(rule: RuleView): string {
   const acl = aclText(rule);
-  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '} ${rule.revocable ? 'rev' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}\n`;
+  return `${String(rule.id).padStart(6)}  ${rule.defaccess}  ${rule.recursive ? 'rec' : '   '} ${rule.revocable ? 'rev' : '   '}  owner ${String(rule.owner).padEnd(6)}  ${rule.path}${acl === '' ? '' : `  ${acl}`}${rule.auditOnly ? '  audit-only' : ''}\n`;
 }
 
 function ruleDetails(rule: RuleView): string {
@@ -63,6 +69,7 @@ function ruleDetails(rule: RuleView): string {
     `  default    ${rule.defaccess}`,
     `  recursive  ${rule.recursive ? 'yes' : 'no'}`,
     `  revocable  ${rule.revocable ? 'yes' : 'no'}`,
+    `  audit-only ${rule.auditOnly ? 'yes' : 'no'}`,
   ];
   if (rule.acl.length === 0) lines.push('  acl        (none)');
   rule.acl.forEach((e, i) => lines.push(`  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}`));
@@ -86,6 +93,7 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
       .option('--group <group:access>', 'access for a group, e.g. staff:r-- (repeatable)', collect, [])
       .option('--recursive', 'for a directory: also govern everything below that has no closer rule', false)
       .option('--revocable', 'never serve its files by passthrough, so a revoke also stops reads of handles already open', false)
+      .option('--audit-only', 'do not enforce its denials: let them through and record them in the audit log as "would deny"', false)
       .addOption(socketOption())
       .addOption(dbOption())
       .addOption(jsonOption());
