@@ -22,10 +22,11 @@
 // interleaved with a decision. The fields below are touched only there.
 import type { IWatchResponse, Watcher } from 'etcd3';
 import type { NameResolver } from '../rules/names';
+import { ruleBodyParser } from '../rules/ruleFile';
 import type { RuleStore, SyncItem } from '../store/store';
 import { EtcdConnection, isCompacted, PROBE_TIMEOUT_MS } from './etcd';
 import { RuleKeys, type SyncTarget } from './target';
-import { parseKey } from './values';
+import { parseKey, type RuleBodyParser } from './values';
 
 const PROBE_MS = 1000;
 const RETRY_MIN_MS = 100;
@@ -66,6 +67,7 @@ export interface FollowerOptions {
 export class Follower {
   readonly keys: RuleKeys;
   readonly etcd: EtcdConnection;
+  private readonly parseBody: RuleBodyParser;
   private state: SyncState = 'connecting';
   private lastContactAt: Date | null = null;
   private lastAppliedAt: Date | null = null;
@@ -82,6 +84,7 @@ export class Follower {
 
   constructor(private readonly options: FollowerOptions) {
     this.keys = new RuleKeys(options.target.prefix);
+    this.parseBody = ruleBodyParser(options.names);
     this.etcd = new EtcdConnection(options.target);
   }
 
@@ -199,7 +202,7 @@ export class Follower {
 
   /** Reads every rule at one revision and makes the local rule set exactly that, in one transaction. Returns the revision. */
   private async fullLoad(reason: string, cluster: string): Promise<number> {
-    const { log, target, store, names } = this.options;
+    const { log, target, store } = this.options;
     this.state = 'loading';
     log.info({ source: target.source, reason }, 'fleet sync: full reload of the rule set');
     const started = process.hrtime.bigint();
@@ -209,7 +212,7 @@ export class Follower {
     const items: SyncItem[] = [];
     this.invalid.clear();
     for (const kv of read.kvs) {
-      const parsed = parseKey(this.keys, kv.key, kv.value, kv.modRevision, names);
+      const parsed = parseKey(this.keys, kv.key, kv.value, kv.modRevision, this.parseBody);
       if (!this.noteParsed(parsed)) continue;
       items.push(parsed.item);
     }
@@ -278,7 +281,7 @@ export class Follower {
 
   /** Applies the events of one watch response, one LMDB transaction per etcd revision, in order. */
   private applyEvents(res: IWatchResponse, cluster: string): void {
-    const { store, target, names, log } = this.options;
+    const { store, target, log } = this.options;
     const mark = this.appliedRevision() ?? 0;
     let batch: SyncItem[] = [];
     let batchRevision = 0;
@@ -296,7 +299,7 @@ export class Follower {
       if (revision <= mark) continue;
       if (revision !== batchRevision) flush();
       batchRevision = revision;
-      const parsed = parseKey(this.keys, event.kv.key.toString('utf8'), event.type === 'Delete' ? null : event.kv.value, revision, names);
+      const parsed = parseKey(this.keys, event.kv.key.toString('utf8'), event.type === 'Delete' ? null : event.kv.value, revision, this.parseBody);
       if (this.noteParsed(parsed)) batch.push(parsed.item);
     }
     flush();

@@ -9,8 +9,7 @@
 // malformed change never leaves the older grant in force, and never lets
 // the path fall through to a more permissive ancestor or default policy.
 // A key that names no canonical path governs nothing and is skipped.
-import { parseRuleBody, toRuleFileRule } from '../rules/ruleFile';
-import type { NameResolver } from '../rules/names';
+import { toRuleFileRule } from '../rules/ruleFile';
 import type { RuleInput } from '../rules/types';
 import type { SyncItem } from '../store/store';
 import type { RuleKeys } from './target';
@@ -28,8 +27,11 @@ export type ParsedKey =
   /** Not applied at all. */
   | { readonly kind: 'skipped'; readonly key: string; readonly problem: string };
 
+/** Checks one rule body (ruleBodyParser of src/rules/ruleFile.ts: the rule file's schema, built once). */
+export type RuleBodyParser = (data: unknown) => RuleInput;
+
 /** A put (value given) or delete (value null) of `key` at `modRevision`. */
-export function parseKey(keys: RuleKeys, key: string, value: Buffer | null, modRevision: number, names: NameResolver): ParsedKey {
+export function parseKey(keys: RuleKeys, key: string, value: Buffer | null, modRevision: number, parseBody: RuleBodyParser): ParsedKey {
   const path = keys.pathOf(key);
   if (path === null) return { kind: 'skipped', key, problem: `key ${JSON.stringify(key)} does not name a canonical rule path under ${keys.rulesPrefix}` };
   if (value === null) return { kind: 'rule', item: { path, rule: null, modRevision } };
@@ -42,7 +44,7 @@ export function parseKey(keys: RuleKeys, key: string, value: Buffer | null, modR
   }
   let rule: RuleInput;
   try {
-    rule = parseRuleBody(data, names);
+    rule = parseBody(data);
   } catch (err) {
     return fail((err as Error).message);
   }

@@ -8,9 +8,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/native/binding';
 import { RuleStore } from '../../src/store/store';
 import { RuleKeys, syncTarget } from '../../src/sync';
+import { ruleBodyParser } from '../../src/rules/ruleFile';
 import { denyingRule, parseKey, ruleValue } from '../../src/sync/values';
 
-const names = { user: (n: string) => (n === 'alice' ? 2001 : undefined), group: () => undefined };
+const names = ruleBodyParser({ user: (n: string) => (n === 'alice' ? 2001 : undefined), group: () => undefined });
 
 describe('the --sync target', () => {
   it('parses endpoints, prefix and TLS', () => {
