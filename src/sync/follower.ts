@@ -150,7 +150,7 @@ export class Follower {
         followed = await this.session();
       } catch (err) {
         if (this.stopped) break;
-        const message = err instanceof Error ? err.message : String(err);
+        const message = oneLine(err);
         if (this.state !== 'unreachable' || message !== this.lastError) {
           this.options.log.warn({ err: message, revision: this.appliedRevision() }, 'fleet sync: etcd unreachable or the watch ended; enforcing the last rule set applied, retrying');
         }
@@ -329,4 +329,10 @@ export class Follower {
     this.lastAppliedAt = new Date();
     for (const wake of [...this.appliedWaiters]) wake();
   }
+}
+
+/** An error as one line, without gRPC's empty trailers ("... Resolution note: "). */
+function oneLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? '').replace(/\.?\s*Resolution note:\s*$/, '').trim();
 }
