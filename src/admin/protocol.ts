@@ -241,8 +241,8 @@ export interface StatusResponse {
     readonly passthroughOpens: number;
     readonly registrations: number;
   } | null;
-  /** Fleet sync (aclfs mount --sync): where the rules come from and how fresh they are; null without it. */
-  readonly sync?: SyncStatusView | null;
+  /** Fleet sync (aclfs mount --sync): where the rules come from and how fresh they are; absent without it. */
+  readonly sync?: SyncStatusView;
 }
 
 /** The state of fleet sync (docs/fleet.md). */

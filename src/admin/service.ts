@@ -174,7 +174,8 @@ export class AdminService implements AdminOperations {
       workerLocals: rt?.workerLocals ?? null,
       fastPath: rt?.fastPath ?? null,
       dataPath: rt?.dataPath ?? null,
-      sync: this.options.sync?.status() ?? null,
+      // Present only with fleet sync: a daemon without it answers as before.
+      ...(this.options.sync === undefined ? {} : { sync: this.options.sync.status() }),
     };
   }
 

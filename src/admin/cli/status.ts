@@ -47,7 +47,7 @@ function statusText(st: StatusResponse): string {
           : 'daemon (every read that misses the page cache is decided)';
     lines.push(`file data    ${how}`);
   }
-  if (st.sync != null) {
+  if (st.sync !== undefined) {
     const s = st.sync;
     const ago = (seconds: number | null): string => (seconds === null ? 'never' : `${formatDuration(seconds)} ago`);
     lines.push(
