@@ -135,6 +135,12 @@ function keyValue(kv: IKeyValue): KeyValue {
   return { key: kv.key.toString('utf8'), value: kv.value, modRevision: Number(kv.mod_revision) };
 }
 
+/** An etcd or gRPC error as one line, without gRPC's empty trailers ("... Resolution note: "). */
+export function describeEtcdError(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return (text.split('\n')[0] ?? '').replace(/\.?\s*Resolution note:\s*$/, '').trim();
+}
+
 /** etcd refused a read or watch at a revision it has compacted away. */
 export function isCompacted(err: unknown): boolean {
   return err instanceof Error && /compacted/i.test(err.message);

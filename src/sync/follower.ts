@@ -24,7 +24,7 @@ import type { IWatchResponse, Watcher } from 'etcd3';
 import type { NameResolver } from '../rules/names';
 import { ruleBodyParser } from '../rules/ruleFile';
 import type { RuleStore, SyncItem } from '../store/store';
-import { EtcdConnection, isCompacted, PROBE_TIMEOUT_MS } from './etcd';
+import { describeEtcdError, EtcdConnection, isCompacted, PROBE_TIMEOUT_MS } from './etcd';
 import { RuleKeys, type SyncTarget } from './target';
 import { parseKey, type RuleBodyParser } from './values';
 
@@ -150,7 +150,7 @@ export class Follower {
         followed = await this.session();
       } catch (err) {
         if (this.stopped) break;
-        const message = oneLine(err);
+        const message = describeEtcdError(err);
         if (this.state !== 'unreachable' || message !== this.lastError) {
           this.options.log.warn({ err: message, revision: this.appliedRevision() }, 'fleet sync: etcd unreachable or the watch ended; enforcing the last rule set applied, retrying');
         }
@@ -269,6 +269,13 @@ export class Follower {
         end(isCompacted(err) || /canceled/i.test(err.message) ? new Error(`watch cancelled by etcd (compacted?): ${err.message}`) : err);
       });
       const probe = setInterval(() => {
+        // A rule written into the database outside the sync (aclfs ... --db)
+        // drops the mark: the local rules are no longer etcd's revision, so
+        // the next session reloads them.
+        if (this.appliedRevision() === null) {
+          end(new Error('the local rules were changed outside the sync: reloading them from etcd'));
+          return;
+        }
         this.etcd.header(PROBE_TIMEOUT_MS).then(
           () => {
             if (!done) this.contact();
@@ -331,8 +338,3 @@ export class Follower {
   }
 }
 
-/** An error as one line, without gRPC's empty trailers ("... Resolution note: "). */
-function oneLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return (text.split('\n')[0] ?? '').replace(/\.?\s*Resolution note:\s*$/, '').trim();
-}

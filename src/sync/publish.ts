@@ -11,10 +11,10 @@
 //     this host last applied for it (0: absent); the loser of two concurrent
 //     writes gets a conflict. The change reaches the local database through
 //     the watch, like any other, and the write returns once it has.
-import { conflict, unavailable } from '../errors';
+import { conflict, forbidden, unavailable } from '../errors';
 import type { RuleInput } from '../rules/types';
 import type { RuleStore } from '../store/store';
-import { deleteOp, type EtcdConnection, prefixUnchangedSince, putOp, unchangedSince } from './etcd';
+import { deleteOp, describeEtcdError, type EtcdConnection, prefixUnchangedSince, putOp, unchangedSince } from './etcd';
 import type { Follower } from './follower';
 import { RuleKeys } from './target';
 import { ruleValue } from './values';
@@ -70,7 +70,12 @@ export async function planPush(etcd: EtcdConnection, prefix: string, rules: read
  */
 export async function push(etcd: EtcdConnection, prefix: string, rules: readonly RuleInput[], dryRun: boolean): Promise<PushResult> {
   const keys = new RuleKeys(prefix);
-  const plan = await planPush(etcd, prefix, rules);
+  let plan: PushPlan;
+  try {
+    plan = await planPush(etcd, prefix, rules);
+  } catch (err) {
+    throw etcdRefusal(err, 0);
+  }
   const ops = [
     ...plan.added.map((a) => putOp(keys.keyOf(a.path), a.value)),
     ...plan.changed.map((c) => putOp(keys.keyOf(c.path), c.value)),
@@ -142,5 +147,8 @@ function etcdRefusal(err: unknown, ops: number): Error {
   if (/too large/i.test(message)) {
     return conflict(`etcd refused the transaction as too large (its --max-request-bytes, default 1.5 MiB): raise it on the etcd servers`);
   }
-  return unavailable(`etcd: ${message.split('\n')[0]}`);
+  if (/permission denied|user name is empty|authentication failed|invalid auth token|bad certificate/i.test(message)) {
+    return forbidden(`etcd: ${describeEtcdError(err)}`);
+  }
+  return unavailable(`etcd: ${describeEtcdError(err)}`);
 }

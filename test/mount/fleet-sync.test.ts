@@ -150,6 +150,7 @@ describeWithEtcd('fleet sync through etcd', () => {
     for (const host of hosts) host.ws.cleanup();
   });
 
+
   it('loads the rule set at start, and a pushed change is enforced by all three hosts within one second', async () => {
     await enforcedEverywhere(ALICE, BOB, 1000);
     for (let i = 0; i < 3; i++) expect((await syncStatus(i)).fullLoads).toBe(1);
@@ -272,6 +273,15 @@ describeWithEtcd('fleet sync through etcd', () => {
     expect(daemon.stderr).toContain('fleet sync: resuming after the revision applied here');
   });
 
+  it('a rule written into a following host\'s database outside the sync makes it reload the rule set from etcd', async () => {
+    const before = (await syncStatus(1)).fullLoads;
+    const local = await aclfs(['rule', 'add', '/local', '--owner', '0', '--default', 'rwx', '--db', hosts[1]!.ws.db]);
+    expect(local.code, local.stderr).toBe(0);
+    await waitFor(async () => (await syncStatus(1)).fullLoads === before + 1, 10_000, 'host 1 reloading');
+    expect((await httpUnix(hosts[1]!.ws.socket, 'GET', '/v1/rules/by-path?path=/local')).status).toBe(404);
+    await enforcedEverywhere(ALICE, BOB, 1000, [1]);
+  });
+
   it('a compaction past a stopped daemon\'s revision makes it reload the whole rule set', async () => {
     await hosts[2]!.daemon!.stop();
     await push(rulesFor(BOB));
@@ -286,5 +296,52 @@ describeWithEtcd('fleet sync through etcd', () => {
     await enforcedEverywhere(BOB, ALICE, 1000);
     const listed = await httpUnix(hosts[2]!.ws.socket, 'GET', '/v1/rules');
     expect(listed.json.rules.map((r: { path: string }) => r.path)).toEqual(['/', '/docs', SECRET]);
+  });
+});
+
+describeWithEtcd('fleet sync with etcd user authentication', () => {
+  let etcd: EtcdServer;
+  let dir: Workspace;
+
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+    dir = makeWorkspace('aclfs-fleet-auth-');
+    // A user that may read and write only the fleet's prefix.
+    for (const args of [
+      ['user', 'add', 'root:rootpw'],
+      ['user', 'add', 'aclfs:s3cret'],
+      ['role', 'add', 'fleet'],
+      ['role', 'grant-permission', 'fleet', '--prefix=true', 'readwrite', `${PREFIX}/`],
+      ['user', 'grant-role', 'aclfs', 'fleet'],
+      ['auth', 'enable'],
+    ]) {
+      const res = await etcd.ctl(args);
+      expect(res.code, `etcdctl ${args.join(' ')}: ${res.stderr}`).toBe(0);
+    }
+    writeFileSync(path.join(dir.dir, 'password'), 's3cret\n');
+    writeFileSync(path.join(dir.dir, 'wrong'), 'guess\n');
+    writeFileSync(path.join(dir.dir, 'rules.json'), JSON.stringify(rulesFor(ALICE)));
+  });
+
+  afterAll(async () => {
+    await etcd?.stop();
+    dir?.cleanup();
+  });
+
+  it('push authenticates with --sync-user and --sync-password-file; without them, or with a wrong password, etcd refuses (exit 5)', async () => {
+    const file = path.join(dir.dir, 'rules.json');
+    const as = (password: string): string[] => ['--sync-user', 'aclfs', '--sync-password-file', path.join(dir.dir, password)];
+    const ok = await aclfs(['push', file, '--sync', etcd.url(PREFIX), ...as('password')]);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toMatch(/^pushed 2 added/);
+    for (const [args, said] of [
+      [[], /user name is empty/],
+      [as('wrong'), /authentication failed/],
+      [['--sync', etcd.url('/elsewhere'), ...as('password')], /permission denied/],
+    ] as const) {
+      const res = await aclfs(['push', file, '--sync', etcd.url(PREFIX), ...args]);
+      expect(res.code, res.stderr).toBe(5);
+      expect(res.stderr).toMatch(said);
+    }
   });
 });
