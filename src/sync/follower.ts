@@ -302,8 +302,10 @@ export class Follower {
     };
     for (const event of res.events) {
       const revision = Number(event.kv.mod_revision);
-      // Already applied (a watch resumed a little early): never twice.
-      if (revision <= mark) continue;
+      // Before the mark: already applied (never twice). At the mark itself
+      // it can only be the rest of a revision etcd split across responses;
+      // puts and deletes by path apply again harmlessly.
+      if (revision < mark) continue;
       if (revision !== batchRevision) flush();
       batchRevision = revision;
       const parsed = parseKey(this.keys, event.kv.key.toString('utf8'), event.type === 'Delete' ? null : event.kv.value, revision, this.parseBody);
