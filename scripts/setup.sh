@@ -2,6 +2,7 @@
 # Installs what aclfs needs on a Debian/Ubuntu machine and builds it:
 # Debian's fuse + libfuse2 (the FUSE runtime), a C toolchain for compiling the
 # patched fuse-native, bindfs (the C peer the benchmark compares against),
+# etcd-server and etcd-client (the fleet sync tests' etcd; as root only),
 # then `npm ci` (which patches and compiles fuse-native) and the TypeScript
 # build. Safe to run again: each step says what it does, or why it is
 # skipped: packages already installed; `npm ci` when node_modules was
@@ -16,6 +17,18 @@ force=0
 need=()
 for pkg in fuse libfuse2 bindfs util-linux g++ make python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+# etcd and etcdctl, for the fleet sync tests (test/mount/fleet-sync.test.ts
+# runs a real etcd on loopback): installed when root; without root a missing
+# one only skips those tests outside CI.
+for pkg in etcd-server etcd-client; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    if [[ $(id -u) -eq 0 ]]; then
+      need+=("$pkg")
+    else
+      echo "setup: $pkg is not installed: the fleet sync tests will be skipped (as root: apt-get install $pkg)" >&2
+    fi
+  fi
 done
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import pino, { type Logger } from 'pino';
 import * as nodePath from 'node:path';
-import { runCli, type CliBackend, type MountCommand } from './admin/cli';
+import { runCli, type CliBackend, type MountCommand, type PushCommand, type PushReport } from './admin/cli';
 import { LocalApi } from './admin/localApi';
 import type { ClosableAdminApi } from './admin/protocol';
 import { AdminServer } from './admin/server';
-import { AdminService } from './admin/service';
+import { AdminService, type FleetSync } from './admin/service';
 import { checkRuntimeDir } from './admin/socketFile';
 import { AclfsError, conflict, forbidden, invalid, notFound } from './errors';
 import { AuditLog } from './fs/audit';
@@ -52,6 +52,7 @@ import { inspectInChild, verifyInChild } from './store/verify';
 import { native } from './native/binding';
 import { SystemNameResolver } from './system/names';
 import { notifySettingsFrom, ServiceNotifier } from './system/systemd';
+import { FleetWriter, Follower, pushRules, syncTarget, type SyncTarget } from './sync';
 
 /** How often the daemon looks for rules committed by other processes. */
 const BIND_POLL_MS = 250;
@@ -393,7 +394,40 @@ async function checkMount(cmd: MountCommand): Promise<void> {
     const probe = await MetricsListener.start(cmd.metricsListen, () => Promise.reject(new Error('a check serves nothing')), makeLogger('silent'));
     await probe.close();
   }
+  if (cmd.sync != null) syncTarget(cmd.sync);
   inspectInChild(cmd.db);
+}
+
+/** The API's view of fleet sync: the follower's state, and writes through etcd when `writable`. */
+function fleetSync(follower: Follower, writer: FleetWriter, writable: boolean): FleetSync {
+  return {
+    writable,
+    write: async (changes) => {
+      await writer.write(changes);
+    },
+    status: () => {
+      const st = follower.status();
+      const since = (at: Date | null): number | null => (at === null ? null : Math.max(0, Math.round((Date.now() - at.getTime()) / 100) / 10));
+      return {
+        source: st.source,
+        state: st.state,
+        writable,
+        revision: st.revision,
+        lastContactAt: st.lastContactAt?.toISOString() ?? null,
+        lastAppliedAt: st.lastAppliedAt?.toISOString() ?? null,
+        secondsSinceContact: since(st.lastContactAt),
+        secondsSinceApply: since(st.lastAppliedAt),
+        fullLoads: st.fullLoads,
+        invalidPaths: st.invalidPaths,
+        lastError: st.lastError,
+      };
+    },
+  };
+}
+
+/** `aclfs push`, with the report the CLI prints. */
+async function push(cmd: PushCommand): Promise<PushReport> {
+  return pushRules(cmd.sync, cmd.rules, cmd.dryRun);
 }
 
 async function serve(cmd: MountCommand): Promise<void> {
@@ -416,6 +450,9 @@ async function serve(cmd: MountCommand): Promise<void> {
   await checkMountArguments(cmd);
   const layout = checkLayout(cmd.source, cmd.mountpoint, cmd.inPlace);
   const gid = adminGid(cmd.adminGroup);
+  // The etcd target is checked (and its certificate and password files
+  // read) before anything is created; etcd itself need not be up.
+  const fleetTarget: SyncTarget | null = cmd.sync == null ? null : syncTarget(cmd.sync);
   const socketPath = socketOutsideMount(cmd.socket, layout);
   // Checked now, created (if missing) only once the admin server starts.
   checkRuntimeDir(socketPath);
@@ -469,7 +506,11 @@ async function serve(cmd: MountCommand): Promise<void> {
   process.once('SIGTERM', stop);
   let admin: AdminServer | undefined;
   let metricsListener: MetricsListener | undefined;
+  let follower: Follower | null = null;
   try {
+    // Fleet sync: the local database follows etcd; the filter reads only the database.
+    follower = fleetTarget === null ? null : new Follower({ store, target: fleetTarget, names: systemNames, log });
+    const fleet = follower === null ? null : fleetSync(follower, new FleetWriter(follower, store), cmd.sync?.writable === true);
     const cache = new DecisionCache();
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
     const tree = new BackingTree(backing.fd);
@@ -506,6 +547,7 @@ async function serve(cmd: MountCommand): Promise<void> {
         decisionCached: (caller, target, requested) => engine.cached(caller, target, requested),
         audit,
         mode,
+        ...(fleet === null ? {} : { sync: fleet }),
         runtime: () => ({
           version: VERSION,
           pid: process.pid,
@@ -533,6 +575,7 @@ async function serve(cmd: MountCommand): Promise<void> {
     // Like the admin socket, up before the mount: an address that cannot be
     // listened on fails the start with nothing mounted.
     if (cmd.metricsListen !== null) metricsListener = await MetricsListener.start(cmd.metricsListen, () => metrics.page(), log);
+    follower?.start();
 
     // Bind every path rule whose file exists now, then keep binding rules as
     // they are committed (by this daemon or by `aclfs import --db` elsewhere).
@@ -660,6 +703,7 @@ async function serve(cmd: MountCommand): Promise<void> {
     timers.forEach(clearInterval);
     await admin?.close();
     await metricsListener?.close();
+    await follower?.stop();
     store.close();
     backing.close();
     process.off('uncaughtException', onUncaught);
@@ -775,6 +819,7 @@ const backend: CliBackend = {
   mount: serve,
   unmount,
   openDatabase,
+  push,
 };
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<void> {

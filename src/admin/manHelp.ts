@@ -40,6 +40,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       'With --in-place the mount covers SRC itself. Processes whose working directory, root or open files are inside SRC when it mounts keep reaching the tree beneath, unfiltered, through what they hold: the mount is refused (exit status 4, naming them) unless --force is given, which mounts anyway and logs them.',
       'Every open file holds a descriptor in the daemon: it raises its soft descriptor limit to the hard limit at start and logs the limit obtained. It keeps 1,024 descriptors for its own work; the rest (at most 65,536) are for open files and directories, of which one non-root user may hold a quarter, or --max-open-per-user N. Past either bound, opens fail with EMFILE until files are closed; the daemon and the mount stay up.',
       'Prometheus metrics (decisions by result and operation, decision latency, fast-path hits, the decision cache, FUSE requests by operation, open handles, rules, the audit log, the process) are served at GET /metrics on the admin socket (curl --unix-socket SOCKET http://aclfs/metrics). --metrics-listen [HOST:]PORT serves them over plain HTTP on TCP too, and nothing else there; a port alone listens on 127.0.0.1. The listener has no authentication and the metrics show how the tree is used: bind beyond the loopback only on purpose. A malformed address is exit status 2, one in use 4, before anything is mounted.',
+      'With --sync etcd://HOST:PORT/PREFIX the rules are those of a fleet, kept in etcd under PREFIX/rules/ (see `aclfs push` and docs/fleet.md): the daemon loads them into its database, then applies each change as etcd commits it. The filter reads only the local database, so while etcd is unreachable the host keeps enforcing the last rule set it applied; `aclfs status` says how stale it is. Rule writes through the admin API are refused (exit status 4) unless --sync-writable, which sends them to etcd guarded by compare-and-swap.',
       'A link or rename that would put a file or directory under another rule than the one that governs it fails with EXDEV (mv then copies, which reads the data through the rules). FIFOs, sockets and device nodes are not shown, and none can be made through the mount (EPERM); names that are not valid UTF-8 are not listed and fail with EILSEQ. With --rules-only, new files are still their maker\'s, and only a file\'s owner (or root) changes its mode, owner or times.',
     ],
     examples: [
@@ -98,6 +99,13 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
       TARGET,
     ],
     examples: ['aclfs import rules.json', 'aclfs import rules.json --db /var/lib/aclfs --replace', 'aclfs export | aclfs import - --db /tmp/copy'],
+  },
+  'aclfs push': {
+    description: [
+      'Validates a rule file as `aclfs import` does (one bad rule and nothing is pushed), then makes it the rule set under the etcd prefix of --sync, in one etcd transaction: only the rules that differ are written, and the transaction holds only if no rule changed in etcd since they were read (else exit status 4; push again). Every daemon mounted with --sync on that prefix applies it within moments. User and group names are resolved on this host; etcd holds numeric ids.',
+      'With --dry-run it prints one line per difference (+ added, ~ changed with the value it replaces, - removed) and writes nothing. etcd bounds one transaction (its --max-txn-ops, default 128 operations, and --max-request-bytes): raise them on the etcd servers to change more rules in one push. See docs/fleet.md.',
+    ],
+    examples: ['aclfs push rules.json --sync etcd://127.0.0.1:2379/aclfs --dry-run', 'aclfs push rules.json --sync etcds://etcd1:2379,etcd2:2379/aclfs --sync-ca ca.pem'],
   },
   'aclfs export': {
     description: ['Prints every rule as a rule file, the format `aclfs import` reads.', TARGET],

@@ -251,6 +251,30 @@ export interface StatusResponse {
     /** With passthrough: smaller files opened for reading only are served through the daemon. */
     readonly passthroughMinSize: number;
   } | null;
+  /** Fleet sync (aclfs mount --sync): where the rules come from and how fresh they are; absent without it. */
+  readonly sync?: SyncStatusView;
+}
+
+/** The state of fleet sync (docs/fleet.md). */
+export interface SyncStatusView {
+  /** etcd://host:port/prefix, without credentials. */
+  readonly source: string;
+  /** connecting, loading (a full load), following (watching), unreachable (enforcing the last rule set applied). */
+  readonly state: 'connecting' | 'loading' | 'following' | 'unreachable' | 'stopped';
+  /** Rule writes through this API go to etcd (--sync-writable); else they are refused (409). */
+  readonly writable: boolean;
+  /** The last etcd revision applied to the local database; null before the first. */
+  readonly revision: number | null;
+  /** ISO 8601: when etcd last answered, and when a revision was last applied. */
+  readonly lastContactAt: string | null;
+  readonly lastAppliedAt: string | null;
+  /** Seconds since then (how stale the rule set may be); null before the first. */
+  readonly secondsSinceContact: number | null;
+  readonly secondsSinceApply: number | null;
+  readonly fullLoads: number;
+  /** Paths whose value in etcd does not parse: each stands here as a rule that grants nothing. */
+  readonly invalidPaths: readonly string[];
+  readonly lastError: string | null;
 }
 
 export interface CheckRequest {

@@ -9,7 +9,7 @@
 // keyed on the generation, makes the next open through the mount follow it
 // at once.
 
-import { notFound, unavailable } from '../errors';
+import { conflict, notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
@@ -51,6 +51,7 @@ import {
   type RuleView,
   type StatusResponse,
   type ExportOptions,
+  type SyncStatusView,
 } from './protocol';
 
 /** What only a running daemon knows, for `status`. */
@@ -85,6 +86,21 @@ export interface ModeControl {
   set(mode: EnforcementMode): EnforcementMode;
 }
 
+/** One rule change sent to the fleet's etcd: the rule now at `path`, or none. */
+export interface FleetChange {
+  readonly path: string;
+  readonly rule: RuleInput | null;
+}
+
+/** Fleet sync, as the API sees it (src/sync, injected by main.ts). */
+export interface FleetSync {
+  status(): SyncStatusView;
+  /** Rule writes go to etcd (--sync-writable); false: they are refused. */
+  readonly writable: boolean;
+  /** Writes the changes to etcd in one compare-and-swap transaction; resolves once applied here. */
+  write(changes: readonly FleetChange[]): Promise<void>;
+}
+
 export interface AdminServiceOptions {
   readonly store: RuleStore;
   /**
@@ -106,6 +122,11 @@ export interface AdminServiceOptions {
   readonly audit?: AuditFeed;
   /** The daemon's mode switch; without it (no daemon) the mode operations are unavailable. */
   readonly mode?: ModeControl;
+  /**
+   * Fleet sync: the rules are a copy of those in etcd, so writes through
+   * the API are refused (409), or with --sync-writable sent to etcd.
+   */
+  readonly sync?: FleetSync;
   /** Version reported when there is no runtime. */
   readonly version?: string;
   /** Called by close() (e.g. to close a store opened for this service alone). */
@@ -180,6 +201,8 @@ export class AdminService implements AdminOperations {
       workerLocals: rt?.workerLocals ?? null,
       fastPath: rt?.fastPath ?? null,
       dataPath: rt?.dataPath ?? null,
+      // Present only with fleet sync: a daemon without it answers as before.
+      ...(this.options.sync === undefined ? {} : { sync: this.options.sync.status() }),
     };
   }
 
@@ -189,15 +212,38 @@ export class AdminService implements AdminOperations {
   }
 
   async createRule(input: RuleInput): Promise<RuleView> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const holder = this.store.findByPath(input.path);
+      if (holder !== undefined) throw conflict(`rule ${holder.id} already governs ${input.path}`);
+      await fleet.write([{ path: input.path, rule: input }]);
+      return toView(this.bindNow(this.syncedRule(input.path)));
+    }
     return toView(this.bindNow(this.store.add(input)));
   }
 
   async putRule(id: number, input: RuleInput): Promise<PutResult> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const existing = this.store.get(id);
+      if (existing === undefined) throw notFound(`no rule with id ${id} on this host (with fleet sync, rule ids are each host's own: create rules by path)`);
+      const holder = this.store.findByPath(input.path);
+      if (holder !== undefined && holder.id !== id) throw conflict(`cannot move rule ${id} to ${input.path}: rule ${holder.id} already governs it`);
+      const moved = existing.path === input.path ? [] : [{ path: existing.path, rule: null }];
+      await fleet.write([...moved, { path: input.path, rule: input }]);
+      return { rule: toView(this.bindNow(this.syncedRule(input.path))), created: false };
+    }
     const { rule, created } = this.store.putOrCreate(id, input);
     return { rule: toView(this.bindNow(rule)), created };
   }
 
   async setRuleByPath(input: RuleInput): Promise<PutResult> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const created = this.store.findByPath(input.path) === undefined;
+      await fleet.write([{ path: input.path, rule: input }]);
+      return { rule: toView(this.bindNow(this.syncedRule(input.path))), created };
+    }
     const { rule, created } = this.store.setByPath(input);
     return { rule: toView(this.bindNow(rule)), created };
   }
@@ -209,12 +255,26 @@ export class AdminService implements AdminOperations {
   }
 
   async deleteRule(id: number): Promise<RuleView> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const held = this.store.get(id);
+      if (held === undefined) throw notFound(`no rule with id ${id}`);
+      await fleet.write([{ path: held.path, rule: null }]);
+      return toView(held);
+    }
     const rule = this.store.take(id);
     if (rule === undefined) throw notFound(`no rule with id ${id}`);
     return toView(rule);
   }
 
   async deleteRuleByPath(path: string): Promise<RuleView> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const held = this.store.findByPath(path);
+      if (held === undefined) throw notFound(`no rule for ${path}`);
+      await fleet.write([{ path, rule: null }]);
+      return toView(held);
+    }
     const rule = this.store.findByPath(path);
     const taken = rule === undefined ? undefined : this.store.take(rule.id);
     if (taken === undefined) throw notFound(`no rule for ${path}`);
@@ -234,6 +294,14 @@ export class AdminService implements AdminOperations {
   }
 
   async importRules(input: ImportInput): Promise<ImportResponse> {
+    const fleet = this.fleetWriter();
+    if (fleet !== null) {
+      const given = new Set(input.rules.map((r) => r.path));
+      const updated = input.rules.filter((r) => this.store.findByPath(r.path) !== undefined).length;
+      const dropped = input.replace ? this.store.exportRules().filter((r) => !given.has(r.path)) : [];
+      await fleet.write([...dropped.map((r) => ({ path: r.path, rule: null })), ...input.rules.map((rule) => ({ path: rule.path, rule }))]);
+      return { created: input.rules.length - updated, updated, rules: this.store.count(), generation: this.store.generation() };
+    }
     const result = this.store.importRules(input.rules, { replace: input.replace });
     return { ...result, rules: this.store.count(), generation: this.store.generation() };
   }
@@ -356,6 +424,29 @@ export class AdminService implements AdminOperations {
   }
 
   // ---- helpers ------------------------------------------------------------
+
+  /**
+   * With fleet sync, where rule writes go: etcd (--sync-writable), or
+   * nowhere (refused: the rules here are a copy of etcd's). Null without
+   * fleet sync: the store.
+   */
+  private fleetWriter(): FleetSync | null {
+    const sync = this.options.sync;
+    if (sync === undefined) return null;
+    if (!sync.writable) {
+      throw conflict(
+        `rules on this host follow etcd (${sync.status().source}) and are not written here: change them in etcd (aclfs push), or start the daemon with --sync-writable`,
+      );
+    }
+    return sync;
+  }
+
+  /** The rule at `path` once a write through etcd has come back (it may already be gone again). */
+  private syncedRule(path: string): Rule {
+    const rule = this.store.findByPath(path);
+    if (rule === undefined) throw conflict(`the rule written at ${path} was changed again in etcd before it could be shown`);
+    return rule;
+  }
 
   private auditFeed(): AuditFeed {
     if (this.options.audit === undefined) {

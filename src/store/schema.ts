@@ -17,6 +17,12 @@
 //                                       reaches back to
 //   history     generation (uint32) -> what that commit changed in the rule
 //                                       set (history.ts; lmdb-js msgpack)
+//   sync        "mark"       -> SyncMark  with fleet sync (src/sync): where the
+//                                       rules came from and the last etcd
+//                                       revision applied; absent otherwise
+//               path         -> number  the etcd mod revision of the rule
+//                                       applied at that path (the expected
+//                                       revision of a compare-and-swap)
 //
 // Invariant kept by every write: a rule is in `rules` and `byPath`, and in
 // exactly one of `byInode` (dev/ino set, with its copy in `inodeRules`) or
@@ -49,6 +55,27 @@ export const META = {
   /** The oldest generation the history reaches back to (see history.ts). */
   historyFloor: 'historyFloor',
 } as const;
+
+/** The key of the sync mark in `sync` (every other key there is a rule path, so starts with "/"). */
+export const SYNC_MARK = 'mark';
+
+/** Where a synced rule set came from, and how far it has been applied (see src/sync). */
+export interface SyncMark {
+  /** The etcd endpoints and prefix, as `etcd://host:port/prefix` (no credentials). */
+  readonly source: string;
+  /** The etcd cluster id (decimal), to tell a recreated cluster from the one followed. */
+  readonly cluster: string;
+  /** The last etcd revision whose changes under the prefix are all applied here. */
+  readonly revision: number;
+}
+
+/** Values of `sync`: the mark, or a rule's mod revision. */
+export type SyncValue = SyncMark | number;
+
+/** The `sync` database (lmdb-js's msgpack values); opened apart from the rule databases, which never need it. */
+export function openSyncDatabase(env: RootDatabase): Database<SyncValue, string> {
+  return env.openDB<SyncValue, string>({ name: 'sync' });
+}
 
 /** The format of a database without `recordFormat`: lmdb-js's msgpack for every value. */
 export const MSGPACK_FORMAT = 1;

@@ -14,7 +14,20 @@ import { IndexValueError, plainRule, RECORD_FORMAT, RecordFormatError, sameRecor
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
 import { CommitEpoch, type FileMapper } from './epoch';
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_CHANGES, difference, Journal, netChanges, undo, type HistoryRecord, type RuleChange } from './history';
-import { convertToCurrentFormat, DATA_FILE, inodeKey, META, MSGPACK_FORMAT, openDatabases, openEnvironment, type Databases } from './schema';
+import {
+  convertToCurrentFormat,
+  DATA_FILE,
+  inodeKey,
+  META,
+  MSGPACK_FORMAT,
+  openDatabases,
+  openEnvironment,
+  openSyncDatabase,
+  SYNC_MARK,
+  type Databases,
+  type SyncMark,
+  type SyncValue,
+} from './schema';
 import {
   checkPath,
   DEFAULT_LIST_LIMIT,
@@ -30,7 +43,7 @@ import {
   validateRuleInput,
 } from '../rules/validate';
 
-export { DATA_FILE, inodeKey, LOCK_FILE } from './schema';
+export { DATA_FILE, inodeKey, LOCK_FILE, type SyncMark } from './schema';
 
 const GENERATION = META.generation;
 const NEXT_ID = META.nextId;
@@ -89,6 +102,21 @@ export interface ImportResult {
 
 type Validated = ReturnType<typeof validateRuleInput>;
 
+/** One change of a synced rule set: the rule now at `path` (null: none), and the etcd mod revision that says so. */
+export interface SyncItem {
+  readonly path: string;
+  readonly rule: RuleInput | null;
+  readonly modRevision: number;
+}
+
+export interface SyncApplyResult {
+  /** Rules created or replaced. */
+  readonly put: number;
+  readonly removed: number;
+  /** Rules given that were already stored as they are (left alone: no commit for them). */
+  readonly unchanged: number;
+}
+
 export class RuleStore implements RuleView {
   /** Set by any write inside the current transaction; see write(). */
   private dirty = false;
@@ -112,6 +140,8 @@ export class RuleStore implements RuleView {
     private readonly unboundDb: Database<number, string>,
     private readonly meta: Database<number, string>,
     private readonly historyDb: Database<HistoryRecord, number>,
+    /** The sync mark and the applied mod revision of each synced path (see schema.ts). */
+    private readonly syncDb: Database<SyncValue, string>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
     readonly epoch: CommitEpoch,
     private readonly mapper: FileMapper,
@@ -147,7 +177,20 @@ export class RuleStore implements RuleView {
       restrictFiles(dir);
       const dbs = openDatabases(env);
       convertToCurrentFormat(env, dbs);
-      store = new RuleStore(dir, env, dbs.rules, dbs.byPath, dbs.byInode, dbs.inodeRules, dbs.unbound, dbs.meta, dbs.history, CommitEpoch.open(dir, mapper), mapper);
+      store = new RuleStore(
+        dir,
+        env,
+        dbs.rules,
+        dbs.byPath,
+        dbs.byInode,
+        dbs.inodeRules,
+        dbs.unbound,
+        dbs.meta,
+        dbs.history,
+        openSyncDatabase(env),
+        CommitEpoch.open(dir, mapper),
+        mapper,
+      );
     } catch (err) {
       void env.close();
       throw readFailure(dir, err);
@@ -434,7 +477,7 @@ export class RuleStore implements RuleView {
    */
   add(input: RuleInput): Rule {
     const v = validateRuleInput(input);
-    return this.write(() => this.addIn(v));
+    return this.write(() => this.forgettingSync(() => this.addIn(v)));
   }
 
   /**
@@ -445,7 +488,7 @@ export class RuleStore implements RuleView {
   put(id: number, input: RuleInput): Rule {
     const v = validateRuleInput(input);
     const keepBinding = input.dev === undefined && input.ino === undefined;
-    return this.write(() => this.putIn(this.mustGetForWrite(id), v, keepBinding));
+    return this.write(() => this.forgettingSync(() => this.putIn(this.mustGetForWrite(id), v, keepBinding)));
   }
 
   /**
@@ -460,6 +503,7 @@ export class RuleStore implements RuleView {
     const v = validateRuleInput(input);
     const keepBinding = input.dev === undefined && input.ino === undefined;
     return this.write(() => {
+      this.forgetSyncIn();
       const existing = this.getIn(id);
       if (existing !== undefined) return { rule: this.putIn(existing, v, keepBinding), created: false };
       const nextId = this.meta.get(NEXT_ID) ?? 1;
@@ -479,6 +523,7 @@ export class RuleStore implements RuleView {
     const v = validateRuleInput(input);
     const keepBinding = input.dev === undefined && input.ino === undefined;
     return this.write(() => {
+      this.forgetSyncIn();
       const id = this.byPathDb.get(v.path);
       return id === undefined
         ? { rule: this.addIn(v), created: true }
@@ -491,6 +536,7 @@ export class RuleStore implements RuleView {
     return this.write(() => {
       const rule = this.get(id);
       if (rule === undefined) return undefined;
+      this.forgetSyncIn();
       this.journal?.removed(rule);
       this.removeIndexes(rule);
       this.rules.removeSync(id);
@@ -608,6 +654,7 @@ export class RuleStore implements RuleView {
   importRules(inputs: readonly RuleInput[], options: ImportOptions = {}): ImportResult {
     const validated = validateBatch(inputs);
     return this.write(() => {
+      this.forgetSyncIn();
       if (options.replace === true) this.clearRules();
       // Ids come from a local counter written back once: at a million rules
       // the per-rule meta read+write would be a quarter of the cost.
@@ -699,15 +746,12 @@ export class RuleStore implements RuleView {
           for (const { key, value } of this.byPathDb.getRange()) current.set(key, toRuleFileRule(this.mustGet(value)));
           const wanted = undo(new Map(current), this.recordsBetween(target, now).reverse());
           const changes = difference(current, wanted);
+          if (changes.length > 0) this.forgetSyncIn();
           let nextId = this.meta.get(NEXT_ID) ?? 1;
           for (const change of changes) {
             const id = this.byPathDb.get(change.path);
             if (change.after === null) {
-              const rule = this.mustGet(id!);
-              this.journal?.removed(rule);
-              this.removeIndexes(rule);
-              this.rules.removeSync(rule.id);
-              this.markDirty();
+              this.removeRuleIn(this.mustGet(id!));
               continue;
             }
             const v = validateRuleInput(ruleInputOf(change.after));
@@ -738,6 +782,102 @@ export class RuleStore implements RuleView {
       throw conflict(`generation ${uncounted.generation} changed ${uncounted.changed < 0 ? 'more rules than' : uncounted.changed} the history records per commit`);
     }
     return records;
+  }
+
+  // ---- fleet sync (src/sync) ------------------------------------------------
+
+  /** Where the rules were last synced from and how far; null when they were not, or were changed here since. */
+  syncMark(): SyncMark | null {
+    const mark = this.reading(() => this.syncDb.get(SYNC_MARK));
+    return typeof mark === 'object' && mark !== null ? mark : null;
+  }
+
+  /** The etcd mod revision of the rule applied at `path` by a sync; undefined when none was. */
+  syncRevisionOf(path: string): number | undefined {
+    const revision = this.reading(() => this.syncDb.get(path));
+    return typeof revision === 'number' ? revision : undefined;
+  }
+
+  /**
+   * Applies synced changes by path, and records `mark`, in ONE transaction
+   * (one generation bump at most): a reader sees all of an etcd revision or
+   * none of it. `replaceAll`: the items are the whole rule set, and every
+   * other rule goes. A rule given as it is already stored is left alone, so
+   * its id, its binding and the decisions cached on it stay; a replaced rule
+   * keeps its id and, at the same path, its binding (bindings are this
+   * host's). Everything is validated first; any error changes nothing.
+   */
+  applySync(items: readonly SyncItem[], mark: SyncMark, replaceAll: boolean): SyncApplyResult {
+    const validated = items.map((item) => ({ item, v: item.rule === null ? null : validateRuleInput(item.rule) }));
+    for (const { item, v } of validated) {
+      if (v !== null && v.path !== item.path) throw invalid(`synced rule for ${item.path} names path ${v.path}`);
+    }
+    return this.asActor(`fleet sync from ${mark.source}`, () => this.write(() => {
+      let put = 0;
+      let removed = 0;
+      let unchanged = 0;
+      if (replaceAll) {
+        const keep = new Set(items.map((i) => i.path));
+        const gone: number[] = [];
+        for (const { key, value } of this.byPathDb.getRange()) if (!keep.has(key)) gone.push(value);
+        for (const id of gone) {
+          this.removeRuleIn(this.mustGet(id));
+          removed++;
+        }
+        this.syncDb.clearSync();
+      }
+      let nextId = this.meta.get(NEXT_ID) ?? 1;
+      for (const { item, v } of validated) {
+        const existing = this.byPathDb.get(item.path);
+        if (v === null) {
+          if (existing !== undefined) {
+            this.removeRuleIn(this.mustGet(existing));
+            removed++;
+          }
+          this.syncDb.removeSync(item.path);
+          continue;
+        }
+        this.syncDb.putSync(item.path, item.modRevision);
+        if (existing === undefined) {
+          if (nextId > MAX_RULE_ID) throw conflict(`rule ids are exhausted (the next id would be ${nextId})`);
+          this.store({ id: nextId++, ...v, dev: null, ino: null, birth: null }, null);
+          put++;
+          continue;
+        }
+        const rule = this.mustGet(existing);
+        if (sameRuleText(rule, v)) {
+          unchanged++;
+          continue;
+        }
+        this.putIn(rule, v, true);
+        put++;
+      }
+      this.meta.putSync(NEXT_ID, nextId);
+      this.syncDb.putSync(SYNC_MARK, mark);
+      return { put, removed, unchanged };
+    }));
+  }
+
+  /** Runs `fn` in the current write transaction after dropping the sync mark (see forgetSyncIn). */
+  private forgettingSync<T>(fn: () => T): T {
+    this.forgetSyncIn();
+    return fn();
+  }
+
+  /**
+   * A rule written here, not by a sync, makes the database differ from the
+   * etcd revision its mark names: the mark goes, so the next sync reloads
+   * the whole rule set instead of resuming after that revision.
+   */
+  private forgetSyncIn(): void {
+    if (this.syncDb.get(SYNC_MARK) !== undefined) this.syncDb.removeSync(SYNC_MARK);
+  }
+
+  private removeRuleIn(rule: Rule): void {
+    this.journal?.removed(rule);
+    this.removeIndexes(rule);
+    this.rules.removeSync(rule.id);
+    this.markDirty();
   }
 
   // ---- internals ------------------------------------------------------------
@@ -942,6 +1082,11 @@ export class RuleStore implements RuleView {
     if (rule === undefined) throw notFound(`no rule with id ${String(id)}`);
     return rule;
   }
+}
+
+/** Whether a stored rule says what `v` says (bindings and ids aside): the rule file's text of both. */
+function sameRuleText(rule: Rule, v: RuleInput): boolean {
+  return JSON.stringify(toRuleFileRule(rule)) === JSON.stringify(toRuleFileRule(v));
 }
 
 function checkFileId(dev: number, ino: number, birth: string | null = null): void {

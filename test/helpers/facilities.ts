@@ -57,6 +57,15 @@ export function missingSystemd(): string | null {
   return notRoot === null ? null : `no systemd-analyze (Debian package systemd), and ${notRoot} to install it`;
 }
 
+/**
+ * Why the fleet sync tests cannot run here: they mount FUSE and run a real
+ * etcd (Debian's etcd-server and etcd-client, which scripts/setup.sh
+ * installs as root).
+ */
+export function missingEtcd(): string | null {
+  return missingFuse() ?? (onPath('etcd') && onPath('etcdctl') ? null : 'no etcd and etcdctl (Debian packages etcd-server, etcd-client)');
+}
+
 function facilityDescribe(needs: string, missing: () => string | null): FacilityDescribe {
   // Asked once per file (each test file runs in its own module registry).
   let reason: string | null | undefined;
@@ -78,5 +87,7 @@ export const describeWithFuse = facilityDescribe('root and /dev/fuse', missingFu
 export const describeWithLoopDevice = facilityDescribe('root and a free loop device', missingLoopDevice);
 /** Suites that build and run the Docker image: root, /dev/fuse and a Docker engine. */
 export const describeWithDocker = facilityDescribe('root, /dev/fuse and a Docker engine', missingDocker);
+/** Suites that follow a real etcd through FUSE mounts: root, /dev/fuse, etcd and etcdctl. */
+export const describeWithEtcd = facilityDescribe('root, /dev/fuse and etcd', missingEtcd);
 /** Suites that check the systemd unit: systemd-analyze (or root to install it). */
 export const describeWithSystemd = facilityDescribe('systemd-analyze', missingSystemd);

@@ -4,6 +4,7 @@
 import type { AclfsError, ErrorClass } from '../../errors';
 import type { ClosableAdminApi } from '../protocol';
 import type { MountCommand } from './mount';
+import type { PushCommand, PushReport } from './sync';
 
 export const DEFAULT_DB = '/var/lib/aclfs';
 export const DEFAULT_SOCKET = '/run/aclfs/aclfs.sock';
@@ -20,6 +21,8 @@ export interface CliBackend {
    * not_found (reads).
    */
   openDatabase(db: string, create: boolean): Promise<ClosableAdminApi>;
+  /** `aclfs push`: makes the rules the fleet's rule set in etcd (or, dry, says what would change). */
+  push?(cmd: PushCommand): Promise<PushReport>;
 }
 
 export interface CliIo {

@@ -19,10 +19,12 @@ import { addModeCommand } from './mode';
 import { addMountCommands } from './mount';
 import { addRuleCommands } from './rules';
 import { addStatusCommand } from './status';
+import { addSyncCommands } from './sync';
 
 export { DEFAULT_DB, DEFAULT_SOCKET, EXIT, exitCodeFor, type CliBackend, type CliIo } from './context';
 export { PROGRESS_MIN_RULES } from './importExport';
 export type { MountCommand } from './mount';
+export type { PushCommand, PushReport, SyncArgs } from './sync';
 export { parseSize } from './options';
 
 /** Commander's own report of an unknown option (with its "Did you mean" suggestion). */
@@ -82,6 +84,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
   addMountCommands(program, context);
   addRuleCommands(program, context);
   addImportExportCommands(program, context);
+  addSyncCommands(program, context);
   addCheckCommand(program, context);
   addAccessCommand(program, context);
   addStatusCommand(program, context);

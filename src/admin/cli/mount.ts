@@ -6,6 +6,7 @@ import { MAX_OPEN_HANDLES } from '../../rules/validate';
 import { DEFAULT_IMPORT_LIMIT_BYTES } from '../protocol';
 import { DEFAULT_DB, DEFAULT_SOCKET, type CliContext } from './context';
 import { parseSize } from './options';
+import { addSyncOptions, syncArgsFrom, type SyncArgs } from './sync';
 
 export interface MountCommand {
   readonly source: string;
@@ -49,6 +50,8 @@ export interface MountCommand {
    * could, else the one-line error and its exit code.
    */
   readonly check: boolean;
+  /** Fleet sync: the rules follow this etcd prefix (docs/fleet.md); null without --sync. */
+  readonly sync?: (SyncArgs & { readonly writable: boolean }) | null;
 }
 
 /**
@@ -111,10 +114,17 @@ interface MountOptions {
   readonly logLevel: string;
   readonly metricsListen?: ListenAddress;
   readonly check: boolean;
+  readonly sync?: string;
+  readonly syncCa?: string;
+  readonly syncCert?: string;
+  readonly syncKey?: string;
+  readonly syncUser?: string;
+  readonly syncPasswordFile?: string;
+  readonly syncWritable: boolean;
 }
 
 export function addMountCommands(program: Command, { backend }: CliContext): void {
-  program
+  const mount = program
     .command('mount')
     .description('serve SRC at MNT in the foreground until SIGINT/SIGTERM, then unmount')
     .argument('<src>', 'directory to protect')
@@ -166,11 +176,18 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
       '--check',
       'check that the mount could start (options, SRC, MNT, admin socket, the database read without changing it) and exit, mounting nothing; silent when it could',
       false,
-    )
+    );
+  addSyncOptions(mount, 'follow the rules of a fleet in etcd (the local database becomes their copy)', false)
+    .option('--sync-writable', 'with --sync: rule writes through the admin API go to etcd (compare-and-swap) instead of being refused', false)
     .action(async (src: string, mnt: string, opts: MountOptions, command: Command) => {
       if (opts.data === 'passthrough' && opts.revoke === 'immediate') {
         // Passthrough reads never reach the daemon: the opposite of immediate.
         command.error("error: option '--data passthrough' cannot be used with option '--revoke immediate'");
+      }
+      const sync = syncArgsFrom(opts);
+      if (sync === null) {
+        const given = (['syncCa', 'syncCert', 'syncKey', 'syncUser', 'syncPasswordFile', 'syncWritable'] as const).find((k) => opts[k] !== undefined && opts[k] !== false);
+        if (given !== undefined) command.error(`error: option '--${given.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}' needs '--sync'`);
       }
       await backend.mount({
         source: src,
@@ -190,6 +207,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         logLevel: opts.logLevel,
         metricsListen: opts.metricsListen ?? null,
         check: opts.check,
+        sync: sync === null ? null : { ...sync, writable: opts.syncWritable },
       });
     });
 

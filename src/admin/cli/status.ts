@@ -49,6 +49,15 @@ function statusText(st: StatusResponse): string {
           : 'daemon (every read that misses the page cache is decided)';
     lines.push(`file data    ${how}`);
   }
+  if (st.sync !== undefined) {
+    const s = st.sync;
+    const ago = (seconds: number | null): string => (seconds === null ? 'never' : `${formatDuration(seconds)} ago`);
+    lines.push(
+      `sync         ${s.state} ${s.source}, revision ${s.revision ?? '-'}${s.writable ? ', writable' : ''}; etcd answered ${ago(s.secondsSinceContact)}, last applied ${ago(s.secondsSinceApply)}`,
+    );
+    if (s.invalidPaths.length > 0) lines.push(`sync invalid ${s.invalidPaths.join(' ')} (values that do not parse: these paths grant nothing)`);
+    if (s.state === 'unreachable' && s.lastError !== null) lines.push(`sync error   ${s.lastError}`);
+  }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${counted(st.workerLocals.created, 'thread slot')} made, ${st.workerLocals.idle} idle`);
   }
