@@ -47,6 +47,7 @@ import { MetricsListener } from './metrics/listen';
 import { createDaemonMetrics, type AuditStats, type DaemonMetrics } from './metrics/registry';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
+import { DEFAULT_MAX_CHANGES } from './store/history';
 import { DATA_FILE, RuleStore } from './store/store';
 import { inspectInChild, verifyInChild } from './store/verify';
 import { native } from './native/binding';
@@ -470,6 +471,7 @@ async function serve(cmd: MountCommand): Promise<void> {
   const backing = openBackingRoot(layout.source, cmd.inPlace);
   const startedAt = new Date();
   const store = RuleStore.open(cmd.db, native);
+  store.setHistoryBounds({ limit: cmd.historyLimit, maxChanges: DEFAULT_MAX_CHANGES });
   const timers: NodeJS.Timeout[] = [];
   const logFault = throttled(FAULT_LOG_MS);
   // The last resort. Every FUSE request runs inside the mount's guard (its

@@ -13,6 +13,9 @@ import {
   type AuditQuery,
   type AuditRecordView,
   type AccessResponse,
+  type DiffResponse,
+  type HistoryResponse,
+  type RollbackResponse,
   type CheckRequest,
   type ReachRequest,
   type ReachResponse,
@@ -131,6 +134,18 @@ export class AdminClient implements ClosableAdminApi {
 
   reach(request: ReachRequest): Promise<ReachResponse> {
     return this.json('POST', ROUTES.reach, request);
+  }
+
+  history(limit?: number): Promise<HistoryResponse> {
+    return this.json('GET', withQuery(ROUTES.history, new URLSearchParams(limit === undefined ? {} : { limit: String(limit) })));
+  }
+
+  diff(from: number, to?: number): Promise<DiffResponse> {
+    return this.json('GET', withQuery(ROUTES.diff, new URLSearchParams({ from: String(from), ...(to === undefined ? {} : { to: String(to) }) })));
+  }
+
+  rollback(generation: number): Promise<RollbackResponse> {
+    return this.json('POST', ROUTES.rollback, { generation });
   }
 
   auditLog(query: AuditQuery = {}): Promise<AuditPage> {

@@ -29,6 +29,11 @@ import {
   type AuditQuery,
   type AuditRecordView,
   type AccessResponse,
+  DEFAULT_HISTORY_LIMIT,
+  MAX_HISTORY_LIMIT,
+  type DiffResponse,
+  type HistoryResponse,
+  type RollbackResponse,
   type CheckRequest,
   type ReachRequest,
   type ReachResponse,
@@ -124,6 +129,19 @@ export class LocalApi implements ClosableAdminApi {
 
   async reach(request: ReachRequest): Promise<ReachResponse> {
     return this.operations.reach(parseReachRequest(request, this.accounts));
+  }
+
+  async history(limit: number = DEFAULT_HISTORY_LIMIT): Promise<HistoryResponse> {
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) throw invalid(`limit must be an integer 1-${MAX_HISTORY_LIMIT}`);
+    return this.operations.history(limit);
+  }
+
+  async diff(from: number, to?: number): Promise<DiffResponse> {
+    return this.operations.diff(from, to);
+  }
+
+  async rollback(generation: number): Promise<RollbackResponse> {
+    return this.operations.rollback(generation);
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {

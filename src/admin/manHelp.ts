@@ -135,6 +135,30 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     ],
     examples: ['aclfs access /docs/report.pdf', 'aclfs access --uid alice --path /docs', 'aclfs access --uid 1001 --json'],
   },
+  'aclfs history': {
+    description: [
+      'The commits that changed the rule set, newest first: generation, time, who made it (the uid over the socket, the CLI on the database itself, a rename through the mount moving rules with their files, the fleet sync), and the paths whose rule changed. Which file a rule is bound to is this host\'s state and is not history.',
+      'The daemon keeps the newest --history-limit records (default 1000); a commit that changes more than 100,000 rules is recorded by its count only. Each generation from the floor the output names on can be compared (`aclfs diff`) and restored (`aclfs rollback`).',
+      TARGET,
+    ],
+    examples: ['aclfs history', 'aclfs history --limit 100 --json'],
+  },
+  'aclfs diff': {
+    description: [
+      'What changed in the rule set from generation FROM to TO (default: now), by path, in the rule file\'s form: `+ PATH RULE` added, `~ PATH RULE` changed (then `was RULE`), `- PATH RULE` removed.',
+      TARGET,
+    ],
+    examples: ['aclfs diff 41', 'aclfs diff 41 45 --json'],
+  },
+  'aclfs rollback': {
+    description: [
+      'Puts the rule set of generation GEN back in force in one commit: afterwards `aclfs export` prints what it printed at GEN, byte for byte, and the next open is decided by it. Rules whose path and content did not change stay as they are, bound to their files. The rollback is itself a commit in the history, so it can be rolled back.',
+      'With fleet sync the rule set goes back in etcd (with --sync-writable; refused otherwise), as any rule write does.',
+      TARGET,
+    ],
+    examples: ['aclfs rollback 41'],
+    exit: ['0   restored (or nothing differed)', '2   GEN is not a generation of this database', '4   GEN is older than the history reaches'],
+  },
   'aclfs status': {
     description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, enforce or permissive mode, rule generation and count, decision counters, cache hit rate, uptime and version.'],
     examples: ['aclfs status', 'aclfs status --socket /run/aclfs/aclfs.sock --json'],

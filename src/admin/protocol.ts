@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
 import type { AuditPage, AuditRecord as AuditRecordView } from '../rules/audit';
 import { ENFORCEMENT_MODES, type EnforcementMode } from '../rules/mode';
+import type { RuleFileRule } from '../rules/ruleFile';
 import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
 
 export { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_RULE_ID };
@@ -35,6 +36,9 @@ const PATHS = {
   check: '/v1/check',
   access: '/v1/access',
   reach: '/v1/access/user',
+  history: '/v1/history',
+  diff: '/v1/history/diff',
+  rollback: '/v1/rollback',
   audit: '/v1/audit',
   mode: '/v1/mode',
 } as const;
@@ -51,6 +55,9 @@ export const ROUTES = {
   check: PATHS.check,
   access: PATHS.access,
   reach: PATHS.reach,
+  history: PATHS.history,
+  diff: PATHS.diff,
+  rollback: PATHS.rollback,
   audit: PATHS.audit,
   mode: PATHS.mode,
 } as const;
@@ -418,6 +425,49 @@ export interface ReachResponse {
   readonly generation: number;
 }
 
+/** One path's rule before and after (null: none), in the rule file's form. */
+export interface RuleChangeView {
+  readonly path: string;
+  readonly before: RuleFileRule | null;
+  readonly after: RuleFileRule | null;
+}
+
+/** One commit that changed the rule set. */
+export interface HistoryRecordView {
+  readonly generation: number;
+  readonly time: string;
+  /** "uid 0 over the socket", "local (--db)", "fleet sync from etcd://...", ... */
+  readonly who: string;
+  /** "rollback to generation 12", or null for plain rule writes. */
+  readonly note: string | null;
+  /** Paths whose rule changed; -1: more than the history records per commit. */
+  readonly changed: number;
+  /** Null when the commit changed more than the history records (then nothing before it can be restored). */
+  readonly changes: readonly RuleChangeView[] | null;
+}
+
+/** GET /v1/history: the newest records first. */
+export interface HistoryResponse {
+  readonly generation: number;
+  /** The oldest generation that can still be restored or compared. */
+  readonly floor: number;
+  readonly records: readonly HistoryRecordView[];
+}
+
+/** GET /v1/history/diff: what changed from one generation to another, by path. */
+export interface DiffResponse {
+  readonly from: number;
+  readonly to: number;
+  readonly changes: readonly RuleChangeView[];
+}
+
+/** POST /v1/rollback: the rule set of `restored` is in force again, as generation `generation`. */
+export interface RollbackResponse {
+  readonly restored: number;
+  readonly generation: number;
+  readonly changes: readonly RuleChangeView[];
+}
+
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }
@@ -479,6 +529,12 @@ export interface AdminApi {
   access(path: string): Promise<AccessResponse>;
   /** What one user can reach at and below a path, by the rules. */
   reach(request: ReachRequest): Promise<ReachResponse>;
+  /** The newest `limit` commits that changed the rule set (default 20). */
+  history(limit?: number): Promise<HistoryResponse>;
+  /** What changed from generation `from` to `to` (default: now). */
+  diff(from: number, to?: number): Promise<DiffResponse>;
+  /** Restores the rule set of generation `generation`, as a new commit. */
+  rollback(generation: number): Promise<RollbackResponse>;
   /** Stored audit records after `query.after`, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;
   /**
@@ -584,6 +640,22 @@ export const auditQuerySchema = z
     path: ['limit'],
   });
 
+/** Records a history page lists at most. */
+export const MAX_HISTORY_LIMIT = 1000;
+export const DEFAULT_HISTORY_LIMIT = 20;
+
+export const historyQuerySchema = z.strictObject({ limit: decimal(1, MAX_HISTORY_LIMIT, `1-${MAX_HISTORY_LIMIT}`).optional() });
+
+export const diffQuerySchema = z.strictObject({
+  from: z.string({ error: 'is required' }).pipe(decimal(0, 0xffffffff, '0-4294967295')),
+  to: decimal(0, 0xffffffff, '0-4294967295').optional(),
+});
+
+export const rollbackBodySchema = z.strictObject(
+  { generation: z.number({ error: 'must be a generation number' }).int('must be an integer').min(0, 'must be >= 0') },
+  { error: 'must be an object like {"generation": 12}' },
+);
+
 export const modeBodySchema = z.strictObject(
   { mode: z.enum(ENFORCEMENT_MODES, { error: 'must be "enforce" or "permissive"' }) },
   { error: 'must be an object like {"mode": "permissive"}' },
@@ -676,6 +748,9 @@ export const API_ROUTES = [
   { handler: 'setMode', method: 'PUT', path: PATHS.mode, query: emptyQuerySchema, body: { schema: modeBodySchema, what: 'mode' } },
   { handler: 'check', method: 'POST', path: PATHS.check, query: emptyQuerySchema, body: { schema: checkRequestSchema, what: 'check' } },
   { handler: 'access', method: 'GET', path: PATHS.access, query: pathQuerySchema, body: null },
+  { handler: 'history', method: 'GET', path: PATHS.history, query: historyQuerySchema, body: null },
+  { handler: 'diff', method: 'GET', path: PATHS.diff, query: diffQuerySchema, body: null },
+  { handler: 'rollback', method: 'POST', path: PATHS.rollback, query: emptyQuerySchema, body: { schema: rollbackBodySchema, what: 'rollback' } },
   { handler: 'reach', method: 'POST', path: PATHS.reach, query: emptyQuerySchema, body: { schema: reachRequestSchema, what: 'access' } },
 ] as const satisfies readonly RouteSpec[];
 

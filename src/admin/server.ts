@@ -27,6 +27,7 @@ import { canonicalPath, checkInput, importInput, listInput, parseBody, reachInpu
 import {
   API_ROUTES,
   DEFAULT_AUDIT_LIMIT,
+  DEFAULT_HISTORY_LIMIT,
   DEFAULT_IMPORT_LIMIT_BYTES,
   describeZodError,
   httpStatusFor,
@@ -619,5 +620,8 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
     check: async ({ body }) => ok(await api.check(checkInput(body(), accounts))),
     access: async ({ query }) => ok(await api.access(canonicalPath(query.path, 'path'))),
     reach: async ({ body }) => ok(await api.reach(reachInput(body(), accounts))),
+    history: async ({ query }) => ok(await api.history(query.limit ?? DEFAULT_HISTORY_LIMIT)),
+    diff: async ({ query }) => ok(await api.diff(query.from, query.to)),
+    rollback: async ({ body }) => ok(await api.rollback(body().generation)),
   };
 }

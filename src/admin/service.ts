@@ -14,7 +14,7 @@ import { formatAccess } from '../rules/access';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
 import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
-import { serializeRuleFile } from '../rules/ruleFile';
+import { ruleInputOf, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
 import type {
   Access,
@@ -37,6 +37,9 @@ import {
   type AuditRecordView,
   type CacheStatsView,
   type AccessResponse,
+  type DiffResponse,
+  type HistoryResponse,
+  type RollbackResponse,
   type CheckResponse,
   type GrantSourceView,
   type PrincipalAccessView,
@@ -158,6 +161,9 @@ export interface AdminOperations {
   /** Who gets which bits on a canonical path, by the rules. */
   access(path: string): Promise<AccessResponse>;
   reach(input: ReachInput): Promise<ReachResponse>;
+  history(limit: number): Promise<HistoryResponse>;
+  diff(from: number, to: number | undefined): Promise<DiffResponse>;
+  rollback(generation: number): Promise<RollbackResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
   followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
   getMode(): Promise<ModeResponse>;
@@ -380,6 +386,28 @@ export class AdminService implements AdminOperations {
       defaultPolicy: this.options.defaultPolicy,
       generation,
     };
+  }
+
+  async history(limit: number): Promise<HistoryResponse> {
+    const generation = this.store.generation();
+    return { generation, floor: this.store.historyFloor(), records: this.store.history(limit) };
+  }
+
+  async diff(from: number, to: number | undefined): Promise<DiffResponse> {
+    this.store.generation();
+    return this.store.diff(from, to);
+  }
+
+  async rollback(generation: number): Promise<RollbackResponse> {
+    const fleet = this.options.sync === undefined ? null : this.fleetWriter();
+    if (fleet !== null) {
+      // The fleet's rule set goes back in etcd, as any write through it.
+      const { changes } = this.store.diff(this.store.generation(), generation);
+      await fleet.write(changes.map((c) => ({ path: c.path, rule: c.after === null ? null : ruleInputOf(c.after) })));
+      return { restored: generation, generation: this.store.generation(), changes };
+    }
+    const result = this.store.rollback(generation);
+    return { restored: generation, generation: result.generation, changes: result.changes };
   }
 
   async auditLog(query: AuditInput = { after: 0, limit: DEFAULT_AUDIT_LIMIT }): Promise<AuditPage> {

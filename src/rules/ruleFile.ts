@@ -136,6 +136,11 @@ function parseInChunks(data: unknown, names: NameResolver, onProgress: (done: nu
   return rules;
 }
 
+/** A rule as toRuleFileRule wrote it (numeric ids only) read back as a rule input. */
+export function ruleInputOf(rule: RuleFileRule): RuleInput {
+  return parseRuleBody(rule, { user: () => undefined, group: () => undefined });
+}
+
 export function toRuleFileRule(rule: Rule | RuleInput): RuleFileRule {
   return {
     path: rule.path,

@@ -8,7 +8,7 @@ import nodePath from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { AclfsError, conflict, DamagedDatabaseError, invalid, notFound } from '../errors';
 import { isAtOrBelow, normalizePath } from '../rules/path';
-import { parseRuleBody, toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
+import { ruleInputOf, toRuleFileRule, type RuleFileRule } from '../rules/ruleFile';
 import type { FileIdentity, Rule, RuleInput, RuleView } from '../rules/types';
 import { IndexValueError, plainRule, RECORD_FORMAT, RecordFormatError, sameRecord } from './codec';
 import { inspectDataFile, prepareDirectory, readFailure, restrictFiles } from './dataFile';
@@ -88,11 +88,6 @@ export interface HistoryBounds {
 /** A change read backwards. */
 function reverseChange(change: RuleChange): RuleChange {
   return { path: change.path, before: change.after, after: change.before };
-}
-
-/** A rule file's rule as a rule input (numeric ids only: it came from a record). */
-function ruleInputOf(rule: RuleFileRule): RuleInput {
-  return parseRuleBody(rule, { user: () => undefined, group: () => undefined });
 }
 
 export interface ImportResult {

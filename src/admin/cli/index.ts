@@ -12,6 +12,7 @@ import { useManHelp } from '../manHelp';
 import type { ClosableAdminApi } from '../protocol';
 import { addAuditCommand } from './audit';
 import { addAccessCommand } from './access';
+import { addHistoryCommands } from './history';
 import { addCheckCommand } from './check';
 import { DEFAULT_SOCKET, EXIT, exitCodeFor, type CliBackend, type CliContext, type CliIo, type TargetOptions } from './context';
 import { addImportExportCommands } from './importExport';
@@ -87,6 +88,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
   addSyncCommands(program, context);
   addCheckCommand(program, context);
   addAccessCommand(program, context);
+  addHistoryCommands(program, context);
   addStatusCommand(program, context);
   addAuditCommand(program, context);
   addModeCommand(program, context);

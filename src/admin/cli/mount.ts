@@ -17,6 +17,8 @@ export interface MountCommand {
   readonly adminGroup: string;
   /** Body limit of the import endpoint, in bytes. */
   readonly importLimitBytes: number;
+  /** Commits of the rule set kept in its history (aclfs history, diff, rollback). */
+  readonly historyLimit: number;
   readonly defaultPolicy: 'deny' | 'allow';
   /** The rules are the only authority (no kernel Unix-permission check). */
   readonly rulesOnly: boolean;
@@ -61,6 +63,16 @@ export interface MountCommand {
  */
 export const DEFAULT_PASSTHROUGH_MIN_SIZE = 64 * 1024;
 
+/** --history-limit's default; the store's own bound (src/store/history.ts). */
+const DEFAULT_HISTORY_KEPT = 1000;
+
+/** --history-limit: 1 up to a million commits. */
+function parseHistoryLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 1_000_000) throw new InvalidArgumentError('expected a whole number from 1 to 1000000');
+  return n;
+}
+
 /** --max-open-per-user: 0 (no bound) up to what a daemon can hold at all. */
 function parseOpenBound(value: string): number {
   const n = Number(value);
@@ -103,6 +115,7 @@ interface MountOptions {
   readonly socket: string;
   readonly adminGroup: string;
   readonly importLimit: string;
+  readonly historyLimit: number;
   readonly default: 'deny' | 'allow';
   readonly rulesOnly: boolean;
   readonly revoke?: 'immediate';
@@ -133,6 +146,11 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
     .option('--socket <path>', 'admin socket (its directory is created 0750)', DEFAULT_SOCKET)
     .option('--admin-group <group>', 'group (name or gid) that may use the admin socket besides root', '0')
     .option('--import-limit <size>', 'largest rule file the import endpoint accepts (e.g. 256M)', `${DEFAULT_IMPORT_LIMIT_BYTES / 1048576}M`)
+    .addOption(
+      new Option('--history-limit <n>', 'commits of the rule set kept in its history, for aclfs history, diff and rollback')
+        .argParser(parseHistoryLimit)
+        .default(DEFAULT_HISTORY_KEPT),
+    )
     .addOption(new Option('--default <policy>', 'decision when no rule governs a file').choices(['deny', 'allow']).default('deny'))
     .option('--rules-only', 'make the rules the sole authority (Unix permissions are not consulted)', false)
     .addOption(
@@ -196,6 +214,7 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         socket: opts.socket,
         adminGroup: opts.adminGroup,
         importLimitBytes: parseSize(opts.importLimit),
+        historyLimit: opts.historyLimit,
         defaultPolicy: opts.default,
         rulesOnly: opts.rulesOnly,
         revoke: opts.revoke ?? 'page-cache',
