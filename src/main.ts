@@ -550,6 +550,7 @@ async function serve(cmd: MountCommand): Promise<void> {
         audit,
         mode,
         ...(fleet === null ? {} : { sync: fleet }),
+        confirmations: { notify: (level, message) => log[level](message) },
         runtime: () => ({
           version: VERSION,
           pid: process.pid,

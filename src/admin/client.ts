@@ -13,6 +13,7 @@ import {
   type AuditQuery,
   type AuditRecordView,
   type AccessResponse,
+  type ConfirmResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -114,6 +115,8 @@ export class AdminClient implements ClosableAdminApi {
   async importRules(text: string, options: ImportOptions = {}): Promise<ImportResponse> {
     const q = new URLSearchParams();
     if (options.replace === true) q.set('replace', 'true');
+    if (options.dryRun === true) q.set('dryRun', 'true');
+    if (options.confirmWithin !== undefined) q.set('confirmWithin', String(options.confirmWithin));
     const res = await this.request('POST', withQuery(ROUTES.import, q), text, options.onProgress);
     return parse(res);
   }
@@ -146,6 +149,10 @@ export class AdminClient implements ClosableAdminApi {
 
   rollback(generation: number): Promise<RollbackResponse> {
     return this.json('POST', ROUTES.rollback, { generation });
+  }
+
+  confirm(): Promise<ConfirmResponse> {
+    return this.json('POST', ROUTES.confirm);
   }
 
   auditLog(query: AuditQuery = {}): Promise<AuditPage> {

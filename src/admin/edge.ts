@@ -26,6 +26,7 @@ import {
   reachRequestSchema,
   describeBodyError,
   MAX_AUDIT_LIMIT,
+  MAX_CONFIRM_SECONDS,
   modeBodySchema,
   ruleBodySchema,
   type EnforcementMode,
@@ -76,6 +77,10 @@ export const DEFAULT_REACH_LIMIT = 1000;
 export interface ImportInput {
   readonly rules: readonly RuleInput[];
   readonly replace: boolean;
+  /** Write nothing; say what would change. */
+  readonly dryRun?: boolean;
+  /** Roll back by itself unless confirmed within this many milliseconds. */
+  readonly confirmWithinMs?: number;
 }
 
 /** A page of the audit log as the service takes it: both bounds in range. */
@@ -198,7 +203,17 @@ export function importInput(text: string, names: NameResolver, options: ImportOp
     names,
     onProgress === undefined ? {} : { onProgress: (done, total) => onProgress({ phase: 'validate', done, total }) },
   );
-  return { rules, replace: options.replace === true };
+  if (options.dryRun === true && options.confirmWithin !== undefined) throw invalid('a dry run changes nothing, so there is nothing to confirm: give one of dryRun and confirmWithin');
+  const confirmWithin = options.confirmWithin;
+  if (confirmWithin !== undefined && (!Number.isSafeInteger(confirmWithin) || confirmWithin < 1 || confirmWithin > MAX_CONFIRM_SECONDS)) {
+    throw invalid(`confirmWithin must be 1-${MAX_CONFIRM_SECONDS} seconds`);
+  }
+  return {
+    rules,
+    replace: options.replace === true,
+    ...(options.dryRun === true ? { dryRun: true } : {}),
+    ...(confirmWithin === undefined ? {} : { confirmWithinMs: confirmWithin * 1000 }),
+  };
 }
 
 export function parseMode(mode: unknown): EnforcementMode {

@@ -31,6 +31,7 @@ import {
   type AccessResponse,
   DEFAULT_HISTORY_LIMIT,
   MAX_HISTORY_LIMIT,
+  type ConfirmResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -142,6 +143,10 @@ export class LocalApi implements ClosableAdminApi {
 
   async rollback(generation: number): Promise<RollbackResponse> {
     return this.operations.rollback(generation);
+  }
+
+  async confirm(): Promise<ConfirmResponse> {
+    return this.operations.confirm();
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {

@@ -96,9 +96,20 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   'aclfs import': {
     description: [
       'Imports a rule file (JSON: {"version": 1, "rules": [...]}) atomically: a file with one bad rule changes nothing, and the error names the rule and the field. Rules are matched by path: an existing rule for a path is replaced, a new path gets a new rule.',
+      '--dry-run writes nothing and prints what would change, by path (+ added, ~ changed with what was, - removed). --confirm-within DURATION applies the file and puts the rule set of before it back by itself unless `aclfs confirm` follows in time, as network equipment does with a confirmed commit: a rule file that locks the administrator out undoes itself. The mark is kept in the database, so a daemon stopped meanwhile rolls back when it starts again; the rollback undoes every rule change made since the import.',
       TARGET,
     ],
-    examples: ['aclfs import rules.json', 'aclfs import rules.json --db /var/lib/aclfs --replace', 'aclfs export | aclfs import - --db /tmp/copy'],
+    examples: [
+      'aclfs import rules.json',
+      'aclfs import rules.json --dry-run',
+      'aclfs import rules.json --replace --confirm-within 2m && aclfs confirm',
+      'aclfs import rules.json --db /var/lib/aclfs --replace',
+      'aclfs export | aclfs import - --db /tmp/copy',
+    ],
+  },
+  'aclfs confirm': {
+    description: ['Keeps the rules of the import made with --confirm-within, before its deadline; after it, they have been rolled back already. Prints whether an import was awaiting confirmation.'],
+    examples: ['aclfs confirm'],
   },
   'aclfs push': {
     description: [

@@ -37,6 +37,7 @@ const PATHS = {
   access: '/v1/access',
   reach: '/v1/access/user',
   history: '/v1/history',
+  confirm: '/v1/confirm',
   diff: '/v1/history/diff',
   rollback: '/v1/rollback',
   audit: '/v1/audit',
@@ -56,6 +57,7 @@ export const ROUTES = {
   access: PATHS.access,
   reach: PATHS.reach,
   history: PATHS.history,
+  confirm: PATHS.confirm,
   diff: PATHS.diff,
   rollback: PATHS.rollback,
   audit: PATHS.audit,
@@ -159,6 +161,18 @@ export interface ImportResponse {
   readonly updated: number;
   /** Rules in the database after the import. */
   readonly rules: number;
+  readonly generation: number;
+  /** With dryRun: what the import would change, by path (nothing was written). */
+  readonly changes?: readonly RuleChangeView[];
+  /** With confirmWithin: the rule set of generation `restores` comes back at `confirmBy` unless confirmed. */
+  readonly confirmBy?: string;
+  readonly restores?: number;
+}
+
+/** POST /v1/confirm: keeps an import made with confirmWithin. */
+export interface ConfirmResponse {
+  /** false: nothing was awaiting confirmation. */
+  readonly confirmed: boolean;
   readonly generation: number;
 }
 
@@ -490,6 +504,13 @@ export interface ImportProgress {
 export interface ImportOptions {
   /** Delete every rule first: the file becomes the whole rule set. */
   readonly replace?: boolean;
+  /** Change nothing: answer what the import would change. */
+  readonly dryRun?: boolean;
+  /**
+   * Apply, and put the rule set of before the import back by itself unless
+   * confirmed (POST /v1/confirm) within this many seconds (a daemon only).
+   */
+  readonly confirmWithin?: number;
   readonly onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -535,6 +556,8 @@ export interface AdminApi {
   diff(from: number, to?: number): Promise<DiffResponse>;
   /** Restores the rule set of generation `generation`, as a new commit. */
   rollback(generation: number): Promise<RollbackResponse>;
+  /** Keeps the import awaiting confirmation (see ImportOptions.confirmWithin). */
+  confirm(): Promise<ConfirmResponse>;
   /** Stored audit records after `query.after`, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;
   /**
@@ -616,8 +639,13 @@ export const inodeQuerySchema = z.strictObject({
   ino: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0'),
 });
 
+/** Longest --confirm-within, in seconds (a day). */
+export const MAX_CONFIRM_SECONDS = 86_400;
+
 export const importQuerySchema = z.strictObject({
   replace: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional(),
+  dryRun: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).optional(),
+  confirmWithin: decimal(1, MAX_CONFIRM_SECONDS, `1-${MAX_CONFIRM_SECONDS} (seconds)`).optional(),
 });
 
 export const emptyQuerySchema = z.strictObject({});
@@ -750,6 +778,7 @@ export const API_ROUTES = [
   { handler: 'access', method: 'GET', path: PATHS.access, query: pathQuerySchema, body: null },
   { handler: 'history', method: 'GET', path: PATHS.history, query: historyQuerySchema, body: null },
   { handler: 'diff', method: 'GET', path: PATHS.diff, query: diffQuerySchema, body: null },
+  { handler: 'confirm', method: 'POST', path: PATHS.confirm, query: emptyQuerySchema, body: null },
   { handler: 'rollback', method: 'POST', path: PATHS.rollback, query: emptyQuerySchema, body: { schema: rollbackBodySchema, what: 'rollback' } },
   { handler: 'reach', method: 'POST', path: PATHS.reach, query: emptyQuerySchema, body: { schema: reachRequestSchema, what: 'access' } },
 ] as const satisfies readonly RouteSpec[];

@@ -586,7 +586,17 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
     },
     deleteRuleByPath: async ({ query }) => ok(await api.deleteRuleByPath(canonicalPath(query.path, 'path'))),
     findByInode: async ({ query }) => ok(await api.findByInode(query.dev, query.ino)),
-    importRules: async ({ query, body }) => ok(await api.importRules(importInput(body(), accounts, { replace: isTrueFlag(query.replace) }))),
+    importRules: async ({ query, body }) =>
+      ok(
+        await api.importRules(
+          importInput(body(), accounts, {
+            replace: isTrueFlag(query.replace),
+            dryRun: isTrueFlag(query.dryRun),
+            ...(query.confirmWithin === undefined ? {} : { confirmWithin: query.confirmWithin }),
+          }),
+        ),
+      ),
+    confirm: async () => ok(await api.confirm()),
     exportRules: async () => ({ status: 200, raw: await api.exportRules() }),
     getRule: async ({ id }) => ok(await api.getRule(id)),
     putRule: async ({ id, body }) => stored(await api.putRule(id, ruleInput(body(), accounts))),

@@ -9,7 +9,7 @@
 // keyed on the generation, makes the next open through the mount follow it
 // at once.
 
-import { conflict, notFound, unavailable } from '../errors';
+import { conflict, invalid, notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
@@ -37,6 +37,7 @@ import {
   type AuditRecordView,
   type CacheStatsView,
   type AccessResponse,
+  type ConfirmResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -134,6 +135,13 @@ export interface AdminServiceOptions {
   readonly version?: string;
   /** Called by close() (e.g. to close a store opened for this service alone). */
   readonly onClose?: () => void;
+  /**
+   * The daemon's: imports may await confirmation (confirmWithin), and an
+   * unconfirmed one is rolled back at its deadline, also after a restart.
+   * `notify` is told what happened (the daemon logs it). Absent (--db): an
+   * import cannot await confirmation, there being no one to roll it back.
+   */
+  readonly confirmations?: { readonly notify: (level: 'info' | 'warn', message: string) => void };
 }
 
 /**
@@ -164,6 +172,7 @@ export interface AdminOperations {
   history(limit: number): Promise<HistoryResponse>;
   diff(from: number, to: number | undefined): Promise<DiffResponse>;
   rollback(generation: number): Promise<RollbackResponse>;
+  confirm(): Promise<ConfirmResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
   followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
   getMode(): Promise<ModeResponse>;
@@ -174,11 +183,16 @@ export class AdminService implements AdminOperations {
   private readonly store: RuleStore;
   private readonly startedAt = new Date();
 
+  /** The rollback of the import awaiting confirmation, at its deadline. */
+  private confirmTimer: NodeJS.Timeout | undefined;
+
   constructor(private readonly options: AdminServiceOptions) {
     this.store = options.store;
+    if (options.confirmations !== undefined) this.armConfirmation();
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.confirmTimer);
     this.options.onClose?.();
   }
 
@@ -300,6 +314,13 @@ export class AdminService implements AdminOperations {
   }
 
   async importRules(input: ImportInput): Promise<ImportResponse> {
+    if (input.dryRun === true) {
+      const changes = this.store.previewImport(input.rules, input.replace);
+      const updated = input.rules.filter((r) => this.store.findByPath(r.path) !== undefined).length;
+      const removed = changes.filter((c) => c.after === null).length;
+      return { created: input.rules.length - updated, updated, rules: this.store.count() + input.rules.length - updated - removed, generation: this.store.generation(), changes };
+    }
+    if (input.confirmWithinMs !== undefined) return this.importAwaitingConfirmation(input, input.confirmWithinMs);
     const fleet = this.fleetWriter();
     if (fleet !== null) {
       const given = new Set(input.rules.map((r) => r.path));
@@ -408,6 +429,54 @@ export class AdminService implements AdminOperations {
     }
     const result = this.store.rollback(generation);
     return { restored: generation, generation: result.generation, changes: result.changes };
+  }
+
+  async confirm(): Promise<ConfirmResponse> {
+    clearTimeout(this.confirmTimer);
+    const confirmed = this.store.endConfirmation();
+    if (confirmed) this.options.confirmations?.notify('info', `import confirmed: generation ${this.store.generation()} stays`);
+    return { confirmed, generation: this.store.generation() };
+  }
+
+  /** An import that rolls back by itself unless confirmed within `ms`. */
+  private async importAwaitingConfirmation(input: ImportInput, ms: number): Promise<ImportResponse> {
+    if (this.options.confirmations === undefined) throw invalid('an import awaiting confirmation needs the daemon, which rolls it back: give --socket, not --db');
+    if (this.options.sync !== undefined) throw conflict('with fleet sync the rule set is etcd\'s: an import cannot await confirmation here');
+    const before = this.store.generation();
+    const result = this.store.importRules(input.rules, { replace: input.replace });
+    const { restore, deadline } = this.store.awaitConfirmation(before, Date.now() + ms);
+    this.armConfirmation();
+    const confirmBy = new Date(deadline).toISOString();
+    this.options.confirmations.notify('info', `import applied as generation ${this.store.generation()}: unless confirmed (aclfs confirm) by ${confirmBy}, the rule set of generation ${restore} comes back`);
+    return { ...result, rules: this.store.count(), generation: this.store.generation(), confirmBy, restores: restore };
+  }
+
+  /** Sets the timer for the import awaiting confirmation, if one is (at start too: the mark is in the database). */
+  private armConfirmation(): void {
+    clearTimeout(this.confirmTimer);
+    const pending = this.store.pendingConfirmation();
+    if (pending === null) return;
+    this.confirmTimer = setTimeout(() => this.rollBackUnconfirmed(), Math.max(0, pending.deadline - Date.now()));
+    // The daemon's life is its mount's; a pending rollback does not keep it running.
+    this.confirmTimer.unref();
+  }
+
+  private rollBackUnconfirmed(): void {
+    const pending = this.store.pendingConfirmation();
+    if (pending === null) return;
+    if (Date.now() < pending.deadline) {
+      this.armConfirmation();
+      return;
+    }
+    const notify = this.options.confirmations?.notify ?? (() => undefined);
+    try {
+      const result = this.store.asActor('the daemon (import not confirmed in time)', () => this.store.rollback(pending.restore));
+      notify('warn', `import not confirmed by ${new Date(pending.deadline).toISOString()}: the rule set of generation ${pending.restore} is back, as generation ${result.generation}`);
+    } catch (err) {
+      notify('warn', `import not confirmed in time, and the rule set of generation ${pending.restore} could not be restored: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.store.endConfirmation();
+    }
   }
 
   async auditLog(query: AuditInput = { after: 0, limit: DEFAULT_AUDIT_LIMIT }): Promise<AuditPage> {

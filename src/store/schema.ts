@@ -15,6 +15,9 @@
 //                                       values (codec.ts); absent: format 1
 //               "historyFloor" -> number the oldest generation `history`
 //                                       reaches back to
+//               "confirmRestore", "confirmDeadline" -> numbers: an import
+//                                       awaiting confirmation (see
+//                                       RuleStore.awaitConfirmation)
 //   history     generation (uint32) -> what that commit changed in the rule
 //                                       set (history.ts; lmdb-js msgpack)
 //   sync        "mark"       -> SyncMark  with fleet sync (src/sync): where the
@@ -54,6 +57,9 @@ export const META = {
   recordFormat: 'recordFormat',
   /** The oldest generation the history reaches back to (see history.ts). */
   historyFloor: 'historyFloor',
+  /** An import awaiting confirmation: the generation to restore, and by when (ms since the epoch). */
+  confirmRestore: 'confirmRestore',
+  confirmDeadline: 'confirmDeadline',
 } as const;
 
 /** The key of the sync mark in `sync` (every other key there is a rule path, so starts with "/"). */

@@ -760,6 +760,60 @@ export class RuleStore implements RuleView {
     );
   }
 
+  /**
+   * What importing `inputs` (with `replace`) would change, by path, writing
+   * nothing; validated as the import would be.
+   */
+  previewImport(inputs: readonly RuleInput[], replace: boolean): RuleChange[] {
+    const validated = validateBatch(inputs);
+    return this.reading(() => {
+      const current = new Map<string, RuleFileRule>();
+      for (const { key, value } of this.byPathDb.getRange()) current.set(key, toRuleFileRule(this.mustGet(value)));
+      const after = replace ? new Map<string, RuleFileRule>() : new Map(current);
+      for (const v of validated) after.set(v.path, toRuleFileRule(v));
+      return difference(current, after);
+    });
+  }
+
+  /**
+   * Marks the rule set of `restore` as the one to put back at `deadline`
+   * (ms since the epoch) unless confirmed: kept in the database, so a
+   * daemon started again still rolls back. An earlier mark's restore point
+   * is kept (the rule set before the first unconfirmed change).
+   */
+  awaitConfirmation(restore: number, deadline: number): { restore: number; deadline: number } {
+    return this.reading(() =>
+      this.env.transactionSync(() => {
+        const earlier = this.meta.get(META.confirmRestore);
+        const kept = earlier ?? restore;
+        this.meta.putSync(META.confirmRestore, kept);
+        this.meta.putSync(META.confirmDeadline, deadline);
+        return { restore: kept, deadline };
+      }),
+    );
+  }
+
+  /** The import awaiting confirmation, if one is. */
+  pendingConfirmation(): { restore: number; deadline: number } | null {
+    return this.reading(() => {
+      const restore = this.meta.get(META.confirmRestore);
+      const deadline = this.meta.get(META.confirmDeadline);
+      return restore === undefined || deadline === undefined ? null : { restore, deadline };
+    });
+  }
+
+  /** Confirms (or, after a rollback, forgets) the awaited import; whether one was awaited. */
+  endConfirmation(): boolean {
+    return this.reading(() =>
+      this.env.transactionSync(() => {
+        const awaited = this.meta.get(META.confirmRestore) !== undefined;
+        this.meta.removeSync(META.confirmRestore);
+        this.meta.removeSync(META.confirmDeadline);
+        return awaited;
+      }),
+    );
+  }
+
   /** Refuses a generation the history cannot reach (invalid) or no longer reaches (conflict). */
   private checkRestorable(generation: number, now: number): void {
     if (!Number.isSafeInteger(generation) || generation < 0 || generation > now) {

@@ -3,6 +3,8 @@
 import { Option, type Command } from 'commander';
 import type { ExportProgress, ImportProgress } from '../protocol';
 import type { CliContext, TargetOptions } from './context';
+import { invalid } from '../../errors';
+import { changeLines } from './history';
 import { counted, dbOption, json, jsonOption, socketOption } from './options';
 import { barStreamBesideOutput, mib, PhaseBar, PROGRESS_MIN_RULES } from './progress';
 
@@ -32,29 +34,74 @@ function countRules(text: string): number {
   }
 }
 
+/** "90", "90s", "5m", "1h" as whole seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,6})\s*([smh]?)$/.exec(text.trim());
+  if (m === null) throw invalid(`${JSON.stringify(text)} is not a duration like 90, 90s, 5m or 1h`);
+  const seconds = Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600 }[m[2] as '' | 's' | 'm' | 'h'];
+  if (seconds < 1 || seconds > 86_400) throw invalid(`${JSON.stringify(text)}: a duration from 1s to 24h`);
+  return seconds;
+}
+
 export function addImportExportCommands(program: Command, { io, withApi }: CliContext): void {
   program
     .command('import')
     .description('import a rule file atomically (a file with one bad rule changes nothing); rules are matched by path')
     .argument('<file>', 'rule file (JSON, see docs/product.md); - for standard input')
     .option('--replace', 'delete every existing rule first', false)
+    .option('--dry-run', 'write nothing: print what the import would change (+ added, ~ changed, - removed)', false)
+    .addOption(
+      new Option(
+        '--confirm-within <duration>',
+        'apply, and put the rule set back as it was unless `aclfs confirm` follows within DURATION (90, 90s, 5m, 1h; a daemon only)',
+      ).argParser(parseDuration),
+    )
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
-    .action(async (file: string, o: TargetOptions & { replace: boolean; json: boolean }) => {
+    .action(async (file: string, o: TargetOptions & { replace: boolean; dryRun: boolean; confirmWithin?: number; json: boolean }) => {
       const text = await io.readFile(file);
       const bar = new PhaseBar(io.progress !== null && countRules(text) >= PROGRESS_MIN_RULES ? io.progress : null);
       let summary;
       try {
-        summary = await withApi(o, true, (api) => api.importRules(text, { replace: o.replace, onProgress: (p) => bar.update(importStep(p)) }));
+        summary = await withApi(o, !o.dryRun, (api) =>
+          api.importRules(text, {
+            replace: o.replace,
+            dryRun: o.dryRun,
+            ...(o.confirmWithin === undefined ? {} : { confirmWithin: o.confirmWithin }),
+            onProgress: (p) => bar.update(importStep(p)),
+          }),
+        );
       } finally {
         bar.stop();
       }
+      if (o.json) {
+        io.stdout(json(summary));
+        return;
+      }
+      if (summary.changes !== undefined) {
+        const removed = summary.changes.filter((c) => c.after === null).length;
+        io.stdout(
+          `${changeLines(summary.changes)}dry run: would import ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated${removed > 0 ? `, ${removed} removed` : ''}; ${counted(summary.changes.length, 'rule')} would change), generation ${summary.generation}; nothing written\n`,
+        );
+        return;
+      }
       io.stdout(
-        o.json
-          ? json(summary)
-          : `imported ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
+        `imported ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated), ${summary.rules} in total, generation ${summary.generation}\n`,
       );
+      if (summary.confirmBy !== undefined) {
+        io.stdout(`confirm with \`aclfs confirm\` by ${summary.confirmBy}, or the rule set of generation ${String(summary.restores)} comes back by itself\n`);
+      }
+    });
+
+  program
+    .command('confirm')
+    .description('keep the import made with --confirm-within (else it is rolled back at its deadline)')
+    .addOption(socketOption())
+    .addOption(jsonOption())
+    .action(async (o: TargetOptions & { json: boolean }) => {
+      const r = await withApi(o, true, (api) => api.confirm());
+      io.stdout(o.json ? json(r) : r.confirmed ? `confirmed: generation ${r.generation} stays\n` : `nothing awaits confirmation (generation ${r.generation})\n`);
     });
 
   program
