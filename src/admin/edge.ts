@@ -58,6 +58,8 @@ export interface CheckInput {
   readonly requested: Access;
   /** Return every step of the decision too (absent: no). */
   readonly explain?: true;
+  /** Decide against these rules (a candidate rule set) instead of the rules in force. */
+  readonly candidate?: readonly RuleInput[];
 }
 
 /** An access listing of one user as the service takes it: the caller's ids as for a check, the prefix canonical. */
@@ -109,7 +111,14 @@ export function listInput(query: ListQuery): ListInput {
 export function checkInput(request: z.output<typeof checkRequestSchema>, accounts: Accounts): CheckInput {
   const path = canonicalPath(request.path, 'path');
   const requested = requestedAccess(request.access);
-  return { ...callerIds(request, accounts), path, requested, ...(request.explain === true ? { explain: true as const } : {}) };
+  const candidate = request.rules === undefined ? undefined : parseRuleFile(request.rules, accounts);
+  return {
+    ...callerIds(request, accounts),
+    path,
+    requested,
+    ...(request.explain === true ? { explain: true as const } : {}),
+    ...(candidate === undefined ? {} : { candidate }),
+  };
 }
 
 /** A user's access listing as the protocol's schema accepted it, made what the service takes. */

@@ -126,6 +126,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     description: [
       'A dry-run decision: whether the caller would get ACCESS to PATH, and why (which rule, which entry, or the default). Nothing is opened and nothing is logged as a denial.',
       'PATH is a path inside the mount (/docs/a.txt) or, with a daemon, the same file under its mountpoint (/srv/protected/docs/a.txt). When no such file is in the source, a rule bound to a file cannot apply: the decision is by path only, the output says so, and a warning line goes to standard error.',
+      'With --rules FILE the decision is taken against that candidate rule file instead of the rules in force, applying nothing: what would this rule set decide? Its rules are by path (none is bound to a file yet), and the rule ids named are their places in the file.',
       'With --explain, every step of the decision follows, numbered, in the order the mount takes them: whether the daemon\'s decision cache holds this answer (with a daemon), the inode index (hit, miss, or an entry ignored), the exact path, each ancestor walked (a rule that is not recursive is skipped), then the entry that grants or the default policy. With --json the steps are in "steps".',
       'A denial by an audit-only rule exits 1 like any other (the rules deny it); the output adds that the mount lets it through and records it as "would deny".',
       TARGET,

@@ -309,6 +309,12 @@ export interface CheckRequest {
   readonly access: AccessSpec;
   /** Also return every step of the decision (`steps`). */
   readonly explain?: boolean;
+  /**
+   * A candidate rule file ({"version": 1, "rules": [...]}): decide against
+   * it instead of the rules in force, applying nothing. Its rules are by
+   * path (none is bound to a file).
+   */
+  readonly rules?: unknown;
 }
 
 export type GrantSourceView =
@@ -374,6 +380,8 @@ export interface CheckResponse {
   readonly auditOnly: boolean;
   /** Every step of the decision; only when the request asked to explain it. */
   readonly steps?: readonly ExplainStepView[];
+  /** Decided against a candidate rule set given with the request (nothing applied). */
+  readonly candidate?: true;
 }
 
 /** One principal a rule names (or everyone else) and the bits it gets. */
@@ -602,6 +610,8 @@ export const checkRequestSchema = z.strictObject(
     path: pathText.min(1, 'must not be empty'),
     access: accessSpec,
     explain: z.boolean({ error: 'must be true or false' }).optional(),
+    // A rule file; the rule file's own schema checks it (edge.ts).
+    rules: z.unknown().optional(),
   },
   { error: 'must be an object like {"uid": 1000, "path": "/docs/a.txt", "access": "r"}' },
 );

@@ -13,6 +13,7 @@ import { conflict, invalid, notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
+import { candidateView } from '../rules/candidate';
 import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
 import { ruleInputOf, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
@@ -344,14 +345,21 @@ export class AdminService implements AdminOperations {
     // Reset the read snapshot first, so the lookups below see the generation reported.
     const generation = this.store.generation();
     const file = this.fileIdentity(path);
-    const view: StoreView = file === null ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) } : this.store;
+    // A candidate rule set is decided by path (its rules are bound to no file).
+    const view: StoreView =
+      input.candidate !== undefined
+        ? candidateView(input.candidate)
+        : file === null
+          ? { byInode: () => undefined, byPath: (p) => this.store.byPath(p) }
+          : this.store;
     const target = file === null ? { path, dev: 0, ino: 0 } : { path, dev: file.dev, ino: file.ino, birth: file.birth };
     let d: Decision;
     let steps: ExplainStepView[] | undefined;
     if (input.explain === true) {
       const explained = explainDecision(view, caller, target, requested, this.options.defaultPolicy);
       d = explained.decision;
-      const cached = this.options.decisionCached;
+      // The daemon's cache holds decisions of the rules in force, not of a candidate.
+      const cached = input.candidate === undefined ? this.options.decisionCached : undefined;
       const all: ExplainStep[] = cached === undefined ? [...explained.steps] : [{ kind: 'cache', hit: cached(caller, target, requested) }, ...explained.steps];
       steps = all.map(stepView);
     } else {
@@ -373,6 +381,7 @@ export class AdminService implements AdminOperations {
       generation,
       auditOnly: d.auditOnly,
       ...(steps === undefined ? {} : { steps }),
+      ...(input.candidate === undefined ? {} : { candidate: true as const }),
     };
   }
 

@@ -1,6 +1,7 @@
 // aclfs check: a dry-run decision, exit 0 when allowed and 1 when denied.
 import nodePath from 'node:path';
 import type { Command } from 'commander';
+import { invalid } from '../../errors';
 import type { CheckResponse } from '../protocol';
 import { EXIT, type CliContext, type TargetOptions } from './context';
 import { accessArg, dbOption, idOrName, json, jsonOption, socketOption } from './options';
@@ -15,13 +16,23 @@ function checkText(r: CheckResponse, place: MountPlace | null): string {
       : place === null
         ? 'by path only: no mount to look the file up in'
         : `no such file in the source ${nodePath.join(place.source, r.path)}: decided by path only`;
-  const lines = [r.reason, `  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), generation ${r.generation}`];
+  const against = r.candidate === true ? 'the candidate rule set (by path; nothing applied)' : `generation ${r.generation}`;
+  const lines = [r.reason, `  for uid ${r.caller.uid} gid ${r.caller.gid} groups ${groups}, ${r.path} (${file}), ${against}`];
   if (!r.allow && r.auditOnly) lines.push('  the deciding rule is audit-only: the mount lets this through and records it as "would deny"');
   if (r.steps !== undefined) {
     lines.push('explain:');
     r.steps.forEach((step, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${step.text}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** A candidate rule file's JSON (the daemon checks the rules themselves). */
+function parseCandidate(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw invalid(`${file}: not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 export function addCheckCommand(program: Command, { io, withApi, setExit }: CliContext): void {
@@ -34,10 +45,12 @@ export function addCheckCommand(program: Command, { io, withApi, setExit }: CliC
     .option('--groups <list>', "supplementary groups, comma-separated; '' for none (default: the user's, from /etc/group)")
     .requiredOption('--access <access>', 'requested access: r, w, x, rw, rwx, ... (or r-x style)')
     .option('--explain', 'print every step of the decision: decision cache, inode index, exact path, each ancestor, the entry or default policy that decides', false)
+    .option('--rules <file>', 'decide against this candidate rule file instead of the rules in force (by path; nothing is applied)')
     .addOption(socketOption())
     .addOption(dbOption())
     .addOption(jsonOption())
-    .action(async (path: string, o: TargetOptions & { uid: string; gid?: string; groups?: string; access: string; explain: boolean; json: boolean }) => {
+    .action(async (path: string, o: TargetOptions & { uid: string; gid?: string; groups?: string; access: string; explain: boolean; rules?: string; json: boolean }) => {
+      const candidate = o.rules === undefined ? undefined : parseCandidate(await io.readFile(o.rules), o.rules);
       const request = {
         uid: idOrName(o.uid, '--uid'),
         ...(o.gid === undefined ? {} : { gid: idOrName(o.gid, '--gid') }),
@@ -46,6 +59,7 @@ export function addCheckCommand(program: Command, { io, withApi, setExit }: CliC
           : { groups: o.groups.split(',').filter((g) => g.trim() !== '').map((g) => idOrName(g.trim(), '--groups')) }),
         access: accessArg(o.access),
         ...(o.explain ? { explain: true } : {}),
+        ...(candidate === undefined ? {} : { rules: candidate }),
       };
       const { result, place } = await withApi(o, false, async (api) => {
         const place = await mountPlace(api);
