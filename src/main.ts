@@ -14,7 +14,6 @@ import { AdminServer } from './admin/server';
 import { AdminService } from './admin/service';
 import { checkRuntimeDir } from './admin/socketFile';
 import { AclfsError, conflict, forbidden, invalid, notFound } from './errors';
-import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { BackingTree, identityLookup } from './fs/backing';
 import { fastPathStats } from './fs/fastpath';
@@ -38,7 +37,12 @@ import {
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
-import { ModeSwitch } from './fs/mode';
+import { AuditLevelSwitch, ModeSwitch } from './fs/mode';
+import { auditsAllows } from './rules/audit';
+import { DurableAuditLog } from './store/auditLog';
+import { processFacts } from './system/processes';
+import type { Actor } from './admin/actor';
+import type net from 'node:net';
 import { Binder, bindPendingRules } from './store/binder';
 import { DecisionCache } from './rules/cache';
 import { PolicyEngine } from './rules/engine';
@@ -291,6 +295,21 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
   };
 }
 
+/**
+ * The peer of an admin connection as the kernel recorded it at connect
+ * (SO_PEERCRED, through the addon); null when it cannot be told. Node
+ * keeps a connected socket's descriptor on its handle, which its public
+ * API does not show.
+ */
+function peerOf(socket: net.Socket): Actor | null {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0 || native.peerCredentials === undefined) return null;
+  const cred = native.peerCredentials(fd);
+  if (typeof cred === 'number') return null;
+  const [pid, uid, gid] = cred;
+  return { pid, uid, gid };
+}
+
 /** The service manager (systemd Type=notify), told what the daemon does; its datagrams and the watchdog's measure come from the addon. */
 function serviceNotifier(log: Logger): ServiceNotifier {
   return new ServiceNotifier({
@@ -421,12 +440,28 @@ async function serve(cmd: MountCommand): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let admin: AdminServer | undefined;
+  let audit: DurableAuditLog | undefined;
   try {
     const cache = new DecisionCache();
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
     const tree = new BackingTree(backing.fd);
     const identity = identityLookup(tree);
-    const audit = new AuditLog();
+    // Its own LMDB environment (docs/design.md, "The audit log"): written
+    // in batches off the decision path, closed after the mount.
+    audit = DurableAuditLog.open(cmd.auditDb ?? nodePath.join(cmd.db, 'audit'), {
+      maxRecords: cmd.auditMaxRecords,
+      maxAgeMs: cmd.auditMaxAgeMs,
+      processFacts,
+      log,
+    });
+    const auditLog = audit;
+    // Allows are recorded only where JS decides them: while they are, no
+    // allow is published to the fast path, and a change in that advances
+    // the commit epoch so the allows already published lapse.
+    const auditLevel = new AuditLevelSwitch(cmd.auditLevel, (now, previous) => {
+      if (auditsAllows(now) !== auditsAllows(previous)) store.epoch.advance();
+      log.warn({ audit: now, previous }, `audit level ${now}: ${now === 'deny' ? 'denials' : now === 'allow' ? 'allows' : 'denials and allows'} are recorded`);
+    });
     // Every start enforces (never persisted: a restart fails closed). A
     // switch advances the commit epoch (only ever compared for equality, so
     // an advance without a commit is harmless): cached decisions, allows
@@ -451,8 +486,9 @@ async function serve(cmd: MountCommand): Promise<void> {
         store,
         identity,
         defaultPolicy: cmd.defaultPolicy,
-        audit,
+        audit: auditLog,
         mode,
+        auditLevel,
         runtime: () => ({
           version: VERSION,
           pid: process.pid,
@@ -473,8 +509,15 @@ async function serve(cmd: MountCommand): Promise<void> {
           cache: cache.stats(),
           workerLocals: workerThreadStats(),
           fastPath: fastPathStats(),
+          audit: {
+            level: auditLevel.get(),
+            ...auditLog.stats(),
+            maxRecords: cmd.auditMaxRecords,
+            maxAgeSeconds: Math.round(cmd.auditMaxAgeMs / 1000),
+          },
         }),
       }),
+      peerOf,
     });
 
     // Bind every path rule whose file exists now, then keep binding rules as
@@ -501,8 +544,9 @@ async function serve(cmd: MountCommand): Promise<void> {
       callers: new CallerResolver(),
       log,
       rulesOnly: cmd.rulesOnly,
-      audit,
+      audit: auditLog,
       permissive: () => mode.permissive(),
+      auditLevel: () => auditLevel.get(),
     });
     mount = await Mount.start({
       mountpoint: layout.mountpoint,
@@ -537,6 +581,8 @@ async function serve(cmd: MountCommand): Promise<void> {
         inPlace: cmd.inPlace,
         bound,
         generation: store.generation(),
+        audit: cmd.auditLevel,
+        auditRecords: auditLog.stats().records,
         // null: sysfs is read-only here (a container); reads stay at 128 KiB.
         readaheadKiB: mount.readaheadKiB,
         // Open files and directories: per non-root user, and for all users.
@@ -598,6 +644,8 @@ async function serve(cmd: MountCommand): Promise<void> {
     manager.stopWatchdog();
     timers.forEach(clearInterval);
     await admin?.close();
+    // What is queued is written before the daemon ends.
+    await audit?.close().catch((err: unknown) => log.error({ err: String(err) }, 'audit log: closing failed'));
     store.close();
     backing.close();
     process.off('uncaughtException', onUncaught);

@@ -47,6 +47,13 @@ function statusText(st: StatusResponse): string {
           : 'daemon (every read that misses the page cache is decided)';
     lines.push(`file data    ${how}`);
   }
+  if (st.audit !== undefined) {
+    const a = st.audit;
+    const what = a.level === 'deny' ? 'denials' : a.level === 'allow' ? 'allows' : 'denials and allows';
+    lines.push(
+      `audit log    ${what}; ${counted(a.records, 'record')} (at most ${a.maxRecords}, ${formatDuration(a.maxAgeSeconds)}), ${a.queued} queued, ${a.dropped} dropped, ${a.failed} lost in failed writes`,
+    );
+  }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${counted(st.workerLocals.created, 'thread slot')} made, ${st.workerLocals.idle} idle`);
   }
