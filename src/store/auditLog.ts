@@ -63,6 +63,11 @@ export interface ProcessFacts {
   readonly cmdline: string | null;
 }
 
+/** A page of the durable log: every record has every field. */
+export interface DurableAuditPage extends AuditPage {
+  readonly records: DetailedAuditRecord[];
+}
+
 /** Counters of the log, for `status` and metrics. */
 export interface AuditLogStats {
   /** Appended, not written yet (waiting, or in the batch being written). */
@@ -208,7 +213,7 @@ export class DurableAuditLog {
   }
 
   /** Up to `limit` records with seq > `after`, oldest first (every record, stored or not yet). */
-  since(after: number, limit: number): AuditPage {
+  since(after: number, limit: number): DurableAuditPage {
     return this.query({}, after, limit);
   }
 
@@ -217,7 +222,7 @@ export class DurableAuditLog {
    * first. Looks at no more than `budget` stored records: `more` then says
    * whether to ask again from `next`.
    */
-  query(filter: AuditFilter, after: number, limit: number, budget: number = AUDIT_SCAN_BUDGET): AuditPage {
+  query(filter: AuditFilter, after: number, limit: number, budget: number = AUDIT_SCAN_BUDGET): DurableAuditPage {
     this.complete();
     const records: DetailedAuditRecord[] = [];
     const all = isEmptyFilter(filter);
