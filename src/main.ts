@@ -448,11 +448,13 @@ async function serve(cmd: MountCommand): Promise<void> {
     const identity = identityLookup(tree);
     // Its own LMDB environment (docs/design.md, "The audit log"): written
     // in batches off the decision path, closed after the mount.
-    audit = DurableAuditLog.open(cmd.auditDb ?? nodePath.join(cmd.db, 'audit'), {
+    const auditDir = cmd.auditDb ?? nodePath.join(cmd.db, 'audit');
+    audit = DurableAuditLog.open(auditDir, {
       maxRecords: cmd.auditMaxRecords,
       maxAgeMs: cmd.auditMaxAgeMs,
       processFacts,
       log,
+      releaseMappedPages: () => native.releaseMappedFile(fs.realpathSync(nodePath.join(auditDir, 'data.mdb'))),
     });
     const auditLog = audit;
     // Allows are recorded only where JS decides them: while they are, no

@@ -111,7 +111,7 @@ export interface AuditEntry {
 }
 
 /** cmdline is cut to this many bytes (UTF-8). */
-export const AUDIT_CMDLINE_MAX = 1024;
+export const AUDIT_CMDLINE_MAX = 256;
 
 /** A run of audit records, and where the next run starts. */
 export interface AuditPage {

@@ -25,6 +25,13 @@
 // bounded number of records per call (the event loop also serves FUSE
 // requests) and says whether more may follow.
 //
+// Memory: a record waiting to be written is kept encoded (JSON bytes in one
+// buffer, its seq and end offset in number arrays), not as an object: under
+// a flood of denials objects kept for a flush interval would outlive V8's
+// young generation and pile up in the old one (the daemon runs with a 1 MiB
+// semi-space), growing its RSS by megabytes a second. Records are objects
+// only on their way out: to a follower, or to a query.
+//
 // Threads: everything here runs on the JS thread; lmdb-js's write thread
 // only sees the batch handed to it.
 import fs from 'node:fs';
@@ -86,6 +93,12 @@ export interface AuditLogStats {
   readonly newest: number;
 }
 
+/** A record as stored: its seq, and its fields encoded by encodeRecord(). */
+export interface EncodedRecord {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
+
 /** Where the records are stored: LMDB in the daemon; tests wrap it (a slow disk). */
 export interface AuditBackend {
   /** Seq of the newest stored record, 0 when none. */
@@ -96,8 +109,8 @@ export interface AuditBackend {
   range(after: number, limit: number): DetailedAuditRecord[];
   /** The `limit` oldest stored records' seq and time (ms). */
   oldest(limit: number): { seq: number; timeMs: number }[];
-  /** Stores `records` and removes `remove` (seqs) in one transaction. */
-  write(records: readonly DetailedAuditRecord[], remove: readonly number[]): Promise<void>;
+  /** Stores `records` (encoded: encodeRecord) and removes `remove` (seqs) in one transaction. */
+  write(records: readonly EncodedRecord[], remove: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -111,18 +124,19 @@ export interface AuditLogOptions {
   readonly clock?: () => number;
   /** The program and command line of a pid (read once per pid per batch). */
   readonly processFacts?: (pid: number) => ProcessFacts;
+  /**
+   * Drops this process's mappings of the environment's data file (the
+   * addon's releaseMappedFile, as the rule store uses it): every new leaf
+   * page is read through the memory map once when the next record is put
+   * after it, so without this the daemon's RSS would grow with the log.
+   * Called after each write (it costs a look at /proc/self/maps).
+   */
+  readonly releaseMappedPages?: () => void;
   /** Told once when writes start failing, and once when they succeed again. */
   readonly log?: { error(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
 export type AuditLogListener = (record: DetailedAuditRecord) => void;
-
-/** An entry numbered and timestamped, not yet completed. */
-interface Fresh {
-  readonly seq: number;
-  readonly timeMs: number;
-  readonly entry: AuditEntry;
-}
 
 const unknownProcess = (): ProcessFacts => ({ program: null, cmdline: null });
 
@@ -134,12 +148,17 @@ export class DurableAuditLog {
   private readonly clock: () => number;
   private readonly processFacts: (pid: number) => ProcessFacts;
   private readonly log: AuditLogOptions['log'];
-  /** Appended, not completed yet (see complete()). */
-  private fresh: Fresh[] = [];
-  /** Completed, waiting for a batch. Oldest first. */
-  private queue: DetailedAuditRecord[] = [];
+  private readonly releaseMappedPages: (() => void) | undefined;
+  /** Appended, not completed yet (see complete()): seq, time and entry, index by index. */
+  private freshSeqs: number[] = [];
+  private freshTimes: number[] = [];
+  private freshEntries: AuditEntry[] = [];
+  /** Completed, waiting for a batch, encoded. Oldest first. */
+  private readonly queue = new EncodedQueue();
   /** The batch being written; its records are not readable from the backend until it settles. */
-  private inFlight: DetailedAuditRecord[] = [];
+  private inFlight: EncodedRun = EMPTY_RUN;
+  /** Program and command line per pid, read once per flush interval (cleared at each flush). */
+  private readonly facts = new Map<number, ProcessFacts>();
   /** Every record with seq <= this is in the backend, or was dropped by a bound or a failure. */
   private writtenThrough: number;
   private lastSeq: number;
@@ -150,6 +169,8 @@ export class DurableAuditLog {
   private failedBatches = 0;
   private failing = false;
   private completing = false;
+  /** A batch is being written (one at a time: the queue's and the backend's buffers are reused). */
+  private writing = false;
   /** When the age bound was last applied (ms, the log's clock). */
   private lastPrune = Number.NEGATIVE_INFINITY;
   private closed = false;
@@ -165,6 +186,7 @@ export class DurableAuditLog {
     this.clock = options.clock ?? Date.now;
     this.processFacts = options.processFacts ?? unknownProcess;
     this.log = options.log;
+    this.releaseMappedPages = options.releaseMappedPages;
     this.lastSeq = this.backend.newest();
     this.writtenThrough = this.lastSeq;
     this.stored = this.backend.count();
@@ -182,12 +204,14 @@ export class DurableAuditLog {
    * seq, or 0 when the queue was full (the entry is dropped and counted).
    */
   append(entry: AuditEntry): number {
-    if (this.closed || this.fresh.length + this.queue.length >= this.capacity) {
+    if (this.closed || this.freshSeqs.length + this.queue.length >= this.capacity) {
       this.dropped++;
       return 0;
     }
     const seq = ++this.lastSeq;
-    this.fresh.push({ seq, timeMs: this.clock(), entry });
+    this.freshSeqs.push(seq);
+    this.freshTimes.push(this.clock());
+    this.freshEntries.push(entry);
     if (!this.completing) {
       this.completing = true;
       setImmediate(() => this.complete());
@@ -202,7 +226,7 @@ export class DurableAuditLog {
 
   stats(): AuditLogStats {
     return {
-      queued: this.fresh.length + this.queue.length + this.inFlight.length,
+      queued: this.freshSeqs.length + this.queue.length + this.inFlight.seqs.length,
       dropped: this.dropped,
       written: this.written,
       failed: this.failed,
@@ -253,10 +277,11 @@ export class DurableAuditLog {
         }
       }
       if (!full() && scanned < budget) {
-        for (const r of this.pending()) {
-          if (r.seq <= cursor) continue;
-          take(r);
-          if (full()) break;
+        for (const run of [this.inFlight, this.queue.run()]) {
+          for (let i = 0; i < run.seqs.length && !full(); i++) {
+            if (run.seqs[i]! <= cursor) continue;
+            take(decodeRecord(run.seqs[i]!, run.bytes.subarray(i === 0 ? 0 : run.ends[i - 1]!, run.ends[i]!)));
+          }
         }
       }
     }
@@ -284,7 +309,7 @@ export class DurableAuditLog {
     this.closed = true;
     clearInterval(this.timer);
     await this.idle;
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.freshSeqs.length > 0) {
       this.flush();
       await this.idle;
     }
@@ -304,18 +329,22 @@ export class DurableAuditLog {
    */
   flush(): void {
     this.complete();
-    if (this.inFlight.length > 0) return;
+    this.facts.clear();
+    if (this.writing) return;
     const now = this.clock();
     if (this.queue.length === 0 && now - this.lastPrune < AGE_PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    const batch = this.queue.splice(0, BATCH_MAX);
-    const remove = this.overflow(batch.length, now);
-    if (batch.length === 0 && remove.length === 0) return;
+    const batch = this.queue.take(BATCH_MAX);
+    const count = batch.seqs.length;
+    const remove = this.overflow(count, now);
+    if (count === 0 && remove.length === 0) return;
     // What the count bound pushes out of this very batch is not written.
-    const over = this.stored - remove.length + batch.length - this.maxRecords;
-    const keep = over > 0 ? batch.slice(over) : batch;
+    const over = Math.max(0, this.stored - remove.length + count - this.maxRecords);
+    const keep: EncodedRecord[] = [];
+    for (let i = over; i < count; i++) keep.push({ seq: batch.seqs[i]!, bytes: batch.bytes.subarray(i === 0 ? 0 : batch.ends[i - 1]!, batch.ends[i]!) });
     this.inFlight = batch;
-    const through = batch.length === 0 ? this.writtenThrough : batch[batch.length - 1]!.seq;
+    this.writing = true;
+    const through = count === 0 ? this.writtenThrough : batch.seqs[count - 1]!;
     let write: Promise<void>;
     try {
       write = this.backend.write(keep, remove);
@@ -327,18 +356,25 @@ export class DurableAuditLog {
         () => {
           this.written += keep.length;
           this.stored += keep.length - remove.length;
+          if (this.releaseMappedPages !== undefined) {
+            try {
+              this.releaseMappedPages();
+            } catch {
+              /* only RSS is at stake */
+            }
+          }
           if (this.failing) {
             this.failing = false;
             this.log?.info({ failedBatches: this.failedBatches, failed: this.failed }, 'audit log writes succeed again');
           }
         },
         (err: unknown) => {
-          this.failed += batch.length;
+          this.failed += count;
           this.failedBatches++;
           if (!this.failing) {
             this.failing = true;
             this.log?.error(
-              { err: String(err), lost: batch.length },
+              { err: String(err), lost: count },
               'audit log write failed: its records are lost, the log goes on (logged once until writes succeed again)',
             );
           }
@@ -346,7 +382,8 @@ export class DurableAuditLog {
       )
       .finally(() => {
         this.writtenThrough = Math.max(this.writtenThrough, through);
-        this.inFlight = [];
+        this.inFlight = EMPTY_RUN;
+        this.writing = false;
       });
   }
 
@@ -364,27 +401,38 @@ export class DurableAuditLog {
     return remove;
   }
 
-  /** Completes the fresh entries (program, command line) into the queue and tells the followers. */
+  /** Completes the fresh entries (program, command line) into the queue, encoded, and tells the followers. */
   private complete(): void {
     this.completing = false;
-    if (this.fresh.length === 0) return;
-    const fresh = this.fresh;
-    this.fresh = [];
-    // One look at /proc per pid per run: a flood comes from few processes.
-    const facts = new Map<number, ProcessFacts>();
-    for (const { seq, timeMs, entry } of fresh) {
-      let known = facts.get(entry.pid);
+    const count = this.freshSeqs.length;
+    if (count === 0) return;
+    const seqs = this.freshSeqs;
+    const times = this.freshTimes;
+    const entries = this.freshEntries;
+    this.freshSeqs = [];
+    this.freshTimes = [];
+    this.freshEntries = [];
+    const listeners = this.listeners.size > 0 ? [...this.listeners] : null;
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i]!;
+      // One look at /proc per pid per flush interval: a flood comes from few processes.
+      let known = this.facts.get(entry.pid);
       if (known === undefined) {
         try {
           known = entry.pid > 0 ? this.processFacts(entry.pid) : unknownProcess();
         } catch {
           known = unknownProcess();
         }
-        facts.set(entry.pid, known);
+        this.facts.set(entry.pid, known);
       }
-      const record = completeRecord(seq, timeMs, entry, known);
-      this.queue.push(record);
-      for (const listener of [...this.listeners]) {
+      if (listeners === null) {
+        // No object made that would outlive this turn.
+        this.queue.push(seqs[i]!, encodeEntry(times[i]!, entry, known));
+        continue;
+      }
+      const record = completeRecord(seqs[i]!, times[i]!, entry, known);
+      this.queue.push(record.seq, encodeRecord(record));
+      for (const listener of listeners) {
         try {
           listener(record);
         } catch {
@@ -393,10 +441,70 @@ export class DurableAuditLog {
       }
     }
   }
+}
 
-  /** The records appended and completed but not in the backend yet, oldest first. */
-  private pending(): DetailedAuditRecord[] {
-    return this.inFlight.length === 0 ? this.queue : [...this.inFlight, ...this.queue];
+/** A run of encoded records: seqs, and where each one's bytes end in `bytes` (each starts where the one before ends). */
+interface EncodedRun {
+  readonly seqs: readonly number[];
+  readonly ends: readonly number[];
+  readonly bytes: Buffer;
+}
+
+const EMPTY_RUN: EncodedRun = { seqs: [], ends: [], bytes: Buffer.alloc(0) };
+
+/**
+ * Encoded records in one buffer, oldest first: no object per record (see
+ * "Memory" above). take() hands the oldest out as a run of their own.
+ */
+class EncodedQueue {
+  private bytes = Buffer.allocUnsafe(64 * 1024);
+  /** Where take() copies a batch to: reused, as one batch is written at a time. */
+  private spare = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+  private readonly seqs: number[] = [];
+  private readonly ends: number[] = [];
+
+  get length(): number {
+    return this.seqs.length;
+  }
+
+  push(seq: number, text: string): void {
+    const size = Buffer.byteLength(text);
+    if (this.used + size > this.bytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + size));
+      this.bytes.copy(bigger, 0, 0, this.used);
+      this.bytes = bigger;
+    }
+    this.used += this.bytes.write(text, this.used, 'utf8');
+    this.seqs.push(seq);
+    this.ends.push(this.used);
+  }
+
+  /** What waits, as a run (valid until the next push or take). */
+  run(): EncodedRun {
+    return { seqs: this.seqs, ends: this.ends, bytes: this.bytes };
+  }
+
+  /**
+   * The `max` oldest, copied out, and gone from here. The copy is valid
+   * until the next take(): a batch is written before the next is taken.
+   * (Buffers reused, not made per batch: one made per batch would live
+   * until its write commits, be promoted, and hold its memory outside the
+   * heap until a full collection.)
+   */
+  take(max: number): EncodedRun {
+    const n = Math.min(max, this.seqs.length);
+    if (n === 0) return EMPTY_RUN;
+    const cut = this.ends[n - 1]!;
+    if (this.spare.length < cut) this.spare = Buffer.allocUnsafe(Math.max(this.spare.length * 2, cut));
+    this.bytes.copy(this.spare, 0, 0, cut);
+    const bytes = this.spare.subarray(0, cut);
+    const seqs = this.seqs.splice(0, n);
+    const ends = this.ends.splice(0, n);
+    this.bytes.copyWithin(0, cut, this.used);
+    this.used -= cut;
+    for (let i = 0; i < this.ends.length; i++) this.ends[i]! -= cut;
+    return { seqs, ends, bytes };
   }
 }
 
@@ -430,10 +538,10 @@ export function completeRecord(seq: number, timeMs: number, e: AuditEntry, facts
   };
 }
 
-// ---- LMDB -------------------------------------------------------------------
+// ---- encoding and LMDB --------------------------------------------------------
 
 /**
- * A record as stored: a tuple (msgpack writes no field names), keyed by seq.
+ * A record as stored: a JSON array (no field names), keyed by seq.
  * [timeMs, op, path, uid, gid, groups, pid, program, cmdline, dev, ino,
  * access, decision (1 allow, 0 deny), enforced (1/0), rule, rulePath,
  * entry, epoch, reason]; dev and ino are -1 when unknown.
@@ -460,8 +568,36 @@ type StoredRecord = [
   string,
 ];
 
-function toStored(r: DetailedAuditRecord): StoredRecord {
-  return [
+/** The stored form of an entry completed with `facts` at `timeMs` (encodeRecord of completeRecord, without the record). */
+function encodeEntry(timeMs: number, e: AuditEntry, facts: ProcessFacts): string {
+  const file = e.file ?? null;
+  const stored: StoredRecord = [
+    timeMs,
+    e.op,
+    e.path,
+    e.uid,
+    e.gid,
+    (e.groups ?? null) as number[] | null,
+    e.pid,
+    facts.program,
+    facts.cmdline,
+    file === null ? -1 : file.dev,
+    file === null ? -1 : file.ino,
+    e.access,
+    (e.decision ?? 'deny') === 'allow' ? 1 : 0,
+    e.enforced ? 1 : 0,
+    e.rule,
+    e.rulePath ?? null,
+    e.entry ?? null,
+    e.epoch ?? null,
+    e.reason,
+  ];
+  return JSON.stringify(stored);
+}
+
+/** The stored form of `r` (its seq is the key). */
+export function encodeRecord(r: DetailedAuditRecord): string {
+  const stored: StoredRecord = [
     Date.parse(r.time),
     r.op,
     r.path,
@@ -482,9 +618,12 @@ function toStored(r: DetailedAuditRecord): StoredRecord {
     r.epoch,
     r.reason,
   ];
+  return JSON.stringify(stored);
 }
 
-function fromStored(seq: number, s: StoredRecord): DetailedAuditRecord {
+/** The record stored under `seq` as `bytes` (encodeRecord's UTF-8). */
+export function decodeRecord(seq: number, bytes: Uint8Array): DetailedAuditRecord {
+  const s = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as StoredRecord;
   const decision: AuditDecision = s[12] === 1 ? 'allow' : 'deny';
   return {
     seq,
@@ -509,12 +648,37 @@ function fromStored(seq: number, s: StoredRecord): DetailedAuditRecord {
   };
 }
 
-/** The audit log's own LMDB environment: one database, seq -> StoredRecord. */
+/** The time (ms) of an encoded record, without decoding the rest. */
+function storedTime(bytes: Uint8Array): number {
+  // "[1767225600000," : the first element, digits only.
+  let t = 0;
+  for (let i = 1; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    t = t * 10 + (c - 0x30);
+  }
+  return t;
+}
+
+/**
+ * The audit log's own LMDB environment. Records are stored in blocks, one
+ * per batch: key the block's first seq, value its records one a line,
+ * "SEQ<TAB>encodeRecord()\n". One put per batch keeps a flood cheap: no
+ * per-record B-tree work or pending write, and the block (an overflow page
+ * run) is written without being read back through the memory map. The
+ * bounds remove whole blocks, and rewrite the one they cut through.
+ */
 export class LmdbAuditBackend implements AuditBackend {
   private constructor(
     private readonly env: RootDatabase,
-    private readonly records: Database<StoredRecord, number>,
+    private readonly blocks: Database<Buffer, number>,
+    private readonly meta: Database<number, string>,
+    /** Records stored, as of the last committed write. */
+    private stored: number,
   ) {}
+
+  /** The block being written (see joinInto). */
+  private blockBuffer = Buffer.allocUnsafe(64 * 1024);
 
   static open(dir: string): LmdbAuditBackend {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -525,45 +689,134 @@ export class LmdbAuditBackend implements AuditBackend {
     } catch {
       /* the files are LMDB's; their mode follows the umask then */
     }
-    return new LmdbAuditBackend(env, env.openDB<StoredRecord, number>({ name: 'records' }));
+    const blocks = env.openDB<Buffer, number>({ name: 'blocks', encoding: 'binary' });
+    const meta = env.openDB<number, string>({ name: 'meta' });
+    return new LmdbAuditBackend(env, blocks, meta, meta.get('count') ?? 0);
   }
 
   newest(): number {
-    for (const key of this.records.getKeys({ reverse: true, limit: 1 })) return key;
+    for (const { value } of this.blocks.getRange({ reverse: true, limit: 1 })) {
+      const lines = blockLines(value);
+      return lines.at(-1)?.seq ?? 0;
+    }
     return 0;
   }
 
   count(): number {
-    const stats = this.records.getStats() as { entryCount?: unknown };
-    return typeof stats.entryCount === 'number' ? stats.entryCount : this.records.getCount();
+    return this.stored;
   }
 
   range(after: number, limit: number): DetailedAuditRecord[] {
     const out: DetailedAuditRecord[] = [];
-    for (const { key, value } of this.records.getRange({ start: after, limit: limit + 1 })) {
-      if (key <= after) continue;
-      if (out.length >= limit) break;
-      out.push(fromStored(key, value));
+    let start: number | undefined;
+    for (const key of this.blocks.getKeys({ start: after + 1, reverse: true, limit: 1 })) start = key;
+    for (const { value } of this.blocks.getRange(start === undefined ? {} : { start })) {
+      for (const line of blockLines(value)) {
+        if (line.seq <= after) continue;
+        out.push(decodeRecord(line.seq, line.bytes));
+        if (out.length >= limit) return out;
+      }
     }
     return out;
   }
 
   oldest(limit: number): { seq: number; timeMs: number }[] {
     const out: { seq: number; timeMs: number }[] = [];
-    for (const { key, value } of this.records.getRange({ limit })) out.push({ seq: key, timeMs: value[0] });
+    for (const { value } of this.blocks.getRange({})) {
+      for (const line of blockLines(value)) {
+        out.push({ seq: line.seq, timeMs: storedTime(line.bytes) });
+        if (out.length >= limit) return out;
+      }
+    }
     return out;
   }
 
-  write(records: readonly DetailedAuditRecord[], remove: readonly number[]): Promise<void> {
-    return this.records
+  write(records: readonly EncodedRecord[], remove: readonly number[]): Promise<void> {
+    const through = remove.length === 0 ? 0 : Math.max(...remove);
+    // What the removal reads and rewrites is worked out before the batch.
+    const drop: number[] = [];
+    let rewrite: { from: number; key: number; value: Buffer } | null = null;
+    let removed = 0;
+    if (through > 0) {
+      for (const { key, value } of this.blocks.getRange({})) {
+        if (key > through) break;
+        const lines = blockLines(value);
+        const kept = lines.filter((l) => l.seq > through);
+        removed += lines.length - kept.length;
+        if (kept.length === 0) {
+          drop.push(key);
+          continue;
+        }
+        rewrite = { from: key, key: kept[0]!.seq, value: joinLines(kept) };
+        break;
+      }
+    }
+    const count = this.stored + records.length - removed;
+    const block = records.length === 0 ? null : this.joinInto(records);
+    return this.blocks
       .batch(() => {
-        for (const seq of remove) void this.records.remove(seq);
-        for (const r of records) void this.records.put(r.seq, toStored(r));
+        for (const key of drop) void this.blocks.remove(key);
+        if (rewrite !== null) {
+          void this.blocks.remove(rewrite.from);
+          void this.blocks.put(rewrite.key, rewrite.value);
+        }
+        if (block !== null) void this.blocks.put(records[0]!.seq, block);
+        void this.meta.put('count', count);
       })
-      .then(() => undefined);
+      .then(() => {
+        this.stored = count;
+      });
   }
 
   async close(): Promise<void> {
     await this.env.close();
   }
+
+  /** `records` as one block, in a buffer reused from write to write (one write at a time). */
+  private joinInto(records: readonly { readonly seq: number; readonly bytes: Uint8Array }[]): Buffer {
+    const size = blockSize(records);
+    if (this.blockBuffer.length < size) this.blockBuffer = Buffer.allocUnsafe(Math.max(this.blockBuffer.length * 2, size));
+    return joinLines(records, this.blockBuffer.subarray(0, size));
+  }
+}
+
+function blockSize(records: readonly { readonly seq: number; readonly bytes: Uint8Array }[]): number {
+  let size = 0;
+  for (const r of records) size += String(r.seq).length + 2 + r.bytes.length;
+  return size;
+}
+
+/** One record of a block: its seq and encoded bytes. */
+interface BlockLine {
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
+
+/** The records of a block, oldest first. */
+function blockLines(block: Uint8Array): BlockLine[] {
+  const lines: BlockLine[] = [];
+  let at = 0;
+  while (at < block.length) {
+    let seq = 0;
+    let i = at;
+    for (; i < block.length && block[i] !== 0x09; i++) seq = seq * 10 + (block[i]! - 0x30);
+    const end = block.indexOf(0x0a, i + 1);
+    const stop = end < 0 ? block.length : end;
+    lines.push({ seq, bytes: block.subarray(i + 1, stop) });
+    at = stop + 1;
+  }
+  return lines;
+}
+
+/** Records as one block, in `into` (of blockSize()), or a new buffer. */
+function joinLines(records: readonly { readonly seq: number; readonly bytes: Uint8Array }[], into?: Buffer): Buffer {
+  const out = into ?? Buffer.allocUnsafe(blockSize(records));
+  let at = 0;
+  for (const r of records) {
+    at += out.write(`${r.seq}\t`, at, 'latin1');
+    out.set(r.bytes, at);
+    at += r.bytes.length;
+    out[at++] = 0x0a;
+  }
+  return out;
 }
