@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -600,6 +601,20 @@ NAPI_METHOD(sd_notify) {
   NAPI_RETURN_INT32(result)
 }
 
+// peerCredentials(fd): [pid, uid, gid] of the peer of connected Unix socket
+// fd as the kernel recorded them when it connected (SO_PEERCRED), or
+// -errno. The admin server records who changed what with it.
+NAPI_METHOD(peer_credentials) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  int err = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ? -errno : (len != sizeof(cred) ? -EINVAL : 0);
+  if (err != 0) { NAPI_RETURN_INT32(err) }
+  double values[3] = { (double) cred.pid, (double) cred.uid, (double) cred.gid };
+  return array_of_doubles(env, values, 3);
+}
+
 static void set_function (napi_env env, napi_value object, const char *name, napi_callback fn) {
   napi_value value;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &value);
@@ -667,5 +682,7 @@ void aclfs_export_calls (napi_env env, napi_value exports) {
   // progress its watchdog is fed by.
   set_function(env, calls, "sdNotify", sd_notify);
   set_function(env, calls, "requestProgress", request_progress);
+  // The admin socket's peers.
+  set_function(env, calls, "peerCredentials", peer_credentials);
   napi_set_named_property(env, exports, "aclfs_native", calls);
 }

@@ -14,7 +14,6 @@ import { AdminServer } from './admin/server';
 import { AdminService, type FleetSync } from './admin/service';
 import { checkRuntimeDir } from './admin/socketFile';
 import { AclfsError, conflict, forbidden, invalid, notFound } from './errors';
-import { AuditLog } from './fs/audit';
 import { CallerResolver } from './fs/callers';
 import { BackingTree, identityLookup } from './fs/backing';
 import { fastPathStats } from './fs/fastpath';
@@ -41,7 +40,12 @@ import {
   unmountPath,
   workerThreadStats,
 } from './fs/mount';
-import { ModeSwitch } from './fs/mode';
+import { AuditLevelSwitch, ModeSwitch } from './fs/mode';
+import { auditsAllows } from './rules/audit';
+import { DurableAuditLog } from './store/auditLog';
+import { processFacts } from './system/processes';
+import { currentActor, type Actor } from './admin/actor';
+import type net from 'node:net';
 import { Binder, bindPendingRules } from './store/binder';
 import { MetricsListener } from './metrics/listen';
 import { createDaemonMetrics, type AuditStats, type DaemonMetrics } from './metrics/registry';
@@ -285,7 +289,7 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
       if (store.bindWaiting(path, file)) log.info({ path }, 'bound waiting rule to new file');
     },
     renamed: (from, to) => {
-      const { moved, kept } = store.movePaths(from, to);
+      const { moved, kept } = store.asActor(`a rename through the mount (${from} to ${to})`, () => store.movePaths(from, to));
       if (moved > 0) log.info({ from, to, moved }, 'rules moved with renamed files');
       // The new path already has a rule: the moved one stays, bound to its
       // file by inode; an administrator should look at both.
@@ -296,6 +300,21 @@ function storeIndex(store: RuleStore, log: Logger): RuleIndex {
       if (id !== null) log.info({ rule: id, dev: file.dev, ino: file.ino }, 'file gone: rule released its inode');
     },
   };
+}
+
+/**
+ * The peer of an admin connection as the kernel recorded it at connect
+ * (SO_PEERCRED, through the addon); null when it cannot be told. Node
+ * keeps a connected socket's descriptor on its handle, which its public
+ * API does not show.
+ */
+function peerOf(socket: net.Socket): Actor | null {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0 || native.peerCredentials === undefined) return null;
+  const cred = native.peerCredentials(fd);
+  if (typeof cred === 'number') return null;
+  const [pid, uid, gid] = cred;
+  return { pid, uid, gid };
 }
 
 /** The service manager (systemd Type=notify), told what the daemon does; its datagrams and the watchdog's measure come from the addon. */
@@ -313,15 +332,6 @@ function serviceNotifier(log: Logger): ServiceNotifier {
       else log.error({ oldestInFlightMs }, 'a request has been in the daemon longer than the watchdog interval (the backing filesystem hangs?): watchdog pings withheld');
     },
   });
-}
-
-/**
- * The audit log's figures for the metrics. The log is in memory: every
- * record is kept as it is appended (nothing queued, nothing lost but the
- * oldest, which the ring drops by design); `records` is what it holds now.
- */
-function auditStatsOf(audit: AuditLog): () => AuditStats {
-  return () => ({ queued: 0, dropped: 0, written: audit.newest(), records: audit.newest() - audit.oldest() + 1 });
 }
 
 /** The daemon's metrics, each read from what the daemon counts anyway (src/metrics/registry.ts). */
@@ -472,6 +482,11 @@ async function serve(cmd: MountCommand): Promise<void> {
   const startedAt = new Date();
   const store = RuleStore.open(cmd.db, native);
   store.setHistoryBounds({ limit: cmd.historyLimit, maxChanges: DEFAULT_MAX_CHANGES });
+  // The history names the admin socket's peer for the writes its requests make.
+  store.setActors(() => {
+    const peer = currentActor();
+    return peer === null ? null : `uid ${peer.uid} over the socket`;
+  }, 'the daemon');
   const timers: NodeJS.Timeout[] = [];
   const logFault = throttled(FAULT_LOG_MS);
   // The last resort. Every FUSE request runs inside the mount's guard (its
@@ -509,6 +524,7 @@ async function serve(cmd: MountCommand): Promise<void> {
   let admin: AdminServer | undefined;
   let metricsListener: MetricsListener | undefined;
   let follower: Follower | null = null;
+  let audit: DurableAuditLog | undefined;
   try {
     // Fleet sync: the local database follows etcd; the filter reads only the database.
     follower = fleetTarget === null ? null : new Follower({ store, target: fleetTarget, names: systemNames, log });
@@ -517,7 +533,24 @@ async function serve(cmd: MountCommand): Promise<void> {
     const engine = new PolicyEngine(store, cache, cmd.defaultPolicy);
     const tree = new BackingTree(backing.fd);
     const identity = identityLookup(tree);
-    const audit = new AuditLog();
+    // Its own LMDB environment (docs/design.md, "The audit log"): written
+    // in batches off the decision path, closed after the mount.
+    const auditDir = cmd.auditDb ?? nodePath.join(cmd.db, 'audit');
+    audit = DurableAuditLog.open(auditDir, {
+      maxRecords: cmd.auditMaxRecords,
+      maxAgeMs: cmd.auditMaxAgeMs,
+      processFacts,
+      log,
+      releaseMappedPages: () => native.releaseMappedFile(fs.realpathSync(nodePath.join(auditDir, 'data.mdb'))),
+    });
+    const auditLog = audit;
+    // Allows are recorded only where JS decides them: while they are, no
+    // allow is published to the fast path, and a change in that advances
+    // the commit epoch so the allows already published lapse.
+    const auditLevel = new AuditLevelSwitch(cmd.auditLevel, (now, previous) => {
+      if (auditsAllows(now) !== auditsAllows(previous)) store.epoch.advance();
+      log.warn({ audit: now, previous }, `audit level ${now}: ${now === 'deny' ? 'denials' : 'denials and allows'} are recorded`);
+    });
     // Every start enforces (never persisted: a restart fails closed). A
     // switch advances the commit epoch (only ever compared for equality, so
     // an advance without a commit is harmless): cached decisions, allows
@@ -530,7 +563,7 @@ async function serve(cmd: MountCommand): Promise<void> {
     });
     const meters = new FilterMeters();
     const handleLimits = handleLimitsFor(cmd.maxOpenPerUser);
-    const metrics = daemonMetrics({ store, engine, cache, meters, mode, handleLimits, audit: auditStatsOf(audit) });
+    const metrics = daemonMetrics({ store, engine, cache, meters, mode, handleLimits, audit: () => auditLog.stats() });
 
     // The admin API, up before the mount so a second daemon on the same
     // socket is refused before it mounts anything.
@@ -547,8 +580,9 @@ async function serve(cmd: MountCommand): Promise<void> {
         identity,
         defaultPolicy: cmd.defaultPolicy,
         decisionCached: (caller, target, requested) => engine.cached(caller, target, requested),
-        audit,
+        audit: auditLog,
         mode,
+        auditLevel,
         ...(fleet === null ? {} : { sync: fleet }),
         confirmations: { notify: (level, message) => log[level](message) },
         runtime: () => ({
@@ -571,8 +605,15 @@ async function serve(cmd: MountCommand): Promise<void> {
           cache: cache.stats(),
           workerLocals: workerThreadStats(),
           fastPath: fastPathStats(),
+          audit: {
+            level: auditLevel.get(),
+            ...auditLog.stats(),
+            maxRecords: cmd.auditMaxRecords,
+            maxAgeSeconds: Math.round(cmd.auditMaxAgeMs / 1000),
+          },
         }),
       }),
+      peerOf,
     });
 
     // Like the admin socket, up before the mount: an address that cannot be
@@ -604,9 +645,10 @@ async function serve(cmd: MountCommand): Promise<void> {
       callers: new CallerResolver(),
       log,
       rulesOnly: cmd.rulesOnly,
-      audit,
+      audit: auditLog,
       permissive: () => mode.permissive(),
       meters,
+      auditLevel: () => auditLevel.get(),
     });
     mount = await Mount.start({
       mountpoint: layout.mountpoint,
@@ -643,6 +685,8 @@ async function serve(cmd: MountCommand): Promise<void> {
         inPlace: cmd.inPlace,
         bound,
         generation: store.generation(),
+        audit: cmd.auditLevel,
+        auditRecords: auditLog.stats().records,
         // null: sysfs is read-only here (a container); reads stay at 128 KiB.
         readaheadKiB: mount.readaheadKiB,
         // Open files and directories: per non-root user, and for all users.
@@ -707,6 +751,8 @@ async function serve(cmd: MountCommand): Promise<void> {
     await admin?.close();
     await metricsListener?.close();
     await follower?.stop();
+    // What is queued is written before the daemon ends.
+    await audit?.close().catch((err: unknown) => log.error({ err: String(err) }, 'audit log: closing failed'));
     store.close();
     backing.close();
     process.off('uncaughtException', onUncaught);

@@ -8,7 +8,10 @@ import {
   errorClassForStatus,
   NDJSON,
   ROUTES,
+  type AuditFilterQuery,
   type AuditFollow,
+  type AuditLevel,
+  type AuditLevelResponse,
   type AuditPage,
   type AuditQuery,
   type AuditRecordView,
@@ -159,7 +162,16 @@ export class AdminClient implements ClosableAdminApi {
     const q = new URLSearchParams();
     if (query.after !== undefined) q.set('after', String(query.after));
     if (query.limit !== undefined) q.set('limit', String(query.limit));
+    setFilter(q, query);
     return this.json('GET', withQuery(ROUTES.audit, q));
+  }
+
+  getAuditLevel(): Promise<AuditLevelResponse> {
+    return this.json('GET', ROUTES.auditLevel);
+  }
+
+  setAuditLevel(level: AuditLevel): Promise<AuditLevelResponse> {
+    return this.json('PUT', ROUTES.auditLevel, { level });
   }
 
   getMode(): Promise<ModeResponse> {
@@ -175,8 +187,10 @@ export class AdminClient implements ClosableAdminApi {
    * follow lasts. No idle timeout (a quiet hour is normal); its own
    * connection, outside the agent, so stop() can simply destroy it.
    */
-  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
-    const path = withQuery(ROUTES.audit, new URLSearchParams({ follow: 'true', after: String(after) }));
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter: AuditFilterQuery = {}): Promise<AuditFollow> {
+    const q = new URLSearchParams({ follow: 'true', after: String(after) });
+    setFilter(q, filter);
+    const path = withQuery(ROUTES.audit, q);
     return new Promise<AuditFollow>((resolve, reject) => {
       let established = false;
       let stopped = false;
@@ -374,5 +388,13 @@ function connectError(socketPath: string, err: NodeJS.ErrnoException): AclfsErro
       return unavailable(`cannot reach the aclfs daemon at ${socketPath}: not a socket path`);
     default:
       return unavailable(`connection to the aclfs daemon at ${socketPath} failed: ${err.message}`);
+  }
+}
+
+/** The filter's fields given, as query parameters. */
+function setFilter(q: URLSearchParams, filter: AuditFilterQuery): void {
+  for (const key of ['from', 'to', 'uid', 'path', 'decision', 'op', 'rule'] as const) {
+    const value = filter[key];
+    if (value !== undefined) q.set(key, String(value));
   }
 }

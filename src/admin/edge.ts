@@ -16,6 +16,7 @@
 
 import { invalid } from '../errors';
 import { isAccess, parseRequested } from '../rules/access';
+import type { AuditFilter } from '../rules/audit';
 import type { NameResolver } from '../rules/names';
 import { parseRuleBody, parseRuleFile } from '../rules/ruleFile';
 import type { Access, RuleInput } from '../rules/types';
@@ -25,10 +26,14 @@ import {
   checkRequestSchema,
   reachRequestSchema,
   describeBodyError,
+  auditLevelBodySchema,
+  auditQuerySchema,
   MAX_AUDIT_LIMIT,
   MAX_CONFIRM_SECONDS,
   modeBodySchema,
   ruleBodySchema,
+  type AuditFilterQuery,
+  type AuditLevel,
   type EnforcementMode,
   type IdOrName,
   type ImportOptions,
@@ -85,10 +90,12 @@ export interface ImportInput {
   readonly confirmWithinMs?: number;
 }
 
-/** A page of the audit log as the service takes it: both bounds in range. */
+/** A page of the audit log as the service takes it: both bounds in range, the filter checked. */
 export interface AuditInput {
   readonly after: number;
   readonly limit: number;
+  /** Absent or empty: every record. */
+  readonly filter?: AuditFilter;
 }
 
 /** A path argument in canonical form; errors name the field (`prefix "x" is not absolute`). */
@@ -261,12 +268,46 @@ export function checkSeq(after: unknown): number {
   return after;
 }
 
-export function auditInput(after: unknown, limit: unknown): AuditInput {
+export function auditInput(after: unknown, limit: unknown, filter: AuditFilterQuery = {}): AuditInput {
   const seq = checkSeq(after);
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) {
     throw invalid(`limit must be an integer 1-${MAX_AUDIT_LIMIT}, got ${String(limit)}`);
   }
-  return { after: seq, limit };
+  return { after: seq, limit, filter: auditFilter(filter) };
+}
+
+/**
+ * An audit filter as the service takes it: times as ms, the path
+ * canonical. The fields are checked as the query string's are (the
+ * protocol's schema), so the CLI's --db-less calls and a request agree.
+ */
+export function auditFilter(query: AuditFilterQuery): AuditFilter {
+  const asQuery: Record<string, string> = {};
+  for (const [k, v] of Object.entries(query) as [string, unknown][]) {
+    if (v === undefined) continue;
+    if (typeof v !== 'string' && typeof v !== 'number') throw invalid(`${k} must be a string or a number, got ${typeof v}`);
+    asQuery[k] = String(v);
+  }
+  const parsed = parseQueryObject(asQuery);
+  return {
+    ...(parsed.from === undefined ? {} : { since: Date.parse(parsed.from) }),
+    ...(parsed.to === undefined ? {} : { until: Date.parse(parsed.to) }),
+    ...(parsed.uid === undefined ? {} : { uid: parsed.uid }),
+    ...(parsed.path === undefined ? {} : { path: canonicalPath(parsed.path, 'path') }),
+    ...(parsed.decision === undefined ? {} : { decision: parsed.decision }),
+    ...(parsed.op === undefined ? {} : { op: parsed.op }),
+    ...(parsed.rule === undefined ? {} : { rule: parsed.rule }),
+  };
+}
+
+function parseQueryObject(query: Record<string, string>): z.output<typeof auditQuerySchema> {
+  const parsed = auditQuerySchema.safeParse(query);
+  if (!parsed.success) throw invalid(describeBodyError(parsed.error, 'query'));
+  return parsed.data;
+}
+
+export function parseAuditLevel(level: unknown): AuditLevel {
+  return parseBody(auditLevelBodySchema, { level }, 'audit level').level;
 }
 
 /** st_dev and st_ino as the API takes them: non-negative safe integers. */

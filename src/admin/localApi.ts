@@ -8,6 +8,7 @@
 import { invalid } from '../errors';
 import type { Accounts } from './accounts';
 import {
+  auditFilter,
   auditInput,
   canonicalPath,
   checkFileIdentity,
@@ -17,6 +18,7 @@ import {
   listInput,
   parseCheckRequest,
   parseReachRequest,
+  parseAuditLevel,
   parseMode,
   parseRuleBodyObject,
   parseRuleRequest,
@@ -24,7 +26,10 @@ import {
 } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
+  type AuditFilterQuery,
   type AuditFollow,
+  type AuditLevel,
+  type AuditLevelResponse,
   type AuditPage,
   type AuditQuery,
   type AuditRecordView,
@@ -150,11 +155,20 @@ export class LocalApi implements ClosableAdminApi {
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {
-    return this.operations.auditLog(auditInput(query.after ?? 0, query.limit ?? DEFAULT_AUDIT_LIMIT));
+    const { after, limit, ...filter } = query;
+    return this.operations.auditLog(auditInput(after ?? 0, limit ?? DEFAULT_AUDIT_LIMIT, filter));
   }
 
-  async followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
-    return this.operations.followAudit(checkSeq(after), onRecord);
+  async followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter: AuditFilterQuery = {}): Promise<AuditFollow> {
+    return this.operations.followAudit(checkSeq(after), onRecord, auditFilter(filter));
+  }
+
+  async getAuditLevel(): Promise<AuditLevelResponse> {
+    return this.operations.getAuditLevel();
+  }
+
+  async setAuditLevel(level: AuditLevel): Promise<AuditLevelResponse> {
+    return this.operations.setAuditLevel(parseAuditLevel(level));
   }
 
   async getMode(): Promise<ModeResponse> {

@@ -36,7 +36,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     description: [
       'Serves SRC, filtered, at MNT in the foreground until SIGINT or SIGTERM, then unmounts and exits 0. The admin socket is served for as long as the mount. A stale mount left at MNT by a crashed daemon is cleared at start; a live one is refused. If the mount is removed from outside (aclfs unmount, fusermount -u), the daemon exits.',
       'SRC, MNT, --db and the directory of --socket are checked before anything is created: a missing SRC or MNT is exit status 3, one that is not a directory 2, a MNT that is not empty (without --in-place) or already a live FUSE mount 4. The socket\'s directory must be the daemon\'s own (0750 or tighter, owned by root): a shared one such as /tmp is refused, never changed; give a directory of its own, which is created 0750.',
-      'Logs are JSON lines on standard error; every denial is logged with its reason, and the last 10,000 are kept for `aclfs audit`. The daemon starts in enforce mode (see `aclfs mode`).',
+      'Logs are JSON lines on standard error; every denial is logged with its reason and recorded in the audit log (`aclfs audit`; --audit deny|allow|all says which decisions, --audit-max-records and --audit-max-age bound it, --audit-db places it). The daemon starts in enforce mode (see `aclfs mode`).',
       'With --in-place the mount covers SRC itself. Processes whose working directory, root or open files are inside SRC when it mounts keep reaching the tree beneath, unfiltered, through what they hold: the mount is refused (exit status 4, naming them) unless --force is given, which mounts anyway and logs them.',
       'Every open file holds a descriptor in the daemon: it raises its soft descriptor limit to the hard limit at start and logs the limit obtained. It keeps 1,024 descriptors for its own work; the rest (at most 65,536) are for open files and directories, of which one non-root user may hold a quarter, or --max-open-per-user N. Past either bound, opens fail with EMFILE until files are closed; the daemon and the mount stay up.',
       'Prometheus metrics (decisions by result and operation, decision latency, fast-path hits, the decision cache, FUSE requests by operation, open handles, rules, the audit log, the process) are served at GET /metrics on the admin socket (curl --unix-socket SOCKET http://aclfs/metrics). --metrics-listen [HOST:]PORT serves them over plain HTTP on TCP too, and nothing else there; a port alone listens on 127.0.0.1. The listener has no authentication and the metrics show how the tree is used: bind beyond the loopback only on purpose. A malformed address is exit status 2, one in use 4, before anything is mounted.',
@@ -177,11 +177,25 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs audit': {
     description: [
-      'Prints the audit log of the running daemon: every request it refused, and every request the rules deny that permissive mode or an audit-only rule let through, one a line: seq, time, enforced (refused), audit-only (let through by an audit-only rule, reason "would deny: ...") or permissive (let through by permissive mode), uid, gid and pid of the caller, operation, requested access, path, and the reason (as `aclfs check` words it). The daemon keeps the last 10,000 records in memory; older ones drop off, and a restart starts afresh at seq 1.',
-      'Without --limit every stored record after --after is printed. With --follow the stored records come first, then each new one as it happens, until SIGINT or SIGTERM (exit 0) or until the daemon goes away (exit 6). --json prints {"records": [...], "next": SEQ} (pass next as --after to continue), or with --follow one JSON record per line.',
+      'Prints the audit log of the running daemon, oldest first, one record a line: seq, time, state (enforced: refused; permissive: denied but let through by permissive mode; audit-only: let through by an audit-only rule, reason "would deny: ..."; allowed; admin: a change made over the admin API), uid, gid and pid of the caller, operation, requested access, path, the reason (as `aclfs check` words it), and the caller\'s command line where it could be read. --json adds every field: groups, program, cmdline, file (dev:ino), decision, rule, rulePath, entry (the matched ACL entry, e.g. user:1001:r--, or default:deny) and epoch.',
+      'Records are every denial (at every level: denials cannot be turned off), every allow with `aclfs audit-level allow` (or `all`, the same), what permissive mode or an audit-only rule let through, and each change of rules, mode or audit level made over the admin socket (op admin, by the socket peer\'s uid and pid). The daemon keeps them on disk (audit/ inside --db, or --audit-db): they survive restarts, at most --audit-max-records (1,000,000) and none older than --audit-max-age (30d), oldest dropped first.',
+      'Filters: --since/--until (ISO 8601, or a duration ago: 15m, 2h, 7d), --uid, --path (the path or anything below it, by whole components), --decision allow|deny, --op, --rule; all must hold. Without --limit every matching record after --after is printed. With --follow the stored matching records come first, then each new one as it happens, until SIGINT or SIGTERM (exit 0) or until the daemon goes away (exit 6). --json prints {"records": [...], "next": SEQ} (pass next as --after to continue), or with --follow one JSON record per line.',
       'The audit log is the daemon\'s own: this command talks to it over its admin socket (--socket, default /run/aclfs/aclfs.sock); there is nothing to read with --db.',
     ],
-    examples: ['aclfs audit', 'aclfs audit --after 120 --limit 20 --json', 'aclfs audit --follow --json | jq .path'],
+    examples: [
+      'aclfs audit',
+      'aclfs audit --after 120 --limit 20 --json',
+      'aclfs audit --since 1h --uid 1001 --path /docs --decision deny',
+      'aclfs audit --op admin',
+      'aclfs audit --follow --path /srv/secret --json | jq .program',
+    ],
+  },
+  'aclfs audit-level': {
+    description: [
+      'Without LEVEL, prints which decisions the running daemon records in its audit log; with LEVEL, switches it and prints the new level: deny (denials, the default), allow (allows), all (both). Changes over the admin API are always recorded. The level starts as the mount\'s --audit and is not kept across restarts.',
+      'While allows are recorded, the daemon publishes no allow to its fast path, so every open reaches it and is recorded: opens cost a round trip to the daemon (as with the fast path off) and the log grows with every open. Back at deny, the fast path serves repeated opens again.',
+    ],
+    examples: ['aclfs audit-level', 'aclfs audit-level all', 'aclfs audit-level deny --json'],
   },
   'aclfs mode': {
     description: [

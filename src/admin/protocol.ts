@@ -15,7 +15,7 @@
 
 import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
-import type { AuditPage, AuditRecord as AuditRecordView } from '../rules/audit';
+import { AUDIT_LEVELS, type AuditLevel, type AuditPage, type AuditRecord as AuditRecordView, type DetailedAuditRecord } from '../rules/audit';
 import { ENFORCEMENT_MODES, type EnforcementMode } from '../rules/mode';
 import type { RuleFileRule } from '../rules/ruleFile';
 import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
@@ -41,6 +41,7 @@ const PATHS = {
   diff: '/v1/history/diff',
   rollback: '/v1/rollback',
   audit: '/v1/audit',
+  auditLevel: '/v1/audit/level',
   mode: '/v1/mode',
 } as const;
 
@@ -61,6 +62,7 @@ export const ROUTES = {
   diff: PATHS.diff,
   rollback: PATHS.rollback,
   audit: PATHS.audit,
+  auditLevel: PATHS.auditLevel,
   mode: PATHS.mode,
 } as const;
 
@@ -68,7 +70,7 @@ export const ROUTES = {
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** The import endpoint's own limit (default; the daemon can be given another). */
 export const DEFAULT_IMPORT_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Page size bounds of GET /v1/audit (the daemon keeps the last 10,000 records). */
+/** Page size bounds of GET /v1/audit. */
 export const MAX_AUDIT_LIMIT = 10_000;
 export const DEFAULT_AUDIT_LIMIT = 100;
 /** Content type of a followed audit log: one JSON record per line. */
@@ -201,13 +203,55 @@ export interface ModeResponse {
 }
 
 // The audit record and page are the domain's (src/rules/audit.ts), shown as they are.
-export type { AuditRecordView, AuditPage };
+export type { AuditRecordView, AuditPage, DetailedAuditRecord };
+export { AUDIT_LEVELS, type AuditLevel };
 
-export interface AuditQuery {
+/** Which audit records a listing or a follow returns; every field given must hold. */
+export interface AuditFilterQuery {
+  /** ISO 8601: records at or after this time (the CLI's --since). */
+  readonly from?: string;
+  /** ISO 8601: records before this time (the CLI's --until). */
+  readonly to?: string;
+  readonly uid?: number;
+  /** This path or anything below it, by whole components. */
+  readonly path?: string;
+  readonly decision?: 'allow' | 'deny';
+  /** The operation exactly (open, write, admin, ...). */
+  readonly op?: string;
+  /** The deciding rule's id. */
+  readonly rule?: number;
+}
+
+export interface AuditQuery extends AuditFilterQuery {
   /** Only records with a greater seq (default 0: from the oldest kept). */
   readonly after?: number;
   /** At most this many (1-10000, default 100). */
   readonly limit?: number;
+}
+
+export interface AuditLevelResponse {
+  /** deny: denials are recorded; allow: allows; all: both. */
+  readonly level: AuditLevel;
+}
+
+/** The audit log's counters (status). */
+export interface AuditStatsView {
+  readonly level: AuditLevel;
+  /** Appended, not written yet. */
+  readonly queued: number;
+  /** Dropped because the queue was full (never recorded). */
+  readonly dropped: number;
+  /** Written since the daemon started. */
+  readonly written: number;
+  /** Lost in batches whose write failed. */
+  readonly failed: number;
+  readonly failedBatches: number;
+  /** Stored now. */
+  readonly records: number;
+  readonly maxRecords: number;
+  readonly maxAgeSeconds: number;
+  /** Seq of the newest record. */
+  readonly newest: number;
 }
 
 /** A live follow of the audit log. */
@@ -236,6 +280,8 @@ export interface StatusResponse {
   readonly defaultPolicy: 'deny' | 'allow';
   /** Enforce or permissive; null when not served by a mount daemon. */
   readonly mode: EnforcementMode | null;
+  /** The audit log's level and counters; only from a mount daemon. */
+  readonly audit?: AuditStatsView;
   /** Mount options in force (e.g. defaultPermissions); keys may grow. */
   readonly options: Readonly<Record<string, string | number | boolean>>;
   readonly generation: number;
@@ -566,14 +612,18 @@ export interface AdminApi {
   rollback(generation: number): Promise<RollbackResponse>;
   /** Keeps the import awaiting confirmation (see ImportOptions.confirmWithin). */
   confirm(): Promise<ConfirmResponse>;
-  /** Stored audit records after `query.after`, oldest first (a running daemon only). */
+  /** Stored audit records after `query.after` that its filter matches, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;
   /**
-   * The stored audit records after `after`, then every new one as it is
-   * recorded, each passed to `onRecord`, until stopped. Resolves once the
-   * follow is established (errors, such as no daemon, reject here).
+   * The stored audit records after `after` that `filter` matches, then
+   * every new matching one as it is recorded, each passed to `onRecord`,
+   * until stopped. Resolves once the follow is established (errors, such
+   * as no daemon, reject here).
    */
-  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter?: AuditFilterQuery): Promise<AuditFollow>;
+  getAuditLevel(): Promise<AuditLevelResponse>;
+  /** Which decisions the daemon records from now on (allows: every open then reaches the daemon). */
+  setAuditLevel(level: AuditLevel): Promise<AuditLevelResponse>;
   getMode(): Promise<ModeResponse>;
   /** Switches the daemon's mode; the next open (and the next read or write reaching the daemon) follows it. */
   setMode(mode: EnforcementMode): Promise<ModeResponse>;
@@ -667,11 +717,23 @@ export function isTrueFlag(value: string | undefined): boolean {
   return value === 'true' || value === '1';
 }
 
+/** An ISO 8601 time with a date ("2026-12-07", "2026-12-07T05:00:00Z"). */
+const isoTime = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}/.test(s) && Number.isFinite(Date.parse(s)), 'must be an ISO 8601 time like 2026-12-07T05:00:00Z');
+
 export const auditQuerySchema = z
   .strictObject({
     after: decimal(0, Number.MAX_SAFE_INTEGER, '>= 0').optional(),
     limit: decimal(1, MAX_AUDIT_LIMIT, `1-${MAX_AUDIT_LIMIT}`).optional(),
     follow: flag.optional(),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    uid: decimal(0, MAX_ID, `0-${MAX_ID}`).optional(),
+    path: pathText.optional(),
+    decision: z.enum(['allow', 'deny'], { error: 'must be "allow" or "deny"' }).optional(),
+    op: z.string().regex(/^[a-z]{1,32}$/, 'must be an operation name like open, write or admin').optional(),
+    rule: decimal(1, MAX_RULE_ID, `1-${MAX_RULE_ID}`).optional(),
   })
   .refine((q) => !(isTrueFlag(q.follow) && q.limit !== undefined), {
     message: 'does not apply with follow=true (a follow sends every record)',
@@ -692,6 +754,11 @@ export const diffQuerySchema = z.strictObject({
 export const rollbackBodySchema = z.strictObject(
   { generation: z.number({ error: 'must be a generation number' }).int('must be an integer').min(0, 'must be >= 0') },
   { error: 'must be an object like {"generation": 12}' },
+);
+
+export const auditLevelBodySchema = z.strictObject(
+  { level: z.enum(AUDIT_LEVELS, { error: 'must be "deny", "allow" or "all"' }) },
+  { error: 'must be an object like {"level": "all"}' },
 );
 
 export const modeBodySchema = z.strictObject(
@@ -782,6 +849,14 @@ export const API_ROUTES = [
   { handler: 'putRule', method: 'PUT', path: PATHS.rule, query: emptyQuerySchema, body: rule },
   { handler: 'deleteRule', method: 'DELETE', path: PATHS.rule, query: emptyQuerySchema, body: null },
   { handler: 'audit', method: 'GET', path: PATHS.audit, query: auditQuerySchema, body: null },
+  { handler: 'getAuditLevel', method: 'GET', path: PATHS.auditLevel, query: emptyQuerySchema, body: null },
+  {
+    handler: 'setAuditLevel',
+    method: 'PUT',
+    path: PATHS.auditLevel,
+    query: emptyQuerySchema,
+    body: { schema: auditLevelBodySchema, what: 'audit level' },
+  },
   { handler: 'getMode', method: 'GET', path: PATHS.mode, query: emptyQuerySchema, body: null },
   { handler: 'setMode', method: 'PUT', path: PATHS.mode, query: emptyQuerySchema, body: { schema: modeBodySchema, what: 'mode' } },
   { handler: 'check', method: 'POST', path: PATHS.check, query: emptyQuerySchema, body: { schema: checkRequestSchema, what: 'check' } },

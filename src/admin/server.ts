@@ -21,9 +21,11 @@
 // never the daemon: see acceptFailed().
 
 import http from 'node:http';
+import type net from 'node:net';
 import { AclfsError, asAclfsError, invalid } from '../errors';
 import type { Accounts } from './accounts';
-import { canonicalPath, checkInput, importInput, listInput, parseBody, reachInput, ruleAtPath, ruleInput } from './edge';
+import { asActor, type Actor } from './actor';
+import { auditFilter, canonicalPath, checkInput, importInput, listInput, parseBody, reachInput, ruleAtPath, ruleInput } from './edge';
 import {
   API_ROUTES,
   DEFAULT_AUDIT_LIMIT,
@@ -86,6 +88,11 @@ export interface AdminServerOptions {
    * (main.ts wires src/metrics); absent: /metrics is not found.
    */
   readonly metrics?: () => Promise<MetricsText>;
+  /**
+   * The peer of a connection (SO_PEERCRED; main.ts asks the native addon):
+   * who a change is recorded as made by. Absent, or null: unknown.
+   */
+  readonly peerOf?: (socket: net.Socket) => Actor | null;
 }
 
 /** A scrape's answer: the Prometheus text format and its content type. */
@@ -175,8 +182,23 @@ export class AdminServer {
     const metrics = options.metrics;
     let self: AdminServer | undefined;
     const streams = new Set<() => void>();
+    // The peer of each connection, asked once (its credentials are those it connected with).
+    const peers = new WeakMap<net.Socket, Actor | null>();
+    const peerOf = (socket: net.Socket): Actor | null => {
+      if (options.peerOf === undefined) return null;
+      let peer = peers.get(socket);
+      if (peer === undefined) {
+        try {
+          peer = options.peerOf(socket);
+        } catch {
+          peer = null;
+        }
+        peers.set(socket, peer);
+      }
+      return peer;
+    };
     const server = http.createServer((req, res) => {
-      const done = handle(req, res, routes, handlers, limits, log, () => self?.closing ?? false, streams, metrics);
+      const done = asActor(peerOf(req.socket), () => handle(req, res, routes, handlers, limits, log, () => self?.closing ?? false, streams, metrics));
       self?.inFlight.add(done);
       void done.finally(() => self?.inFlight.delete(done));
     });
@@ -603,7 +625,9 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
     deleteRule: async ({ id }) => ok(await api.deleteRule(id)),
     audit: async ({ query }) => {
       const after = query.after ?? 0;
-      if (!isTrueFlag(query.follow)) return ok(await api.auditLog({ after, limit: query.limit ?? DEFAULT_AUDIT_LIMIT }));
+      const { after: _after, limit: _limit, follow: _follow, ...filterQuery } = query;
+      const filter = auditFilter(filterQuery);
+      if (!isTrueFlag(query.follow)) return ok(await api.auditLog({ after, limit: query.limit ?? DEFAULT_AUDIT_LIMIT, filter }));
       // Records are held until the head is sent (the replay of stored
       // ones happens at once, before start()).
       let write: ((chunk: string) => void) | null = null;
@@ -613,7 +637,7 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
         if (write === null) held.push(text);
         else write(text);
       };
-      const follow = await api.followAudit(after, line);
+      const follow = await api.followAudit(after, line, filter);
       const stream: StreamBody = {
         contentType: NDJSON,
         start: (w) => {
@@ -625,6 +649,8 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
       };
       return { status: 200, stream };
     },
+    getAuditLevel: async () => ok(await api.getAuditLevel()),
+    setAuditLevel: async ({ body }) => ok(await api.setAuditLevel(body().level)),
     getMode: async () => ok(await api.getMode()),
     setMode: async ({ body }) => ok(await api.setMode(body().mode)),
     check: async ({ body }) => ok(await api.check(checkInput(body(), accounts))),

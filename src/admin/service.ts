@@ -11,9 +11,10 @@
 
 import { conflict, invalid, notFound, unavailable } from '../errors';
 import { formatAccess } from '../rules/access';
+import { auditMatches, isEmptyFilter, type AuditEntry, type AuditFilter, type AuditLevel } from '../rules/audit';
+import { candidateView } from '../rules/candidate';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
-import { candidateView } from '../rules/candidate';
 import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
 import { ruleInputOf, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
@@ -29,13 +30,16 @@ import type {
   RuleView as StoreView,
   Target,
 } from '../rules/types';
+import { currentActor } from './actor';
 import type { AuditInput, CheckInput, ImportInput, ListInput, ReachInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
   MAX_AUDIT_LIMIT,
   type AuditFollow,
+  type AuditLevelResponse,
   type AuditPage,
   type AuditRecordView,
+  type AuditStatsView,
   type CacheStatsView,
   type AccessResponse,
   type ConfirmResponse,
@@ -74,14 +78,31 @@ export interface RuntimeInfo {
   readonly workerLocals: StatusResponse['workerLocals'];
   readonly fastPath: StatusResponse['fastPath'];
   readonly dataPath: StatusResponse['dataPath'];
+  /** The audit log's level and counters. */
+  readonly audit?: AuditStatsView;
 }
 
-/** The daemon's audit log, as the API reads it (src/fs/audit.ts, injected by main.ts). */
+/** The daemon's audit log, as the API reads it (src/store/auditLog.ts, injected by main.ts). */
 export interface AuditFeed {
   /** Up to `limit` records with seq > `after`, oldest first. */
   since(after: number, limit: number): AuditPage;
   /** Calls `listener` with each record appended from now on; returns the unsubscribe. */
   subscribe(listener: (record: AuditRecordView) => void): () => void;
+  /**
+   * Up to `limit` records with seq > `after` that `filter` matches, looking
+   * at a bounded number of records (`more` says whether to go on from
+   * `next`). Without it a filter is applied over since().
+   */
+  query?(filter: AuditFilter, after: number, limit: number): AuditPage;
+  /** Records a change made over the API; without it changes are not recorded. */
+  append?(entry: AuditEntry): unknown;
+}
+
+/** Which decisions the daemon's audit log records (injected by main.ts). */
+export interface AuditLevelControl {
+  get(): AuditLevel;
+  /** Returns the level now in force. */
+  set(level: AuditLevel): AuditLevel;
 }
 
 /** The daemon's enforce/permissive switch (injected by main.ts). */
@@ -132,6 +153,8 @@ export interface AdminServiceOptions {
    * the API are refused (409), or with --sync-writable sent to etcd.
    */
   readonly sync?: FleetSync;
+  /** The daemon's audit level; without it (no daemon) the audit level operations are unavailable. */
+  readonly auditLevel?: AuditLevelControl;
   /** Version reported when there is no runtime. */
   readonly version?: string;
   /** Called by close() (e.g. to close a store opened for this service alone). */
@@ -175,10 +198,15 @@ export interface AdminOperations {
   rollback(generation: number): Promise<RollbackResponse>;
   confirm(): Promise<ConfirmResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
-  followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow>;
+  followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter?: AuditFilter): Promise<AuditFollow>;
   getMode(): Promise<ModeResponse>;
   setMode(mode: EnforcementMode): Promise<ModeResponse>;
+  getAuditLevel(): Promise<AuditLevelResponse>;
+  setAuditLevel(level: AuditLevel): Promise<AuditLevelResponse>;
 }
+
+/** Records a filtered replay looks at per turn of the event loop (a follow's replay is not one long stall). */
+const REPLAY_PAGE = 1_000;
 
 export class AdminService implements AdminOperations {
   private readonly store: RuleStore;
@@ -214,6 +242,7 @@ export class AdminService implements AdminOperations {
       socket: rt?.socket ?? null,
       defaultPolicy: this.options.defaultPolicy,
       mode: this.options.mode?.get() ?? null,
+      ...(rt?.audit === undefined ? {} : { audit: rt.audit }),
       options: rt?.options ?? {},
       generation,
       rules,
@@ -240,7 +269,9 @@ export class AdminService implements AdminOperations {
       await fleet.write([{ path: input.path, rule: input }]);
       return toView(this.bindNow(this.syncedRule(input.path)));
     }
-    return toView(this.bindNow(this.store.add(input)));
+    const view = toView(this.bindNow(this.store.add(input)));
+    this.recordChange(view.path, view, `rule ${view.id} created: ${describeRule(view)}`);
+    return view;
   }
 
   async putRule(id: number, input: RuleInput): Promise<PutResult> {
@@ -254,8 +285,9 @@ export class AdminService implements AdminOperations {
       await fleet.write([...moved, { path: input.path, rule: input }]);
       return { rule: toView(this.bindNow(this.syncedRule(input.path))), created: false };
     }
+    const before = this.store.get(id);
     const { rule, created } = this.store.putOrCreate(id, input);
-    return { rule: toView(this.bindNow(rule)), created };
+    return this.stored(before, rule, created);
   }
 
   async setRuleByPath(input: RuleInput): Promise<PutResult> {
@@ -265,8 +297,9 @@ export class AdminService implements AdminOperations {
       await fleet.write([{ path: input.path, rule: input }]);
       return { rule: toView(this.bindNow(this.syncedRule(input.path))), created };
     }
+    const before = this.store.findByPath(input.path);
     const { rule, created } = this.store.setByPath(input);
-    return { rule: toView(this.bindNow(rule)), created };
+    return this.stored(before, rule, created);
   }
 
   async getRule(id: number): Promise<RuleView> {
@@ -285,7 +318,7 @@ export class AdminService implements AdminOperations {
     }
     const rule = this.store.take(id);
     if (rule === undefined) throw notFound(`no rule with id ${id}`);
-    return toView(rule);
+    return this.deleted(toView(rule));
   }
 
   async deleteRuleByPath(path: string): Promise<RuleView> {
@@ -299,7 +332,7 @@ export class AdminService implements AdminOperations {
     const rule = this.store.findByPath(path);
     const taken = rule === undefined ? undefined : this.store.take(rule.id);
     if (taken === undefined) throw notFound(`no rule for ${path}`);
-    return toView(taken);
+    return this.deleted(toView(taken));
   }
 
   async findByPath(path: string): Promise<RuleView> {
@@ -331,7 +364,13 @@ export class AdminService implements AdminOperations {
       return { created: input.rules.length - updated, updated, rules: this.store.count(), generation: this.store.generation() };
     }
     const result = this.store.importRules(input.rules, { replace: input.replace });
-    return { ...result, rules: this.store.count(), generation: this.store.generation() };
+    const response = { ...result, rules: this.store.count(), generation: this.store.generation() };
+    this.recordChange(
+      '/',
+      null,
+      `rules imported${input.replace ? ' (replacing every rule)' : ''}: ${result.created} created, ${result.updated} updated, ${response.rules} now, generation ${response.generation}`,
+    );
+    return response;
   }
 
   async exportRules(onProgress?: ExportOptions['onProgress']): Promise<string> {
@@ -489,36 +528,66 @@ export class AdminService implements AdminOperations {
   }
 
   async auditLog(query: AuditInput = { after: 0, limit: DEFAULT_AUDIT_LIMIT }): Promise<AuditPage> {
-    return this.auditFeed().since(query.after, query.limit);
+    return this.auditPage(query.filter ?? {}, query.after, query.limit);
   }
 
-  async followAudit(after: number, onRecord: (record: AuditRecordView) => void): Promise<AuditFollow> {
+  async followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter: AuditFilter = {}): Promise<AuditFollow> {
     const feed = this.auditFeed();
-    // The stored records, then the live ones, in one synchronous turn:
-    // records are appended on this same event loop, so none falls between
-    // the two and none is sent twice.
-    let cursor = after;
-    for (;;) {
-      const page = feed.since(cursor, MAX_AUDIT_LIMIT);
-      if (page.records.length === 0) break;
-      for (const record of page.records) onRecord(record);
-      cursor = page.next;
-    }
-    const unsubscribe = feed.subscribe((record) => {
-      if (record.seq > cursor) onRecord(record);
-    });
+    const all = isEmptyFilter(filter);
     let stopped = false;
     let resolveEnded = (): void => {};
     const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
-    return {
-      stop: () => {
-        if (stopped) return;
-        stopped = true;
-        unsubscribe();
-        resolveEnded();
-      },
-      ended,
+    const stop = (): void => {
+      if (stopped) return;
+      stopped = true;
+      unsubscribe();
+      resolveEnded();
     };
+    // Records appended while the stored ones are replayed wait here, then
+    // go out after them: none is sent twice, none is missed.
+    let replaying = true;
+    let cursor = after;
+    const held: AuditRecordView[] = [];
+    const unsubscribe = feed.subscribe((record) => {
+      if (!all && !auditMatches(record, filter)) return;
+      if (replaying) held.push(record);
+      else if (record.seq > cursor) {
+        cursor = record.seq;
+        onRecord(record);
+      }
+    });
+    // The stored records: a page per turn of the event loop.
+    const replay = async (): Promise<void> => {
+      for (;;) {
+        if (stopped) return;
+        const page = this.auditPage(filter, cursor, REPLAY_PAGE);
+        for (const record of page.records) if (record.seq > cursor) onRecord(record);
+        cursor = Math.max(cursor, page.next);
+        if (!(page.more ?? page.records.length > 0)) break;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      replaying = false;
+      for (const record of held.splice(0)) {
+        if (record.seq <= cursor) continue;
+        cursor = record.seq;
+        onRecord(record);
+      }
+    };
+    // The first page is sent before this resolves (as before: a follower sees the stored records first).
+    const first = this.auditPage(filter, cursor, MAX_AUDIT_LIMIT);
+    for (const record of first.records) onRecord(record);
+    cursor = Math.max(cursor, first.next);
+    if (first.more ?? first.records.length > 0) {
+      void replay().catch(() => stop());
+    } else {
+      replaying = false;
+      for (const record of held.splice(0)) {
+        if (record.seq <= cursor) continue;
+        cursor = record.seq;
+        onRecord(record);
+      }
+    }
+    return { stop, ended };
   }
 
   async getMode(): Promise<ModeResponse> {
@@ -526,7 +595,23 @@ export class AdminService implements AdminOperations {
   }
 
   async setMode(mode: EnforcementMode): Promise<ModeResponse> {
-    return { mode: this.modeControl().set(mode) };
+    const control = this.modeControl();
+    const previous = control.get();
+    const now = control.set(mode);
+    if (now !== previous) this.recordChange('/', null, `mode ${previous} -> ${now}`);
+    return { mode: now };
+  }
+
+  async getAuditLevel(): Promise<AuditLevelResponse> {
+    return { level: this.auditLevelControl().get() };
+  }
+
+  async setAuditLevel(level: AuditLevel): Promise<AuditLevelResponse> {
+    const control = this.auditLevelControl();
+    const previous = control.get();
+    const now = control.set(level);
+    if (now !== previous) this.recordChange('/', null, `audit level ${previous} -> ${now}`);
+    return { level: now };
   }
 
   // ---- helpers ------------------------------------------------------------
@@ -556,9 +641,78 @@ export class AdminService implements AdminOperations {
 
   private auditFeed(): AuditFeed {
     if (this.options.audit === undefined) {
-      throw unavailable('the audit log is kept in the memory of a running aclfs daemon, not in the database: ask the daemon (--socket)');
+      throw unavailable('the audit log is kept by a running aclfs daemon, not in the rule database: ask the daemon (--socket)');
     }
     return this.options.audit;
+  }
+
+  /** A page of records after `after` that `filter` matches. */
+  private auditPage(filter: AuditFilter, after: number, limit: number): AuditPage {
+    const feed = this.auditFeed();
+    if (isEmptyFilter(filter)) return feed.since(after, limit);
+    if (feed.query !== undefined) return feed.query(filter, after, limit);
+    // A log without its own query (the in-memory ring): every record it keeps, filtered.
+    const records: AuditRecordView[] = [];
+    let next = after;
+    for (;;) {
+      const page = feed.since(next, MAX_AUDIT_LIMIT);
+      for (const r of page.records) {
+        next = r.seq;
+        if (auditMatches(r, filter)) records.push(r);
+        if (records.length >= limit) return { records, next, more: true };
+      }
+      if (page.records.length === 0) return { records, next: page.next };
+    }
+  }
+
+  /**
+   * Records a change made over the API in the audit log, as op "admin" by
+   * the socket's peer (uid 0, pid 0 when unknown: an in-process call).
+   */
+  private recordChange(path: string, rule: RuleView | null, reason: string): void {
+    const append = this.options.audit?.append;
+    if (append === undefined) return;
+    const actor = currentActor();
+    try {
+      append.call(this.options.audit, {
+        op: 'admin',
+        path,
+        uid: actor?.uid ?? process.getuid?.() ?? 0,
+        gid: actor?.gid ?? process.getgid?.() ?? 0,
+        groups: null,
+        pid: actor?.pid ?? 0,
+        file: null,
+        access: '---',
+        decision: 'allow',
+        enforced: false,
+        rule: rule?.id ?? null,
+        rulePath: rule?.path ?? null,
+        entry: null,
+        epoch: null,
+        reason,
+      });
+    } catch {
+      // The change is made whether or not it could be recorded.
+    }
+  }
+
+  private stored(before: Rule | undefined, rule: Rule, created: boolean): PutResult {
+    const view = toView(this.bindNow(rule));
+    const was = before === undefined ? '' : ` (was: ${describeRule(toView(before))})`;
+    this.recordChange(view.path, view, `rule ${view.id} ${created ? 'created' : 'replaced'}: ${describeRule(view)}${was}`);
+    return { rule: view, created };
+  }
+
+  private deleted(view: RuleView): RuleView {
+    this.recordChange(view.path, view, `rule ${view.id} deleted: ${describeRule(view)}`);
+    return view;
+  }
+
+  private auditLevelControl(): AuditLevelControl {
+    if (this.options.auditLevel === undefined) {
+      throw unavailable('the audit level is a setting of a running aclfs daemon, not of the database: ask the daemon (--socket)');
+    }
+    return this.options.auditLevel;
   }
 
   private modeControl(): ModeControl {
@@ -608,6 +762,12 @@ function stepView(step: ExplainStep): ExplainStepView {
     default:
       return { ...step, text };
   }
+}
+
+/** A rule in one line, for the audit log: "/docs owner 0 defaccess r-- acl user:1001:r--,group:100:r-x recursive". */
+export function describeRule(r: RuleView): string {
+  const acl = r.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(',');
+  return `${r.path} owner ${r.owner} defaccess ${r.defaccess} acl ${acl === '' ? '-' : acl}${r.recursive ? ' recursive' : ''}${r.revocable ? ' revocable' : ''}`;
 }
 
 /** A rule as the API shows it. */

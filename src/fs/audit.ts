@@ -1,4 +1,6 @@
-// The audit log: the daemon's last denials, in memory. The filter appends a
+// An in-memory audit log of the first shape: the last denials, core fields
+// only (the daemon now keeps its audit log in LMDB, src/store/auditLog.ts;
+// this ring stays for embedding and tests). The filter appends a
 // record wherever it refuses a request (or, in permissive mode, lets a
 // request through that the rules deny); the admin API reads it by sequence
 // number and follows it live. Bounded: a ring of the last AUDIT_CAPACITY
@@ -16,15 +18,13 @@
 
 // The record's shape is the domain's (src/rules/audit.ts), which the admin
 // API shows as it is.
-import type { AuditPage, AuditRecord } from '../rules/audit';
+import type { AuditEntry, AuditPage, AuditRecord } from '../rules/audit';
 
 /** Records kept; the oldest is dropped when another is appended. */
 export const AUDIT_CAPACITY = 10_000;
 
-export type { AuditPage, AuditRecord };
-
-/** What the filter supplies; the log numbers and timestamps it. */
-export type AuditEntry = Omit<AuditRecord, 'seq' | 'time'>;
+/** What the filter supplies; the log numbers and timestamps it (this ring keeps the core fields only). */
+export type { AuditEntry, AuditPage, AuditRecord };
 
 export type AuditListener = (record: AuditRecord) => void;
 

@@ -5,6 +5,8 @@
 // commit (or a mode switch) advances the epoch and every stored allow lapses
 // at once. Only allows are published, and only those no supplementary group
 // could change: the binding knows a caller's uid and gid, not its groups.
+// Nothing is published while allows are audited: every open must then reach
+// JS to be recorded (the cost: each open is a round trip to the daemon).
 import * as fs from 'node:fs';
 import { native } from '../native/binding';
 import type { Verdict } from '../rules/engine';
@@ -24,6 +26,8 @@ export class FastPath {
   constructor(
     private readonly gatekeeper: Gatekeeper,
     private readonly tree: BackingTree,
+    /** false while allows are audited: nothing is published (read at every open). */
+    private readonly enabled: () => boolean = () => true,
   ) {}
 
   /**
@@ -39,6 +43,7 @@ export class FastPath {
   publishOpen(caller: Caller, target: Target, st: Uint32Array, flags: number, grant: Verdict): boolean {
     if (!grant.decision.allow) return false;
     if (flags & O_TRUNC) return false;
+    if (!this.enabled()) return false;
     const access = accessModeOf(flags);
     if (!this.gatekeeper.holdsForAnyGroups(caller, target, access, grant.decision)) return false;
     return native.publishAllow(caller.uid, caller.gid, access, target.path, st, grant.epoch, allowFlags(grant)) === 1;
@@ -55,6 +60,7 @@ export class FastPath {
    * held up, and an opendir arriving meanwhile is answered in between.
    */
   predecideSubdirectories(caller: Caller, dir: string): void {
+    if (!this.enabled()) return;
     let names: string[] | null = null;
     const step = (from: number): void => {
       if (names === null) {

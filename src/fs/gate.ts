@@ -7,11 +7,11 @@
 import type { Logger } from 'pino';
 import type { RequestCaller } from '../native/binding';
 import { formatAccess } from '../rules/access';
+import { auditsDecision, matchedEntry, type AuditEntry, type AuditLevel } from '../rules/audit';
 import { describeDecision } from '../rules/decide';
 import type { Verdict } from '../rules/engine';
 import type { Move, MoveCheck } from '../rules/moves';
 import { W, type Access, type Caller, type Decision, type Target } from '../rules/types';
-import type { AuditEntry } from './audit';
 import { parentOf, type BackingTree } from './backing';
 import type { CallerResolver } from './callers';
 import { EACCES, ENAMETOOLONG, EXDEV, Refusal } from './errno';
@@ -51,6 +51,22 @@ export interface GateOptions {
   readonly permissive: () => boolean;
   /** Where decisions are counted and timed, for the daemon's metrics (default: counted for nobody). */
   readonly meters?: FilterMeters;
+  /**
+   * Which decisions are recorded (deny, allow or all); read at every
+   * decision. Absent: denials only.
+   */
+  readonly auditLevel?: () => AuditLevel;
+}
+
+/** What one audit record says of the decision, besides who asked and what. */
+interface Outcome {
+  readonly requested: Access;
+  readonly allow: boolean;
+  /** Refused (an allow, or a denial let through, is not). */
+  readonly enforced: boolean;
+  readonly decision: Decision | null;
+  readonly epoch: number | null;
+  readonly reason: string;
 }
 
 export class Gate {
@@ -61,6 +77,7 @@ export class Gate {
   private readonly audit: AuditSink;
   private readonly permissive: () => boolean;
   private readonly meters: FilterMeters;
+  private readonly auditLevel: () => AuditLevel;
 
   constructor(options: GateOptions) {
     this.tree = options.tree;
@@ -70,6 +87,7 @@ export class Gate {
     this.audit = options.audit;
     this.permissive = options.permissive;
     this.meters = options.meters ?? new FilterMeters();
+    this.auditLevel = options.auditLevel ?? (() => 'deny');
   }
 
   /** The full caller, or a Refusal(EACCES) when it cannot be established. */
@@ -81,7 +99,7 @@ export class Gate {
       // Refused before the requested access is worked out: recorded as ---.
       const who: Caller = { uid: req.uid, gid: req.gid, pid: req.pid, groups: null };
       this.meters.decided(op, 'deny', Number.NaN);
-      this.record(who, op, { path, dev: 0, ino: 0 }, 0, true, null, `deny: error while deciding: caller identity unavailable: ${String(err)}`);
+      this.record(who, op, { path, dev: 0, ino: 0 }, failure(0, `deny: error while deciding: caller identity unavailable: ${String(err)}`));
       throw new Refusal(EACCES);
     }
   }
@@ -108,28 +126,32 @@ export class Gate {
     } catch (err) {
       this.meters.decided(op, 'deny', (performance.now() - started) / 1000);
       this.log.error({ op, path: target.path, uid: caller.uid, err: String(err) }, 'denied: error while deciding');
-      this.record(caller, op, target, requested, true, null, `deny: error while deciding: ${String(err)}`);
+      this.record(caller, op, target, failure(requested, `deny: error while deciding: ${String(err)}`));
       return null;
     }
     const seconds = (performance.now() - started) / 1000;
-    const { decision } = verdict;
+    const { decision, epoch } = verdict;
     if (decision.allow) {
       this.meters.decided(op, 'allow', seconds);
+      if (auditsDecision(this.auditLevel(), true)) {
+        this.record(caller, op, target, { requested, allow: true, enforced: false, decision, epoch, reason: describeDecision(decision) });
+      }
       return verdict;
     }
     // An audit-only rule's denial is worded as what enforcing it would do.
     const reason = decision.auditOnly ? `would ${describeDecision(decision)}` : describeDecision(decision);
     const letThrough = decision.auditOnly || this.permissive();
     this.meters.decided(op, letThrough ? 'letthrough' : 'deny', seconds);
+    // The caller's pid is callerPid: pino's own `pid` is the daemon's.
     this.log.info(
-      { op, path: target.path, uid: caller.uid, gid: caller.gid, pid: caller.pid, reason, enforced: !letThrough },
+      { op, path: target.path, uid: caller.uid, gid: caller.gid, callerPid: caller.pid, reason, enforced: !letThrough },
       decision.auditOnly
         ? 'denied by an audit-only rule, let through'
         : letThrough
           ? 'denied by the rules, let through (permissive mode)'
           : 'denied',
     );
-    this.record(caller, op, target, requested, !letThrough, decision.ruleId, reason);
+    this.record(caller, op, target, { requested, allow: false, enforced: !letThrough, decision, epoch, reason });
     return letThrough ? verdict : null;
   }
 
@@ -162,7 +184,7 @@ export class Gate {
     } catch (err) {
       this.meters.decided(op, 'deny', Number.NaN);
       this.log.error({ op, path: target.path, err: String(err) }, 'denied: commit epoch unreadable');
-      this.record(caller, op, target, requested, true, null, `deny: error while deciding: commit epoch unreadable: ${String(err)}`);
+      this.record(caller, op, target, failure(requested, `deny: error while deciding: commit epoch unreadable: ${String(err)}`));
       return null;
     }
   }
@@ -175,32 +197,47 @@ export class Gate {
       check = this.gatekeeper.checkMove(move);
     } catch (err) {
       this.log.error({ op, path: target.path, to: move.to, err: String(err) }, 'denied: error while deciding');
-      this.record(caller, op, target, W, true, null, `deny: error while deciding: ${String(err)}`);
+      this.record(caller, op, target, failure(W, `deny: error while deciding: ${String(err)}`));
       throw new Refusal(EACCES);
     }
     if (check.ok) return;
     const reason = `refused: ${check.reason}`;
     this.log.info({ op, path: target.path, to: move.to, uid: caller.uid, reason }, `${op} refused: the rules cannot follow it`);
-    this.record(caller, op, target, W, true, null, reason);
+    this.record(caller, op, target, failure(W, reason));
     throw new Refusal(check.errno === 'EXDEV' ? EXDEV : ENAMETOOLONG);
   }
 
-  private record(caller: Caller, op: string, target: Target, requested: Access, enforced: boolean, rule: number | null, reason: string): void {
+  /** Records one decision; denials always (at the levels that record them), allows at "allow" and "all". */
+  private record(caller: Caller, op: string, target: Target, outcome: Outcome): void {
+    if (!auditsDecision(this.auditLevel(), outcome.allow)) return;
+    const d = outcome.decision;
+    const entry: AuditEntry = {
+      op,
+      path: target.path,
+      uid: caller.uid,
+      gid: caller.gid,
+      groups: caller.groups,
+      pid: caller.pid,
+      file: target.dev === 0 && target.ino === 0 ? null : { dev: target.dev, ino: target.ino },
+      access: formatAccess(outcome.requested),
+      decision: outcome.allow ? 'allow' : 'deny',
+      enforced: outcome.enforced,
+      rule: d?.ruleId ?? null,
+      rulePath: d?.rulePath ?? null,
+      entry: d === null ? null : matchedEntry(d, caller),
+      epoch: outcome.epoch,
+      reason: outcome.reason,
+    };
     try {
-      this.audit.append({
-        op,
-        path: target.path,
-        uid: caller.uid,
-        gid: caller.gid,
-        pid: caller.pid,
-        access: formatAccess(requested),
-        enforced,
-        rule,
-        reason,
-      });
+      this.audit.append(entry);
     } catch (err) {
       // The decision stands whether or not it could be recorded.
       this.log.error({ op, path: target.path, err: String(err) }, 'audit record failed');
     }
   }
+}
+
+/** A refusal no rule decided (an error while deciding, a move the rules cannot follow). */
+function failure(requested: Access, reason: string): Outcome {
+  return { requested, allow: false, enforced: true, decision: null, epoch: null, reason };
 }

@@ -3,6 +3,7 @@
 // Every daemon starts in enforce and the mode is never persisted: a restart
 // always fails closed.
 
+import type { AuditLevel } from '../rules/audit';
 import type { EnforcementMode } from '../rules/mode';
 
 export type { EnforcementMode };
@@ -31,6 +32,41 @@ export class ModeSwitch {
       const previous = this.current;
       this.current = mode;
       this.changed(mode, previous);
+    }
+    return this.current;
+  }
+}
+
+/**
+ * Which decisions the audit log records (deny, allow, all), daemon-wide;
+ * starts at the mount's --audit and is changed over the admin API.
+ */
+export class AuditLevelSwitch {
+  private current: AuditLevel;
+
+  /**
+   * `changed` runs after every actual change: when allows start or stop
+   * being recorded, the daemon advances the commit epoch, so allows
+   * published to the fast path lapse (and are published again, or not,
+   * as the new level says).
+   */
+  constructor(
+    initial: AuditLevel,
+    private readonly changed: (level: AuditLevel, previous: AuditLevel) => void = () => {},
+  ) {
+    this.current = initial;
+  }
+
+  get(): AuditLevel {
+    return this.current;
+  }
+
+  /** Switches to `level`; returns the level now in force. */
+  set(level: AuditLevel): AuditLevel {
+    if (level !== this.current) {
+      const previous = this.current;
+      this.current = level;
+      this.changed(level, previous);
     }
     return this.current;
   }

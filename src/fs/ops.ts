@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { Fuse, type RequestCaller, type TimeSpec } from '../native/binding';
+import { auditsAllows, type AuditLevel } from '../rules/audit';
 import type { Verdict } from '../rules/engine';
 import { R, W, type Access, type Caller, type FileIdentity, type Target } from '../rules/types';
 import { parentOf, type BackingTree } from './backing';
@@ -71,6 +72,12 @@ export interface FilterOptions {
   readonly permissive: () => boolean;
   /** Where decisions are counted and timed, for the daemon's metrics (default: counted for nobody). */
   readonly meters?: FilterMeters;
+  /**
+   * Which decisions the audit log records (read at every decision). While
+   * allows are, no allow is published to the fast path: every open reaches
+   * JS and is recorded. Absent: denials only.
+   */
+  readonly auditLevel?: () => AuditLevel;
 }
 
 /** Who a new file is given to. */
@@ -120,7 +127,8 @@ export class Filter {
     this.rulesOnly = options.rulesOnly;
     this.gate = new Gate(options);
     this.files = new OpenFiles(this.gate, options.callers, options.log);
-    this.fastPath = new FastPath(options.gatekeeper, options.tree);
+    const auditLevel = options.auditLevel;
+    this.fastPath = new FastPath(options.gatekeeper, options.tree, auditLevel === undefined ? undefined : () => !auditsAllows(auditLevel()));
   }
 
   /**

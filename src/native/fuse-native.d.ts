@@ -186,6 +186,12 @@ declare module 'fuse-native' {
        * `socket` (a path, or "@name" for an abstract one); 0 or -errno.
        */
       sdNotify(socket: string, message: string): number;
+      /**
+       * [pid, uid, gid] of the peer of connected Unix socket `fd`
+       * (SO_PEERCRED, as of its connect), or -errno. Absent from an addon
+       * built before it.
+       */
+      peerCredentials?(fd: number): [number, number, number] | number;
     }
 
     interface Options {

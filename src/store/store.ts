@@ -119,9 +119,12 @@ export class RuleStore implements RuleView {
   private snapshotEpoch: number | null = null;
   /** The changes of the current write transaction (history.ts); null outside one. */
   private journal: Journal | null = null;
-  /** Who the history names for the writes now made (see asActor), and what they are. */
-  private actor: string = LOCAL_ACTOR;
+  /** Who the history names for the writes now made (see asActor; null: actorSource's, else the default), and what they are. */
+  private actor: string | null = null;
   private note: string | null = null;
+  /** Who makes a write no asActor names: the daemon asks who is making the admin request being served. */
+  private actorSource: () => string | null = () => null;
+  private defaultActor = LOCAL_ACTOR;
   private historyBounds: HistoryBounds = { limit: DEFAULT_HISTORY_LIMIT, maxChanges: DEFAULT_MAX_CHANGES };
 
   private constructor(
@@ -684,10 +687,20 @@ export class RuleStore implements RuleView {
   }
 
   /**
+   * Who the history names for writes no asActor names: `source()` when it
+   * answers (the peer of the admin request being served), else `fallback`
+   * (the daemon: "the daemon", e.g. a rename through the mount moving rules).
+   */
+  setActors(source: () => string | null, fallback: string): void {
+    this.actorSource = source;
+    this.defaultActor = fallback;
+  }
+
+  /**
    * Runs `fn` with its commits recorded in the history as made by `who`
    * (and, with `note`, as what). Synchronous, as every write is.
    */
-  asActor<T>(who: string, fn: () => T, note: string | null = null): T {
+  asActor<T>(who: string | null, fn: () => T, note: string | null = null): T {
     const [actor, previousNote] = [this.actor, this.note];
     this.actor = who;
     this.note = note;
@@ -971,7 +984,7 @@ export class RuleStore implements RuleView {
     const record: HistoryRecord = {
       generation,
       time: new Date().toISOString(),
-      who: this.actor,
+      who: this.actor ?? this.actorSource() ?? this.defaultActor,
       note: this.note,
       changed: changes?.length ?? -1,
       changes,

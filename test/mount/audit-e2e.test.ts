@@ -278,7 +278,13 @@ describeWithFuse('when the daemon goes away', () => {
     expectOneLineError(await aclfs(['mode', ...S()]), 6, /cannot reach the aclfs daemon/);
     expectOneLineError(await aclfs(['audit', '--follow', ...S()]), 6, /cannot reach the aclfs daemon/);
 
-    daemon = await Daemon.start([ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--log-level', 'warn'], ws.mnt);
+    // The audit log is kept on disk and survives a restart (test/mount/
+    // audit-durable.test.ts): a restart onto a new audit directory starts
+    // an empty log.
+    daemon = await Daemon.start(
+      [ws.src, ws.mnt, '--db', ws.db, '--socket', ws.socket, '--log-level', 'warn', '--audit-db', path.join(ws.dir, 'audit-after-restart')],
+      ws.mnt,
+    );
     expect(await ok(['mode'])).toBe('enforce\n');
     expect(JSON.parse(await ok(['audit', '--json']))).toEqual({ records: [], next: 0 });
     expect((await cat('docs/secret.txt')).stderr).toContain('Permission denied');

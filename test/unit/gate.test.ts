@@ -63,7 +63,23 @@ describe('Gate.allowedAt', () => {
     const verdict = g.allowedAt(eve, 'open', at('/trial'), 4);
     expect(verdict?.decision).toMatchObject({ allow: false, ruleId: 1, auditOnly: true });
     expect(records).toEqual([
-      { op: 'open', path: '/trial', uid: 2000, gid: 2000, pid: 42, access: 'r--', enforced: false, rule: 1, reason: 'would deny: rule 1 (/trial, by path): defaccess --- lacks r' },
+      {
+        op: 'open',
+        path: '/trial',
+        uid: 2000,
+        gid: 2000,
+        groups: [],
+        pid: 42,
+        file: { dev: 5, ino: 6 },
+        access: 'r--',
+        decision: 'deny',
+        enforced: false,
+        rule: 1,
+        rulePath: '/trial',
+        entry: 'defaccess:---',
+        epoch: 7,
+        reason: 'would deny: rule 1 (/trial, by path): defaccess --- lacks r',
+      },
     ]);
     // Never handed to the binding as something it may serve.
     expect(allowFlags(verdict!)).toBe(0);
@@ -73,7 +89,23 @@ describe('Gate.allowedAt', () => {
     const { gate: g, records } = gate(false);
     expect(g.allowedAt(eve, 'open', at('/enforced'), 4)).toBeNull();
     expect(records).toEqual([
-      { op: 'open', path: '/enforced', uid: 2000, gid: 2000, pid: 42, access: 'r--', enforced: true, rule: 2, reason: 'deny: rule 2 (/enforced, by path): defaccess --- lacks r' },
+      {
+        op: 'open',
+        path: '/enforced',
+        uid: 2000,
+        gid: 2000,
+        groups: [],
+        pid: 42,
+        file: { dev: 5, ino: 6 },
+        access: 'r--',
+        decision: 'deny',
+        enforced: true,
+        rule: 2,
+        rulePath: '/enforced',
+        entry: 'defaccess:---',
+        epoch: 7,
+        reason: 'deny: rule 2 (/enforced, by path): defaccess --- lacks r',
+      },
     ]);
   });
 

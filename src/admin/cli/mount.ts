@@ -3,9 +3,9 @@
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MAX_OPEN_HANDLES } from '../../rules/validate';
-import { DEFAULT_IMPORT_LIMIT_BYTES } from '../protocol';
+import { AUDIT_LEVELS, DEFAULT_IMPORT_LIMIT_BYTES, type AuditLevel } from '../protocol';
 import { DEFAULT_DB, DEFAULT_SOCKET, type CliContext } from './context';
-import { parseSize } from './options';
+import { parseDuration, parseSize } from './options';
 import { addSyncOptions, syncArgsFrom, type SyncArgs } from './sync';
 
 export interface MountCommand {
@@ -46,6 +46,13 @@ export interface MountCommand {
   readonly logLevel: string;
   /** --metrics-listen: also serve GET /metrics over TCP here; null: on the admin socket only. */
   readonly metricsListen: ListenAddress | null;
+  /** Which decisions the audit log records at start (the API changes it at run time). */
+  readonly auditLevel: AuditLevel;
+  /** The audit log's own LMDB environment; null: `audit/` inside --db. */
+  readonly auditDb: string | null;
+  /** The audit log keeps at most this many records, none older than auditMaxAgeMs. */
+  readonly auditMaxRecords: number;
+  readonly auditMaxAgeMs: number;
   /**
    * Only check that a mount could start (options, SRC, MNT, admin socket,
    * the database read without changing it), mount nothing; silent when it
@@ -126,6 +133,10 @@ interface MountOptions {
   readonly maxOpenPerUser?: number;
   readonly logLevel: string;
   readonly metricsListen?: ListenAddress;
+  readonly audit: AuditLevel;
+  readonly auditDb?: string;
+  readonly auditMaxRecords: number;
+  readonly auditMaxAge: string;
   readonly check: boolean;
   readonly sync?: string;
   readonly syncCa?: string;
@@ -134,6 +145,13 @@ interface MountOptions {
   readonly syncUser?: string;
   readonly syncPasswordFile?: string;
   readonly syncWritable: boolean;
+}
+
+/** --audit-max-records: 1 up to a billion. */
+function parseRecordBound(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 1_000_000_000) throw new InvalidArgumentError('expected a whole number from 1 to 1000000000');
+  return n;
 }
 
 export function addMountCommands(program: Command, { backend }: CliContext): void {
@@ -190,6 +208,14 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
       ).argParser(parseListenAddress),
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug']).default('info'))
+    .addOption(
+      new Option('--audit <level>', 'which decisions the audit log records: deny (denials), allow or all (allows too: every open then reaches the daemon); denials always are')
+        .choices([...AUDIT_LEVELS])
+        .default('deny'),
+    )
+    .option('--audit-db <path>', 'directory of the audit log (its own LMDB environment; default: audit/ inside --db)')
+    .addOption(new Option('--audit-max-records <n>', 'the audit log keeps at most N records, oldest dropped first').argParser(parseRecordBound).default(1_000_000))
+    .option('--audit-max-age <duration>', 'the audit log drops records older than this (e.g. 12h, 30d)', '30d')
     .option(
       '--check',
       'check that the mount could start (options, SRC, MNT, admin socket, the database read without changing it) and exit, mounting nothing; silent when it could',
@@ -225,6 +251,10 @@ export function addMountCommands(program: Command, { backend }: CliContext): voi
         maxOpenPerUser: opts.maxOpenPerUser ?? null,
         logLevel: opts.logLevel,
         metricsListen: opts.metricsListen ?? null,
+        auditLevel: opts.audit,
+        auditDb: opts.auditDb ?? null,
+        auditMaxRecords: opts.auditMaxRecords,
+        auditMaxAgeMs: parseDuration(opts.auditMaxAge, '--audit-max-age'),
         check: opts.check,
         sync: sync === null ? null : { ...sync, writable: opts.syncWritable },
       });

@@ -57,6 +57,16 @@ export function sizeText(bytes: number): string {
   return String(bytes);
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** "100ms", "90s", "15m", "2h", "30d", "1w" → milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d{1,12})(ms|s|m|h|d|w)$/.exec(text.trim());
+  const n = m === null ? NaN : Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  if (!Number.isSafeInteger(n) || n < 1) throw invalid(`${what} must be a duration like 90s, 15m, 2h or 30d, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 /** "1 rule", "2 rules", "1 process": a count with its noun in the right number. */
 export function counted(n: number, singular: string, plural = `${singular}s`): string {
   return `${n} ${n === 1 ? singular : plural}`;

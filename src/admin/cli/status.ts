@@ -58,6 +58,13 @@ function statusText(st: StatusResponse): string {
     if (s.invalidPaths.length > 0) lines.push(`sync invalid ${s.invalidPaths.join(' ')} (values that do not parse: these paths grant nothing)`);
     if (s.state === 'unreachable' && s.lastError !== null) lines.push(`sync error   ${s.lastError}`);
   }
+  if (st.audit !== undefined) {
+    const a = st.audit;
+    const what = a.level === 'deny' ? 'denials' : 'denials and allows';
+    lines.push(
+      `audit log    ${what}; ${counted(a.records, 'record')} (at most ${a.maxRecords}, ${formatDuration(a.maxAgeSeconds)}), ${a.queued} queued, ${a.dropped} dropped, ${a.failed} lost in failed writes`,
+    );
+  }
   if (st.workerLocals !== null) {
     lines.push(`workers      ${counted(st.workerLocals.created, 'thread slot')} made, ${st.workerLocals.idle} idle`);
   }
