@@ -3,7 +3,9 @@
 // aclfs (--default deny, one recursive rule granting the benchmark user r--,
 // file data served by the daemon: --data daemon) and aclfs-passthrough (the
 // same with --data passthrough: after an allowed open the kernel reads the
-// backing file itself). Building the tree, mounting, remounting, and proving
+// backing file itself; the 4 KiB files, below the default
+// --passthrough-min-size, are read through the daemon's kept page cache).
+// Building the tree, mounting, remounting, and proving
 // the mounts serve what they should.
 'use strict';
 
@@ -229,7 +231,13 @@ async function sanityCheck(tmp, mounted, { metaFiles }) {
     if (result !== want) throw new Error(`sanity: uid ${uid} opening ${file(root)} gave ${result}, expected ${want}`);
   }
   // Mode 'passthrough' says the kernel agreed; the count says the benchmark
-  // user's files are actually handed to it (no rule keeps them in the daemon).
+  // user's files are actually handed to it (no rule keeps them in the
+  // daemon). The big file: the small ones are below --passthrough-min-size,
+  // read through the daemon's kept page cache on purpose.
+  for (const v of Object.keys(ACLFS_DATA)) {
+    const { result } = await load(tmp, BENCH_UID, null, ['try-open', path.join(roots[v], 'big.bin')]);
+    if (result !== 'ok') throw new Error(`sanity: opening big.bin in ${v} gave ${result}`);
+  }
   for (const v of Object.keys(ACLFS_DATA)) {
     const { passthroughOpens } = await aclfsDataPath(specs[v].socket);
     const want = ACLFS_DATA[v] === 'passthrough';

@@ -17,6 +17,8 @@ import {
   type AuditRecordView,
   type AccessResponse,
   type ConfirmResponse,
+  type ReplayRequest,
+  type ReplayResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -156,6 +158,10 @@ export class AdminClient implements ClosableAdminApi {
 
   confirm(): Promise<ConfirmResponse> {
     return this.json('POST', ROUTES.confirm);
+  }
+
+  replay(request: ReplayRequest): Promise<ReplayResponse> {
+    return this.json('POST', ROUTES.replay, request);
   }
 
   auditLog(query: AuditQuery = {}): Promise<AuditPage> {

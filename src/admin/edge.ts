@@ -25,6 +25,7 @@ import type { Accounts } from './accounts';
 import {
   checkRequestSchema,
   reachRequestSchema,
+  replayBodySchema,
   describeBodyError,
   auditLevelBodySchema,
   auditQuerySchema,
@@ -304,6 +305,27 @@ function parseQueryObject(query: Record<string, string>): z.output<typeof auditQ
   const parsed = auditQuerySchema.safeParse(query);
   if (!parsed.success) throw invalid(describeBodyError(parsed.error, 'query'));
   return parsed.data;
+}
+
+/** A replay as the service takes it: the candidate's rules parsed, the time bounds as a filter. */
+export interface ReplayInput {
+  readonly candidate: readonly RuleInput[];
+  readonly filter: AuditFilter;
+}
+
+export function replayInput(request: z.output<typeof replayBodySchema>, accounts: Accounts): ReplayInput {
+  return {
+    candidate: parseRuleFile(request.rules, accounts),
+    filter: {
+      ...(request.from === undefined ? {} : { since: Date.parse(request.from) }),
+      ...(request.to === undefined ? {} : { until: Date.parse(request.to) }),
+    },
+  };
+}
+
+/** A replay request of unknown shape (the in-process API's caller), parsed as the server parses it. */
+export function parseReplayRequest(request: unknown, accounts: Accounts): ReplayInput {
+  return replayInput(parseBody(replayBodySchema, request, 'replay'), accounts);
 }
 
 export function parseAuditLevel(level: unknown): AuditLevel {

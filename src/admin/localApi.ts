@@ -18,6 +18,7 @@ import {
   listInput,
   parseCheckRequest,
   parseReachRequest,
+  parseReplayRequest,
   parseAuditLevel,
   parseMode,
   parseRuleBodyObject,
@@ -37,6 +38,8 @@ import {
   DEFAULT_HISTORY_LIMIT,
   MAX_HISTORY_LIMIT,
   type ConfirmResponse,
+  type ReplayRequest,
+  type ReplayResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -152,6 +155,10 @@ export class LocalApi implements ClosableAdminApi {
 
   async confirm(): Promise<ConfirmResponse> {
     return this.operations.confirm();
+  }
+
+  async replay(request: ReplayRequest): Promise<ReplayResponse> {
+    return this.operations.replay(parseReplayRequest(request, this.accounts));
   }
 
   async auditLog(query: AuditQuery = {}): Promise<AuditPage> {

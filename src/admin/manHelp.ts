@@ -171,6 +171,13 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     examples: ['aclfs rollback 41'],
     exit: ['0   restored (or nothing differed)', '2   GEN is not a generation of this database', '4   GEN is older than the history reaches'],
   },
+  'aclfs replay': {
+    description: [
+      'Decides the accesses the audit log recorded (since --since, before --until) again against a candidate rule file, and lists those whose decision would change, grouped by the candidate rule that decides them: how many denied then would be allowed, how many allowed then would be denied, and the first of each group. Nothing is applied.',
+      'Only what the log holds can be replayed: at audit level deny it holds denials only, so no allow can show as a new denial (`aclfs audit-level all` records allows too). The candidate is decided by path (its rules are bound to no file yet). Records of admin changes, and of callers whose supplementary groups were unknown where the candidate has group entries, are counted as skipped. Needs the running daemon, which keeps the log.',
+    ],
+    examples: ['aclfs replay candidate.json', 'aclfs replay candidate.json --since 7d --json'],
+  },
   'aclfs status': {
     description: ['Shows what the running daemon serves: source, mountpoint, database, socket, policy, enforce or permissive mode, rule generation and count, decision counters, cache hit rate, uptime and version.'],
     examples: ['aclfs status', 'aclfs status --socket /run/aclfs/aclfs.sock --json'],

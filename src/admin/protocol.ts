@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
 import { AUDIT_LEVELS, type AuditLevel, type AuditPage, type AuditRecord as AuditRecordView, type DetailedAuditRecord } from '../rules/audit';
 import { ENFORCEMENT_MODES, type EnforcementMode } from '../rules/mode';
+import type { ReplayGroup } from '../rules/replay';
 import type { RuleFileRule } from '../rules/ruleFile';
 import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
 
@@ -38,6 +39,7 @@ const PATHS = {
   reach: '/v1/access/user',
   history: '/v1/history',
   confirm: '/v1/confirm',
+  replay: '/v1/replay',
   diff: '/v1/history/diff',
   rollback: '/v1/rollback',
   audit: '/v1/audit',
@@ -59,6 +61,7 @@ export const ROUTES = {
   reach: PATHS.reach,
   history: PATHS.history,
   confirm: PATHS.confirm,
+  replay: PATHS.replay,
   diff: PATHS.diff,
   rollback: PATHS.rollback,
   audit: PATHS.audit,
@@ -536,6 +539,23 @@ export interface RollbackResponse {
   readonly changes: readonly RuleChangeView[];
 }
 
+/** POST /v1/replay: a candidate rule file, and which recorded accesses to replay (ISO 8601 bounds). */
+export interface ReplayRequest {
+  readonly rules: unknown;
+  readonly from?: string;
+  readonly to?: string;
+}
+
+/** What the candidate would have decided differently, grouped by its deciding rule. */
+export interface ReplayResponse {
+  readonly examined: number;
+  readonly skipped: number;
+  readonly changed: number;
+  readonly groups: readonly ReplayGroup[];
+  /** The audit level now: at deny, allows were not recorded, so none can turn into denials here. */
+  readonly level: AuditLevel;
+}
+
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };
 }
@@ -612,6 +632,8 @@ export interface AdminApi {
   rollback(generation: number): Promise<RollbackResponse>;
   /** Keeps the import awaiting confirmation (see ImportOptions.confirmWithin). */
   confirm(): Promise<ConfirmResponse>;
+  /** The recorded accesses a candidate rule set would decide differently (a running daemon only). */
+  replay(request: ReplayRequest): Promise<ReplayResponse>;
   /** Stored audit records after `query.after` that its filter matches, oldest first (a running daemon only). */
   auditLog(query?: AuditQuery): Promise<AuditPage>;
   /**
@@ -761,6 +783,16 @@ export const auditLevelBodySchema = z.strictObject(
   { error: 'must be an object like {"level": "all"}' },
 );
 
+export const replayBodySchema = z.strictObject(
+  {
+    // A rule file; the rule file's own schema checks it (edge.ts).
+    rules: z.unknown(),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+  },
+  { error: 'must be an object like {"rules": {"version": 1, "rules": [...]}, "from": "2026-12-01T00:00:00Z"}' },
+);
+
 export const modeBodySchema = z.strictObject(
   { mode: z.enum(ENFORCEMENT_MODES, { error: 'must be "enforce" or "permissive"' }) },
   { error: 'must be an object like {"mode": "permissive"}' },
@@ -863,6 +895,7 @@ export const API_ROUTES = [
   { handler: 'access', method: 'GET', path: PATHS.access, query: pathQuerySchema, body: null },
   { handler: 'history', method: 'GET', path: PATHS.history, query: historyQuerySchema, body: null },
   { handler: 'diff', method: 'GET', path: PATHS.diff, query: diffQuerySchema, body: null },
+  { handler: 'replay', method: 'POST', path: PATHS.replay, query: emptyQuerySchema, body: { schema: replayBodySchema, what: 'replay' } },
   { handler: 'confirm', method: 'POST', path: PATHS.confirm, query: emptyQuerySchema, body: null },
   { handler: 'rollback', method: 'POST', path: PATHS.rollback, query: emptyQuerySchema, body: { schema: rollbackBodySchema, what: 'rollback' } },
   { handler: 'reach', method: 'POST', path: PATHS.reach, query: emptyQuerySchema, body: { schema: reachRequestSchema, what: 'access' } },

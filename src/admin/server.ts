@@ -25,7 +25,7 @@ import type net from 'node:net';
 import { AclfsError, asAclfsError, invalid } from '../errors';
 import type { Accounts } from './accounts';
 import { asActor, type Actor } from './actor';
-import { auditFilter, canonicalPath, checkInput, importInput, listInput, parseBody, reachInput, ruleAtPath, ruleInput } from './edge';
+import { auditFilter, canonicalPath, checkInput, importInput, listInput, parseBody, reachInput, replayInput, ruleAtPath, ruleInput } from './edge';
 import {
   API_ROUTES,
   DEFAULT_AUDIT_LIMIT,
@@ -619,6 +619,7 @@ function handlersFor(api: AdminOperations, accounts: Accounts): Handlers {
         ),
       ),
     confirm: async () => ok(await api.confirm()),
+    replay: async ({ body }) => ok(await api.replay(replayInput(body(), accounts))),
     exportRules: async () => ({ status: 200, raw: await api.exportRules() }),
     getRule: async ({ id }) => ok(await api.getRule(id)),
     putRule: async ({ id, body }) => stored(await api.putRule(id, ruleInput(body(), accounts))),

@@ -16,6 +16,7 @@ import { candidateView } from '../rules/candidate';
 import { decide, describeDecision, findGoverningRule } from '../rules/decide';
 import { describeStep, explainDecision, type ExplainStep } from '../rules/explain';
 import { accessOf, reachOf, type PrincipalAccess } from '../rules/reach';
+import { Replay } from '../rules/replay';
 import { ruleInputOf, serializeRuleFile } from '../rules/ruleFile';
 import type { RuleStore } from '../store/store';
 import type {
@@ -31,7 +32,7 @@ import type {
   Target,
 } from '../rules/types';
 import { currentActor } from './actor';
-import type { AuditInput, CheckInput, ImportInput, ListInput, ReachInput } from './edge';
+import type { AuditInput, CheckInput, ImportInput, ListInput, ReachInput, ReplayInput } from './edge';
 import {
   DEFAULT_AUDIT_LIMIT,
   MAX_AUDIT_LIMIT,
@@ -43,6 +44,7 @@ import {
   type CacheStatsView,
   type AccessResponse,
   type ConfirmResponse,
+  type ReplayResponse,
   type DiffResponse,
   type HistoryResponse,
   type RollbackResponse,
@@ -197,6 +199,7 @@ export interface AdminOperations {
   diff(from: number, to: number | undefined): Promise<DiffResponse>;
   rollback(generation: number): Promise<RollbackResponse>;
   confirm(): Promise<ConfirmResponse>;
+  replay(input: ReplayInput): Promise<ReplayResponse>;
   auditLog(query: AuditInput): Promise<AuditPage>;
   followAudit(after: number, onRecord: (record: AuditRecordView) => void, filter?: AuditFilter): Promise<AuditFollow>;
   getMode(): Promise<ModeResponse>;
@@ -484,6 +487,19 @@ export class AdminService implements AdminOperations {
     const confirmed = this.store.endConfirmation();
     if (confirmed) this.options.confirmations?.notify('info', `import confirmed: generation ${this.store.generation()} stays`);
     return { confirmed, generation: this.store.generation() };
+  }
+
+  async replay(input: ReplayInput): Promise<ReplayResponse> {
+    const replay = new Replay(candidateView(input.candidate), this.options.defaultPolicy);
+    let after = 0;
+    for (;;) {
+      const page = this.auditPage(input.filter, after, MAX_AUDIT_LIMIT);
+      for (const record of page.records) replay.add(record);
+      const done = page.records.length === 0 && page.more !== true;
+      if (done || page.next <= after) break;
+      after = page.next;
+    }
+    return { ...replay.result(), level: this.options.auditLevel?.get() ?? 'deny' };
   }
 
   /** An import that rolls back by itself unless confirmed within `ms`. */

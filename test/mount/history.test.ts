@@ -110,6 +110,10 @@ describeWithFuse('rule history and rollback', () => {
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/^~ \/doc\.txt \{.*"defaccess":"---".*\}\n {4}was \{.*"defaccess":"---","acl":\[\{"user":2001,"access":"r--"\}\]\}$/m);
     expect(res.stdout).toMatch(/dry run: would import 1 rule \(0 created, 1 updated; 1 rule would change\), generation \d+; nothing written/);
+    // Alice's refused open of the first test, decided again: the locked rule set refuses it too.
+    expect(res.stdout).toMatch(
+      /^the audit log: 0 recorded accesses of [1-9]\d* would be decided differently \(0 denied then would be allowed, 0 allowed then would be denied\) \(audit level deny: allows were not recorded\); aclfs replay lists them$/m,
+    );
     const replacing = await importText(LOCKED, ['--dry-run', '--replace']);
     expect(replacing.stdout).toMatch(/^- \/other /m);
     expect(await generation()).toBe(before);

@@ -27,7 +27,7 @@ function auditLine(r: AuditRecordView): string {
 }
 
 /** --since/--until: an ISO 8601 time, or a duration ago ("15m", "2h", "7d"). */
-function parseTime(text: string, what: string): string {
+export function parseTime(text: string, what: string): string {
   if (/^\d+(ms|s|m|h|d|w)$/.test(text)) return new Date(Date.now() - parseDuration(text, what)).toISOString();
   if (/^\d{4}-\d{2}-\d{2}/.test(text) && Number.isFinite(Date.parse(text))) return text;
   throw invalid(`${what} must be an ISO 8601 time (2026-12-07T05:00:00Z) or a duration ago (15m, 2h, 7d), got ${JSON.stringify(text)}`);

@@ -43,7 +43,21 @@ export function parseDuration(text: string): number {
   return seconds;
 }
 
-export function addImportExportCommands(program: Command, { io, withApi }: CliContext): void {
+/** One line: the recorded accesses the rule set after an import would decide differently (aclfs replay). */
+async function replayLine(withDaemon: CliContext['withDaemon'], o: TargetOptions, text: string, replace: boolean): Promise<string> {
+  const given = (JSON.parse(text) as { rules: { path: string }[] }).rules;
+  const r = await withDaemon(o, 'the audit log', async (api) => {
+    const now = replace ? [] : (JSON.parse(await api.exportRules()) as { rules: { path: string }[] }).rules;
+    const paths = new Set(given.map((g) => g.path));
+    return api.replay({ rules: { version: 1, rules: [...now.filter((n) => !paths.has(n.path)), ...given] } });
+  });
+  const toAllow = r.groups.reduce((n, g) => n + g.toAllow, 0);
+  const toDeny = r.groups.reduce((n, g) => n + g.toDeny, 0);
+  const partial = r.level === 'deny' ? ' (audit level deny: allows were not recorded)' : '';
+  return `the audit log: ${counted(r.changed, 'recorded access', 'recorded accesses')} of ${r.examined} would be decided differently (${toAllow} denied then would be allowed, ${toDeny} allowed then would be denied)${partial}; aclfs replay lists them\n`;
+}
+
+export function addImportExportCommands(program: Command, { io, withApi, withDaemon }: CliContext): void {
   program
     .command('import')
     .description('import a rule file atomically (a file with one bad rule changes nothing); rules are matched by path')
@@ -84,6 +98,15 @@ export function addImportExportCommands(program: Command, { io, withApi }: CliCo
         io.stdout(
           `${changeLines(summary.changes)}dry run: would import ${counted(summary.created + summary.updated, 'rule')} (${summary.created} created, ${summary.updated} updated${removed > 0 ? `, ${removed} removed` : ''}; ${counted(summary.changes.length, 'rule')} would change), generation ${summary.generation}; nothing written\n`,
         );
+        // With a daemon, what the rule set after the import would have decided
+        // differently for the accesses its audit log recorded.
+        if (o.db === undefined && summary.changes.length > 0) {
+          io.stdout(
+            await replayLine(withDaemon, o, text, o.replace).catch(
+              (err: unknown) => `the audit log: not replayed (${err instanceof Error ? err.message : String(err)})\n`,
+            ),
+          );
+        }
         return;
       }
       io.stdout(

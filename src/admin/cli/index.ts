@@ -13,6 +13,7 @@ import type { ClosableAdminApi } from '../protocol';
 import { addAuditCommand } from './audit';
 import { addAccessCommand } from './access';
 import { addHistoryCommands } from './history';
+import { addReplayCommand } from './replay';
 import { addCheckCommand } from './check';
 import { DEFAULT_SOCKET, EXIT, exitCodeFor, type CliBackend, type CliContext, type CliIo, type TargetOptions } from './context';
 import { addImportExportCommands } from './importExport';
@@ -89,6 +90,7 @@ function buildProgram(backend: CliBackend, io: CliIo, setExit: (code: number) =>
   addCheckCommand(program, context);
   addAccessCommand(program, context);
   addHistoryCommands(program, context);
+  addReplayCommand(program, context);
   addStatusCommand(program, context);
   addAuditCommand(program, context);
   addModeCommand(program, context);
