@@ -80,6 +80,12 @@ describeWithFuse('systemd notification protocol (fake NOTIFY_SOCKET)', () => {
     lower = path.join(ws.dir, 'lower');
     mkdirSync(path.join(lower, 'docs'), { recursive: true });
     for (const name of ['a.txt', 'b.txt']) writeFileSync(path.join(lower, 'docs', name), `${name}\n`);
+    // A file in a directory nothing lists: its name is never known to the
+    // kernel before the hang (a listing of docs/ hands the kernel its
+    // entries with their attributes, and a name it holds is opened without
+    // a LOOKUP).
+    mkdirSync(path.join(lower, 'docs', 'unlisted'));
+    writeFileSync(path.join(lower, 'docs', 'unlisted', 'c.txt'), 'c.txt\n');
     // SRC is a bindfs view of `lower`: stopping the bindfs process makes
     // SRC a backing filesystem that hangs.
     bindfs = spawn('bindfs', ['-f', lower, ws.src], { stdio: 'ignore' });
@@ -148,8 +154,9 @@ describeWithFuse('systemd notification protocol (fake NOTIFY_SOCKET)', () => {
   it('withholds WATCHDOG=1 while a request hangs in the daemon, and resumes once it is answered', async () => {
     process.kill(bindfs!.pid!, 'SIGSTOP');
     // A name never looked up before: its LOOKUP reaches the daemon, whose
-    // statx of SRC waits for the stopped bindfs.
-    const reader = spawn('cat', [path.join(ws.mnt, 'docs', 'b.txt')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // statx of SRC waits for the stopped bindfs (on a request thread: the
+    // daemon's event loop, where the watchdog is fed, stays free).
+    const reader = spawn('cat', [path.join(ws.mnt, 'docs', 'unlisted', 'c.txt')], { stdio: ['ignore', 'pipe', 'ignore'] });
     readers.push(reader);
     let out = '';
     reader.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -165,7 +172,7 @@ describeWithFuse('systemd notification protocol (fake NOTIFY_SOCKET)', () => {
 
     process.kill(bindfs!.pid!, 'SIGCONT');
     expect(await exited(reader)).toBe(0);
-    expect(out).toBe('b.txt\n');
+    expect(out).toBe('c.txt\n');
     const resumedFrom = Date.now();
     await sleep(2500);
     expect(pingsSince(resumedFrom)).toBeGreaterThanOrEqual(2);
