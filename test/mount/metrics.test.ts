@@ -92,8 +92,17 @@ describeWithFuse('metrics', () => {
     const denied = await runAs(ALICE, 'cat', [path.join(ws.mnt, 'secret.txt')]);
     expect(denied.stderr).toMatch(/Permission denied/);
     for (let i = 0; i < 5; i++) expect((await runAs(ALICE, 'cat', [path.join(ws.mnt, 'open.txt')])).stdout).toBe('open.txt\n');
-    const after = await overTcp();
+    // The audit log writes its queue every 100 ms: scrape until the denial's record is written.
+    let after = await overTcp();
     const delta = (name: string, labels: Record<string, string> = {}): number => sampleSum(after, name, labels) - sampleSum(before, name, labels);
+    await waitFor(
+      async () => {
+        after = await overTcp();
+        return delta('aclfs_audit_written_total') >= 1;
+      },
+      5000,
+      "the denial's audit record written",
+    );
     expect(delta('aclfs_decisions_total', { result: 'deny', op: 'open' })).toBeGreaterThanOrEqual(1);
     expect(delta('aclfs_audit_written_total')).toBeGreaterThanOrEqual(1);
     // The first allowed open is decided in JS; the rest may be replayed in C.

@@ -62,7 +62,7 @@ describe('bench', () => {
   });
 
   it('the programs parse and print their usage', () => {
-    for (const file of ['run.js', 'fs.js', 'rss.js', 'lib/load-child.js', 'lib/fuse-opts-probe.js', 'admin.js', 'decide.js', 'sync.js']) {
+    for (const file of ['run.js', 'fs.js', 'rss.js', 'lib/load-child.js', 'lib/fuse-opts-probe.js', 'admin.js', 'decide.js', 'sync.js', 'audit-flood.js']) {
       expect(spawnSync(process.execPath, ['--check', path.join(BENCH, file)]).status).toBe(0);
     }
     const run = spawnSync(process.execPath, [path.join(BENCH, 'run.js'), '--help'], { encoding: 'utf8' });
