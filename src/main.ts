@@ -63,6 +63,10 @@ import { FleetWriter, Follower, pushRules, syncTarget, type SyncTarget } from '.
 const BIND_POLL_MS = 250;
 /** How often the daemon checks that its mount still exists. */
 const MOUNT_CHECK_MS = 1000;
+/** How often the daemon looks for acl entries whose time has come (one index lookup). */
+const EXPIRY_CHECK_MS = 250;
+/** Expired acl entries stay in their rules, shown as expired, this long; then they are removed. */
+const EXPIRED_GRACE_MS = 7 * 24 * 3600 * 1000;
 /** A repeated fault (of one kind) is logged at most this often, with the count left out. */
 const FAULT_LOG_MS = 1000;
 /** The exit code for an internal error (docs/product.md, "Exit codes"). */
@@ -708,6 +712,27 @@ async function serve(cmd: MountCommand): Promise<void> {
     manager.ready(`serving ${layout.source} at ${layout.mountpoint}`);
     manager.startWatchdog();
     if (manager.enabled) log.info({ watchdogMs: manager.watchdogMs }, 'told the service manager: ready');
+
+    // Expiring acl entries: an uncached decision reads the clock itself;
+    // once an entry's time has come, a commit makes the decisions cached,
+    // the allows replayed in C and the handles vouched for in C before it
+    // be decided again (within EXPIRY_CHECK_MS), and entries expired for
+    // EXPIRED_GRACE_MS are removed from their rules.
+    let expiredThrough = 0;
+    timers.push(
+      setInterval(() => {
+        try {
+          const next = store.nextExpiry(expiredThrough);
+          const now = Date.now();
+          if (next === null || next > now) return;
+          const removed = store.expire(now, EXPIRED_GRACE_MS);
+          expiredThrough = now;
+          log.info({ removed, generation: store.generation() }, 'acl entries expired: decided again from now on');
+        } catch (err) {
+          logFault('expiry', (suppressed) => log.error({ err: stackOf(err), suppressed }, 'expiring acl entries failed: trying again'));
+        }
+      }, EXPIRY_CHECK_MS),
+    );
 
     const removed = new Promise<void>((resolve) => {
       // A FUSE daemon ends with its mount: if an administrator unmounted it

@@ -66,12 +66,18 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
     examples: ['aclfs rule ls', 'aclfs rule help add'],
   },
   'aclfs rule add': {
-    description: ['Creates the rule for PATH; fails with exit status 4 if PATH already has one (use `aclfs rule set` to replace it).', TARGET],
+    description: [
+      'Creates the rule for PATH; fails with exit status 4 if PATH already has one (use `aclfs rule set` to replace it).',
+      'An entry given as USER:ACCESS@TIME (or every entry without its own @TIME, with --until TIME) expires then: TIME is RFC 3339 with its offset (2026-12-31T18:00Z). From then on it grants nothing, with no action needed: new opens, opens the fast path replays and open files (at their next read that misses the page cache) all follow it within a quarter of a second. `rule show` and `ls` mark it expired; it is removed a week later.',
+      TARGET,
+    ],
     examples: [
       'aclfs rule add /docs --recursive --owner 0 --default r-x --group staff:rw-',
       'aclfs rule add /docs/secret.txt --owner 0 --default --- --user alice:r-- --user 1001:rw-',
       'aclfs rule add /payroll --recursive --revocable --owner 0 --default --- --group hr:r--',
       'aclfs rule add /projects --recursive --audit-only --owner 0 --default --- --group dev:rwx',
+      'aclfs rule add /reports --recursive --owner 0 --default --- --user bob:r-- --until 2026-12-31T18:00Z',
+      'aclfs rule add /reports --recursive --owner 0 --default --- --user alice:rw- --user bob:r--@2026-12-31T18:00Z',
     ],
   },
   'aclfs rule set': {

@@ -125,10 +125,19 @@ export interface RuleBody {
   readonly auditOnly?: boolean;
   readonly owner: IdOrName;
   readonly defaccess: AccessSpec;
-  readonly acl?: readonly ({ readonly user: IdOrName; readonly access: AccessSpec } | { readonly group: IdOrName; readonly access: AccessSpec })[];
+  /** `expires`: an RFC 3339 time with its offset after which the entry grants nothing. */
+  readonly acl?: readonly (
+    | { readonly user: IdOrName; readonly access: AccessSpec; readonly expires?: string }
+    | { readonly group: IdOrName; readonly access: AccessSpec; readonly expires?: string }
+  )[];
 }
 
-export type AclEntryView = { readonly user: number; readonly access: string } | { readonly group: number; readonly access: string };
+/** `expires` (RFC 3339) when the entry expires; `expired` true once it has (it then grants nothing). */
+export type AclEntryView = ({ readonly user: number } | { readonly group: number }) & {
+  readonly access: string;
+  readonly expires?: string;
+  readonly expired?: true;
+};
 
 /** One rule as the API returns it: ids resolved, access as "rwx" strings. */
 export interface RuleView {

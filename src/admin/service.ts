@@ -813,7 +813,10 @@ export function toView(rule: Rule): RuleView {
     birth: rule.birth ?? null,
     owner: rule.owner,
     defaccess: formatAccess(rule.defaccess),
-    acl: rule.acl.map((e) => ('user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) })),
+    acl: rule.acl.map((e) => {
+      const until = e.expires === undefined ? {} : { expires: new Date(e.expires).toISOString(), ...(e.expires <= Date.now() ? { expired: true as const } : {}) };
+      return 'user' in e ? { user: e.user, access: formatAccess(e.access), ...until } : { group: e.group, access: formatAccess(e.access), ...until };
+    }),
     recursive: rule.recursive,
     revocable: rule.revocable === true,
     auditOnly: rule.auditOnly === true,

@@ -8,6 +8,7 @@ import { invalid } from '../errors';
 import { accessLetters, formatAccess, isAccess } from './access';
 import { normalizePath, parentPath } from './path';
 import type {
+  AclEntry,
   Access,
   Caller,
   Decision,
@@ -82,8 +83,9 @@ export function decide(
   target: Target,
   requested: Access,
   defaultPolicy: DefaultPolicy,
+  now?: number,
 ): Decision {
-  return traceDecision(view, caller, target, requested, defaultPolicy, undefined);
+  return traceDecision(view, caller, target, requested, defaultPolicy, undefined, now);
 }
 
 /**
@@ -98,6 +100,7 @@ export function traceDecision(
   requested: Access,
   defaultPolicy: DefaultPolicy,
   trace: DecisionTrace | undefined,
+  now?: number,
 ): Decision {
   checkRequested(requested);
   checkCaller(caller);
@@ -108,7 +111,7 @@ export function traceDecision(
     if (trace !== undefined && decision.source.kind === 'default-policy') trace({ kind: 'default', policy: decision.source.policy });
     return decision;
   }
-  const { granted, source } = grantedBits(governing.rule, caller);
+  const { granted, source } = grantedBits(governing.rule, caller, now);
   if (trace !== undefined) trace({ kind: 'grant', rule: ruleRef(governing.rule), source, granted });
   return {
     allow: (granted & requested) === requested,
@@ -176,18 +179,25 @@ function sameBirth(rule: Rule, target: Target): boolean {
   return a === null || b === null || a === b;
 }
 
-/** Step 2: owner → rwx; else own user entry; else union of group entries; else defaccess. */
-export function grantedBits(rule: Rule, caller: Caller): Grant {
+/**
+ * Step 2: owner → rwx; else own user entry; else union of group entries;
+ * else defaccess. An entry past its expiry counts as absent: `now` (ms
+ * since the epoch; the clock when not given) is read only for a rule that
+ * has an expiring entry.
+ */
+export function grantedBits(rule: Rule, caller: Caller, now?: number): Grant {
   if (caller.uid === rule.owner) return { granted: ALL, source: { kind: 'owner' } };
+  let at = now;
+  const live = (entry: AclEntry): boolean => entry.expires === undefined || entry.expires > (at ??= Date.now());
   for (const entry of rule.acl) {
-    if ('user' in entry && entry.user === caller.uid) {
+    if ('user' in entry && entry.user === caller.uid && live(entry)) {
       return { granted: entry.access, source: { kind: 'user', uid: entry.user } };
     }
   }
   let union = 0;
   const gids: number[] = [];
   for (const entry of rule.acl) {
-    if (!('group' in entry)) continue;
+    if (!('group' in entry) || !live(entry)) continue;
     if (caller.groups === null && entry.group !== caller.gid) {
       // An unknown supplementary group might match this entry, and that
       // would change the answer either way: refuse to guess.

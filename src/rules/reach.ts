@@ -32,6 +32,8 @@ export type Principal =
 export interface PrincipalAccess {
   readonly principal: Principal;
   readonly access: Access;
+  /** When its entry stops granting (ms since the epoch); absent: never. */
+  readonly expires?: number;
 }
 
 /** The rule a listing comes from. */
@@ -52,7 +54,7 @@ export interface FileAccess {
 }
 
 /** The listing of the rule that governs a file (null: none, the default policy). */
-export function accessOf(governing: GoverningRule | null, defaultPolicy: DefaultPolicy): FileAccess {
+export function accessOf(governing: GoverningRule | null, defaultPolicy: DefaultPolicy, now: number = Date.now()): FileAccess {
   if (governing === null) {
     return { rule: null, entries: [{ principal: { kind: 'other' }, access: defaultPolicy === 'allow' ? ALL : 0 }] };
   }
@@ -61,17 +63,23 @@ export function accessOf(governing: GoverningRule | null, defaultPolicy: Default
   // The first entry of a user counts (the owner's never does); a group's
   // entries are one union.
   const users = new Set<number>([rule.owner]);
-  const groups = new Map<number, number>();
+  const groups = new Map<number, { access: number; expires?: number }>();
   for (const entry of rule.acl) {
+    // An entry past its expiry grants nothing: it is not listed.
+    if (entry.expires !== undefined && entry.expires <= now) continue;
+    const until = entry.expires === undefined ? {} : { expires: entry.expires };
     if ('user' in entry) {
       if (users.has(entry.user)) continue;
       users.add(entry.user);
-      entries.push({ principal: { kind: 'user', uid: entry.user }, access: entry.access });
+      entries.push({ principal: { kind: 'user', uid: entry.user }, access: entry.access, ...until });
     } else {
-      groups.set(entry.group, (groups.get(entry.group) ?? 0) | entry.access);
+      // Entries of one gid are rejected as duplicates by validation; kept as one union here regardless.
+      const held = groups.get(entry.group);
+      const expires = held?.expires ?? entry.expires;
+      groups.set(entry.group, { access: (held?.access ?? 0) | entry.access, ...(expires === undefined ? {} : { expires }) });
     }
   }
-  for (const [gid, access] of groups) entries.push({ principal: { kind: 'group', gid }, access });
+  for (const [gid, { access, expires }] of groups) entries.push({ principal: { kind: 'group', gid }, access, ...(expires === undefined ? {} : { expires }) });
   entries.push({ principal: { kind: 'other' }, access: rule.defaccess });
   return { rule: { id: rule.id, path: rule.path, auditOnly: rule.auditOnly === true, match }, entries };
 }

@@ -24,7 +24,7 @@ import { invalid } from '../errors';
 import { formatAccess, tryParseAccess } from './access';
 import { numericId, type NameResolver } from './names';
 import type { AclEntry, Rule, RuleInput } from './types';
-import { checkRulePath, isId, notAnId, pathTextProblem } from './validate';
+import { checkRulePath, isExpiry, isId, notAnId, pathTextProblem } from './validate';
 
 /** One rule as written to an export file: numeric ids, "rwx" strings. */
 export interface RuleFileRule {
@@ -36,7 +36,10 @@ export interface RuleFileRule {
   readonly auditOnly?: true;
   readonly owner: number;
   readonly defaccess: string;
-  readonly acl: readonly ({ readonly user: number; readonly access: string } | { readonly group: number; readonly access: string })[];
+  readonly acl: readonly (
+    | { readonly user: number; readonly access: string; readonly expires?: string }
+    | { readonly group: number; readonly access: string; readonly expires?: string }
+  )[];
 }
 
 export interface RuleFile {
@@ -149,9 +152,10 @@ export function toRuleFileRule(rule: Rule | RuleInput): RuleFileRule {
     ...(rule.auditOnly === true ? { auditOnly: true as const } : {}),
     owner: rule.owner,
     defaccess: formatAccess(rule.defaccess),
-    acl: rule.acl.map((e) =>
-      'user' in e ? { user: e.user, access: formatAccess(e.access) } : { group: e.group, access: formatAccess(e.access) },
-    ),
+    acl: rule.acl.map((e) => {
+      const until = e.expires === undefined ? {} : { expires: new Date(e.expires).toISOString() };
+      return 'user' in e ? { user: e.user, access: formatAccess(e.access), ...until } : { group: e.group, access: formatAccess(e.access), ...until };
+    }),
   };
 }
 
@@ -188,6 +192,21 @@ const accessField = field<number>((v) => {
   return tryParseAccess(v) ?? `${JSON.stringify(v)} is not an access like "r-x" or 0-7`;
 });
 
+/**
+ * An RFC 3339 time with its offset ("2026-12-31T18:00:00Z", seconds and
+ * fractions optional, "+01:00" offsets), as ms since the epoch. A time
+ * without an offset is refused: whose local time it meant is unknown.
+ */
+export function parseExpiry(v: unknown): number | string {
+  if (typeof v !== 'string') return 'must be an RFC 3339 time like "2026-12-31T18:00:00Z"';
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})$/.exec(v);
+  const ms = m === null ? Number.NaN : Date.parse(m[6] === undefined ? v.replace(/([Zz]|[+-]\d{2}:\d{2})$/, ':00$1') : v);
+  if (!Number.isFinite(ms) || !isExpiry(Math.floor(ms))) return `${JSON.stringify(v)} is not an RFC 3339 time with its offset, like "2026-12-31T18:00:00Z"`;
+  return Math.floor(ms);
+}
+
+const expiresField = field<number>((v) => parseExpiry(v));
+
 function idField(kind: 'user' | 'group', names: NameResolver): z.ZodType<number> {
   const what = kind === 'user' ? 'uid' : 'gid';
   return field<number>((v) => {
@@ -222,6 +241,7 @@ function aclEntrySchema(names: NameResolver): z.ZodType<AclEntry> {
         user: idField('user', names).optional(),
         group: idField('group', names).optional(),
         access: accessField,
+        expires: expiresField.optional(),
       },
       { error: 'must be an object like {"user": 1000, "access": "r--"}' },
     )
@@ -230,7 +250,8 @@ function aclEntrySchema(names: NameResolver): z.ZodType<AclEntry> {
         ctx.issues.push({ code: 'custom', message: 'needs exactly one of "user" or "group"', input: e });
         return z.NEVER;
       }
-      return e.user !== undefined ? { user: e.user, access: e.access } : { group: e.group!, access: e.access };
+      const until = e.expires === undefined ? {} : { expires: e.expires };
+      return e.user !== undefined ? { user: e.user, access: e.access, ...until } : { group: e.group!, access: e.access, ...until };
     });
 }
 

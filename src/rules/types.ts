@@ -8,9 +8,13 @@ export const R = 4;
 export const W = 2;
 export const X = 1;
 
+/**
+ * One ACL entry. `expires` (ms since the epoch): from then on the entry
+ * grants nothing, as if it were not there; absent: it never expires.
+ */
 export type AclEntry =
-  | { readonly user: number; readonly access: Access }
-  | { readonly group: number; readonly access: Access };
+  | { readonly user: number; readonly access: Access; readonly expires?: number }
+  | { readonly group: number; readonly access: Access; readonly expires?: number };
 
 /** One stored rule. Ids are positive integers assigned by the store. */
 export interface Rule {

@@ -159,13 +159,24 @@ function validateEntry(entry: AclEntry, fail: (message: string) => never): AclEn
   const hasGroup = 'group' in entry && entry.group !== undefined;
   if (hasUser === hasGroup) return fail('needs exactly one of "user" or "group"');
   if (!isAccess(entry.access)) return fail(`access: ${String(entry.access)} is not an access 0-7`);
+  const expires = entry.expires;
+  if (expires !== undefined && !isExpiry(expires)) return fail(`expires: ${String(expires)} is not a time (ms since 1970) from 1970 to 9999`);
+  const until = expires === undefined ? {} : { expires };
   if ('user' in entry && hasUser) {
     if (!isId(entry.user)) return fail(`user: ${notAnId(entry.user, 'uid')}`);
-    return { user: entry.user, access: entry.access };
+    return { user: entry.user, access: entry.access, ...until };
   }
   const gid = (entry as { group: unknown }).group;
   if (!isId(gid)) return fail(`group: ${notAnId(gid, 'gid')}`);
-  return { group: gid, access: entry.access };
+  return { group: gid, access: entry.access, ...until };
+}
+
+/** The latest expiry an entry may have: the end of year 9999 (RFC 3339's four-digit years). */
+export const MAX_EXPIRY = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** An entry's expiry: whole ms since the epoch, from 1970 to the end of 9999. */
+export function isExpiry(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_EXPIRY;
 }
 
 // Two entries for the same uid (or gid) would make the result depend on

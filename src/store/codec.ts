@@ -18,7 +18,9 @@
 //             the record rather than read a revocable rule as not revocable),
 //             16 audit-only (the same: clear in older records, refused by a
 //             daemon that does not know it, which would otherwise enforce
-//             a rule meant only to be recorded)
+//             a rule meant only to be recorded), 32 expiring (an expiry
+//             per acl entry follows them: refused by a daemon that does not
+//             know it, which would otherwise grant past the expiry)
 //   @2   u8   defaccess (0-7)
 //   @3   u8   byte length of birth (0 without one)
 //   @4   u32  id
@@ -29,6 +31,8 @@
 //        path (UTF-8), birth (UTF-8)
 //        the acl entries, 5 bytes each: u8 kind << 3 | access (kind 0 user,
 //        1 group), u32 uid or gid
+//        with flag 32: one f64 per acl entry, its expiry in ms since the
+//        epoch, NaN for an entry that does not expire
 //   and nothing after them.
 //
 // Decoding reads nothing but its argument: no state is kept between calls.
@@ -43,7 +47,9 @@ const BOUND = 2;
 const HAS_BIRTH = 4;
 const REVOCABLE = 8;
 const AUDIT_ONLY = 16;
-const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH | REVOCABLE | AUDIT_ONLY;
+const EXPIRING = 32;
+const KNOWN_FLAGS = RECURSIVE | BOUND | HAS_BIRTH | REVOCABLE | AUDIT_ONLY | EXPIRING;
+const EXPIRY = 8;
 const HEAD = 18;
 const FILE_IDS = 16;
 const ENTRY = 5;
@@ -114,7 +120,8 @@ export function decodeRule(bytes: Uint8Array): Rule {
   if (defaccess > MAX_ACCESS) throw new RecordFormatError(`has access bits ${defaccess}, past ${MAX_ACCESS}`);
   if (hasBirth !== (birthLength > 0) || (hasBirth && !bound)) throw new RecordFormatError('has a birth time that does not fit its flags');
   let p = HEAD;
-  const fieldsEnd = p + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * entries;
+  const expiring = (flags & EXPIRING) !== 0;
+  const fieldsEnd = p + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * entries + (expiring ? EXPIRY * entries : 0);
   if (fieldsEnd > n) throw new RecordFormatError(`is cut short (${n} bytes, its fields need ${fieldsEnd})`);
   if (fieldsEnd < n) throw new RecordFormatError(`has ${n - fieldsEnd} byte${n - fieldsEnd === 1 ? '' : 's'} after its last field`);
   let dev: number | null = null;
@@ -129,12 +136,21 @@ export function decodeRule(bytes: Uint8Array): Rule {
   const birth = hasBirth ? textAt(b, p, p + birthLength) : null;
   p += birthLength;
   const acl = new Array<AclEntry>(entries);
-  for (let i = 0; p < n; i++, p += ENTRY) {
+  const expiries = p + ENTRY * entries;
+  for (let i = 0; i < entries; i++, p += ENTRY) {
     const head = b[p]!;
     const access = head & MAX_ACCESS;
     const who = u32At(b, p + 1);
-    if (head >> 3 === 0) acl[i] = { user: who, access };
-    else if (head >> 3 === GROUP_ENTRY) acl[i] = { group: who, access };
+    let until = {};
+    if (expiring) {
+      const expires = Buffer.from(b.buffer, b.byteOffset, b.byteLength).readDoubleLE(expiries + EXPIRY * i);
+      if (!Number.isNaN(expires)) {
+        if (!Number.isSafeInteger(expires) || expires < 0) throw new RecordFormatError(`has an acl entry expiring at ${expires}, not a time`);
+        until = { expires };
+      }
+    }
+    if (head >> 3 === 0) acl[i] = { user: who, access, ...until };
+    else if (head >> 3 === GROUP_ENTRY) acl[i] = { group: who, access, ...until };
     else throw new RecordFormatError(`has an acl entry of unknown kind ${head >> 3}`);
   }
   const rule: Rule = { id, path, dev, ino, birth, owner, defaccess, acl, recursive: (flags & RECURSIVE) !== 0 };
@@ -176,6 +192,8 @@ export function unencodable(rule: Rule): string | null {
     const e = entry as { user?: unknown; group?: unknown; access?: unknown } | null;
     if (typeof e !== 'object' || e === null || !isAccessBits(e.access)) return 'has an acl entry without access bits 0-7';
     if ('user' in e ? !isU32(e.user) || 'group' in e : !isU32(e.group)) return 'has an acl entry that is not one user or one group';
+    const expires = (e as { expires?: unknown }).expires;
+    if (expires !== undefined && !(typeof expires === 'number' && Number.isSafeInteger(expires) && expires >= 0)) return 'has an acl entry whose expiry is not a time';
   }
   return null;
 }
@@ -188,10 +206,11 @@ export function encodeRule(rule: Rule): Buffer {
   const birth = rule.birth ?? null;
   const pathLength = Buffer.byteLength(rule.path);
   const birthLength = birth === null ? 0 : Buffer.byteLength(birth);
-  const size = HEAD + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * rule.acl.length;
+  const expiring = rule.acl.some((e) => e.expires !== undefined);
+  const size = HEAD + (bound ? FILE_IDS : 0) + pathLength + birthLength + ENTRY * rule.acl.length + (expiring ? EXPIRY * rule.acl.length : 0);
   const b = Buffer.allocUnsafe(size);
   b[0] = RECORD_FORMAT;
-  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0) | (rule.revocable === true ? REVOCABLE : 0) | (rule.auditOnly === true ? AUDIT_ONLY : 0);
+  b[1] = (rule.recursive ? RECURSIVE : 0) | (bound ? BOUND : 0) | (birth !== null ? HAS_BIRTH : 0) | (rule.revocable === true ? REVOCABLE : 0) | (rule.auditOnly === true ? AUDIT_ONLY : 0) | (expiring ? EXPIRING : 0);
   b[2] = rule.defaccess;
   b[3] = birthLength;
   b.writeUInt32LE(rule.id, 4);
@@ -213,6 +232,12 @@ export function encodeRule(rule: Rule): Buffer {
     b[p] = ((group ? GROUP_ENTRY : 0) << 3) | entry.access;
     b.writeUInt32LE(group ? entry.group : entry.user, p + 1);
     p += ENTRY;
+  }
+  if (expiring) {
+    for (const entry of rule.acl) {
+      b.writeDoubleLE(entry.expires ?? Number.NaN, p);
+      p += EXPIRY;
+    }
   }
   return b;
 }

@@ -1,5 +1,5 @@
 // The layout of the rule database: LMDB through lmdb-js, read in-process.
-// One environment, seven named databases:
+// One environment, eight named databases:
 //
 //   rules       id (uint32)  -> Rule record (codec.ts)
 //   byPath      path         -> id      every rule
@@ -20,6 +20,9 @@
 //                                       RuleStore.awaitConfirmation)
 //   history     generation (uint32) -> what that commit changed in the rule
 //                                       set (history.ts; lmdb-js msgpack)
+//   expiries    "EXPIRY:ID"  -> 1       when an acl entry of rule ID stops
+//                                       granting (EXPIRY: ms, 16 digits), so
+//                                       the daemon finds the next one at once
 //   sync        "mark"       -> SyncMark  with fleet sync (src/sync): where the
 //                                       rules came from and the last etcd
 //                                       revision applied; absent otherwise
@@ -60,6 +63,8 @@ export const META = {
   /** An import awaiting confirmation: the generation to restore, and by when (ms since the epoch). */
   confirmRestore: 'confirmRestore',
   confirmDeadline: 'confirmDeadline',
+  /** The last time expired entries were committed as expired (see RuleStore.expire). */
+  expiredThrough: 'expiredThrough',
 } as const;
 
 /** The key of the sync mark in `sync` (every other key there is a rule path, so starts with "/"). */
@@ -97,13 +102,15 @@ export interface Databases {
   readonly meta: Database<number, string>;
   /** generation -> what that commit changed (history.ts); lmdb-js's msgpack. */
   readonly history: Database<HistoryRecord, number>;
+  /** "EXPIRY:ID" (expiry as 16 zero-padded digits of ms) -> 1: the times an acl entry of rule ID stops granting. */
+  readonly expiries: Database<number, string>;
 }
 
 /** Opens the environment in directory `dir` (LMDB creates its files there). */
 export function openEnvironment(dir: string, readOnly = false): RootDatabase {
   // noSubdir: false explicitly, because lmdb-js would otherwise treat a
   // directory name with a dot ("aclfs.d") as a data file name.
-  return open({ path: dir, noSubdir: false, maxDbs: 9, ...(readOnly ? { readOnly: true } : {}) });
+  return open({ path: dir, noSubdir: false, maxDbs: 16, ...(readOnly ? { readOnly: true } : {}) });
 }
 
 interface Codec<V> {
@@ -126,6 +133,7 @@ export function openDatabases(env: RootDatabase): Databases {
     unbound: openWithCodec<number, string>(env, 'unbound', idCodec),
     meta: env.openDB<number, string>({ name: 'meta' }),
     history: env.openDB<HistoryRecord, number>({ name: 'history', keyEncoding: 'uint32' }),
+    expiries: env.openDB<number, string>({ name: 'expiries' }),
   };
 }
 

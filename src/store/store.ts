@@ -49,6 +49,14 @@ const GENERATION = META.generation;
 const NEXT_ID = META.nextId;
 const INODE_RULES_BUILT = META.inodeRulesBuilt;
 const HISTORY_FLOOR = META.historyFloor;
+const EXPIRED_THROUGH = META.expiredThrough;
+/** Digits of the expiry in an expiry index key: ms up to year 9999 fit in 15, padded to 16. */
+const EXPIRY_DIGITS = 16;
+
+/** The expiry index's key: the time zero-padded (so keys sort by time), then the rule id. */
+function expiryKey(expires: number, id: number): string {
+  return `${String(expires).padStart(EXPIRY_DIGITS, '0')}:${id}`;
+}
 /** Who writes when no one said (the CLI on the database itself). */
 const LOCAL_ACTOR = 'local (--db)';
 /** How long open() waits before looking at a data file that seemed damaged a second time. */
@@ -138,6 +146,8 @@ export class RuleStore implements RuleView {
     private readonly unboundDb: Database<number, string>,
     private readonly meta: Database<number, string>,
     private readonly historyDb: Database<HistoryRecord, number>,
+    /** When acl entries expire (see schema.ts), kept with the rules in every write. */
+    private readonly expiriesDb: Database<number, string>,
     /** The sync mark and the applied mod revision of each synced path (see schema.ts). */
     private readonly syncDb: Database<SyncValue, string>,
     /** Advanced around every commit that changes rules (see epoch.ts). */
@@ -185,6 +195,7 @@ export class RuleStore implements RuleView {
         dbs.unbound,
         dbs.meta,
         dbs.history,
+        dbs.expiries,
         openSyncDatabase(env),
         CommitEpoch.open(dir, mapper),
         mapper,
@@ -676,6 +687,45 @@ export class RuleStore implements RuleView {
     });
   }
 
+  // ---- expiring entries -------------------------------------------------------
+
+  /** The earliest time after `after` (ms) at which an acl entry stops granting; null: none. */
+  nextExpiry(after: number): number | null {
+    return this.reading(() => {
+      for (const key of this.expiriesDb.getKeys({ start: expiryKey(Math.floor(after) + 1, 0), limit: 1 })) return Number(key.slice(0, EXPIRY_DIGITS));
+      return null;
+    });
+  }
+
+  /**
+   * Commits that entries expired up to `now` grant nothing any more: a
+   * commit (a new generation, the epoch advanced), so every decision cached
+   * before it, every allow replayed in C and every handle vouched for in C
+   * is decided again. Entries expired before `now - graceMs` are removed
+   * from their rules (recorded in the history as the daemon's). Returns the
+   * number of entries removed.
+   */
+  expire(now: number, graceMs: number): number {
+    return this.asActor('the daemon (expired entries)', () =>
+      this.write(() => {
+        let removed = 0;
+        const purgeBefore = Math.max(0, now - graceMs);
+        const ids = new Set<number>();
+        for (const key of this.expiriesDb.getKeys({ end: expiryKey(Math.floor(purgeBefore) + 1, 0) })) ids.add(Number(key.slice(EXPIRY_DIGITS + 1)));
+        for (const id of ids) {
+          const rule = this.getIn(id);
+          if (rule === undefined) continue;
+          const acl = rule.acl.filter((e) => e.expires === undefined || e.expires > purgeBefore);
+          removed += rule.acl.length - acl.length;
+          this.putIn(rule, validateRuleInput({ ...rule, acl }), true);
+        }
+        this.meta.putSync(EXPIRED_THROUGH, now);
+        this.markDirty();
+        return removed;
+      }),
+    );
+  }
+
   // ---- history -------------------------------------------------------------
 
   /** How much history to keep from now on (the daemon's --history-limit). */
@@ -1064,6 +1114,8 @@ export class RuleStore implements RuleView {
     }
     stored = plainRule(stored);
     this.journal?.wrote(previous, stored);
+    if (previous !== null) this.dropExpiries(previous);
+    this.noteExpiries(stored);
     this.rules.putSync(stored.id, stored);
     this.byPathDb.putSync(stored.path, stored.id);
     if (stored.dev !== null && stored.ino !== null) {
@@ -1076,8 +1128,24 @@ export class RuleStore implements RuleView {
     return stored;
   }
 
+  /** The expiry index's keys of a rule's expiring entries. */
+  private static expiryKeys(rule: Rule): string[] {
+    const keys: string[] = [];
+    for (const entry of rule.acl) if (entry.expires !== undefined) keys.push(expiryKey(entry.expires, rule.id));
+    return keys;
+  }
+
+  private noteExpiries(rule: Rule): void {
+    for (const key of RuleStore.expiryKeys(rule)) this.expiriesDb.putSync(key, 1);
+  }
+
+  private dropExpiries(rule: Rule): void {
+    for (const key of RuleStore.expiryKeys(rule)) this.expiriesDb.removeSync(key);
+  }
+
   /** Removes the index entries that point at this rule (and only those). */
   private removeIndexes(rule: Rule): void {
+    this.dropExpiries(rule);
     this.removeIfPointsAt(this.byPathDb, rule.path, rule.id);
     this.removeIfPointsAt(this.unboundDb, rule.path, rule.id);
     if (rule.dev !== null && rule.ino !== null) {
@@ -1099,6 +1167,7 @@ export class RuleStore implements RuleView {
     }
     // Inside our transaction lmdb-js runs clearSync in it, not in its own.
     for (const db of [this.rules, this.byPathDb, this.byInodeDb, this.inodeRulesDb, this.unboundDb]) db.clearSync();
+    this.expiriesDb.clearSync();
     this.markDirty();
   }
 
@@ -1211,7 +1280,7 @@ function readId(db: Database<number, string>, key: string): number | undefined {
 }
 
 /** The record/index invariant, checked entry by entry (see verifyIndexes). Empty = healthy. */
-function indexProblems(dbs: Omit<Databases, 'meta' | 'history'>): string[] {
+function indexProblems(dbs: Omit<Databases, 'meta' | 'history' | 'expiries'>): string[] {
   const problems: string[] = [];
   let rules = 0;
   for (const { key: id, value: rule } of dbs.rules.getRange()) {

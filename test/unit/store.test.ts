@@ -790,9 +790,24 @@ describe('RuleStore records (the store\'s own record codec)', () => {
     older[1] = older[1]! & ~8;
     expect(decodeRule(older)).toStrictEqual(R({ id: 3, path: '/old', recursive: true }));
     const unknown = Buffer.from(revocable);
-    // Bit 16 is audit-only now; 32 is the first flag no format knows.
-    unknown[1] = unknown[1]! | 32;
-    expect(() => decodeRule(unknown)).toThrow(/^a rule record has unknown flags 0x29$/);
+    // Bit 16 is audit-only now, 32 expiring entries; 64 is the first flag no format knows.
+    unknown[1] = unknown[1]! | 64;
+    expect(() => decodeRule(unknown)).toThrow(/^a rule record has unknown flags 0x49$/);
+  });
+
+  it('keeps expiring acl entries: each entry its expiry, or none; refuses the expiries cut short', () => {
+    const rule = R({ id: 4, path: '/exp', acl: [{ user: 7, access: 4, expires: 1_800_000_000_000 }, { group: 9, access: 5 }, { user: 8, access: 2, expires: 0 }] });
+    const bytes = encodeRule(rule);
+    expect(bytes[1]! & 32).toBe(32);
+    expect(decodeRule(bytes)).toStrictEqual(rule);
+    // Without an expiring entry the record is as before (no flag, no expiries).
+    const plain = encodeRule(R({ id: 4, path: '/exp', acl: [{ group: 9, access: 5 }] }));
+    expect(plain[1]! & 32).toBe(0);
+    expect(() => decodeRule(bytes.subarray(0, bytes.length - 8))).toThrow(/cut short/);
+    // A daemon that did not know the flag refuses the record rather than grant past the expiry.
+    const before = Buffer.from(bytes);
+    before[1] = before[1]! & ~32;
+    expect(() => decodeRule(before)).toThrow(/after its last field/);
   });
 
   it('refuses trailing bytes and every truncation', () => {

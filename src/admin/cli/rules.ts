@@ -15,17 +15,26 @@ interface RuleFlags {
   readonly recursive: boolean;
   readonly revocable: boolean;
   readonly auditOnly: boolean;
+  readonly until?: string;
 }
 
-/** "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the last colon. */
-function aclEntry(kind: 'user' | 'group', spec: string): NonNullable<RuleBody['acl']>[number] {
+/**
+ * "alice:rw-" → {user: "alice", access: "rw-"}; the access is after the
+ * last colon. "alice:rw-@2026-12-31T18:00Z": the entry expires then;
+ * without "@", at `until` (--until) when given.
+ */
+function aclEntry(kind: 'user' | 'group', given: string, until: string | undefined): NonNullable<RuleBody['acl']>[number] {
+  const at = given.indexOf('@');
+  const spec = at < 0 ? given : given.slice(0, at);
+  const expires = at < 0 ? until : given.slice(at + 1);
   const colon = spec.lastIndexOf(':');
   if (colon <= 0 || colon === spec.length - 1) {
-    throw invalid(`--${kind} expects ${kind.toUpperCase()}:ACCESS, e.g. ${kind === 'user' ? 'alice:rw-' : 'staff:r--'}; got ${JSON.stringify(spec)}`);
+    throw invalid(`--${kind} expects ${kind.toUpperCase()}:ACCESS[@TIME], e.g. ${kind === 'user' ? 'alice:rw-' : 'staff:r--@2026-12-31T18:00Z'}; got ${JSON.stringify(given)}`);
   }
   const who = idOrName(spec.slice(0, colon), `--${kind}`);
   const access = accessArg(spec.slice(colon + 1));
-  return kind === 'user' ? { user: who, access } : { group: who, access };
+  const until_ = expires === undefined ? {} : { expires };
+  return kind === 'user' ? { user: who, access, ...until_ } : { group: who, access, ...until_ };
 }
 
 function ruleBody(path: string, o: RuleFlags): RuleBody {
@@ -36,7 +45,7 @@ function ruleBody(path: string, o: RuleFlags): RuleBody {
     recursive: o.recursive,
     revocable: o.revocable,
     auditOnly: o.auditOnly,
-    acl: [...o.user.map((u) => aclEntry('user', u)), ...o.group.map((g) => aclEntry('group', g))],
+    acl: [...o.user.map((u) => aclEntry('user', u, o.until)), ...o.group.map((g) => aclEntry('group', g, o.until))],
   };
 }
 
@@ -48,8 +57,13 @@ function ruleRef(given: string, place: MountPlace | null): { id: number } | { pa
   throw invalid(`${JSON.stringify(ref)} is neither a rule id nor an absolute path inside the mount (like /docs/a.txt)`);
 }
 
+/** An entry's expiry as shown: "@TIME", and "(expired)" once past. */
+function untilText(e: RuleView['acl'][number]): string {
+  return e.expires === undefined ? '' : `@${e.expires}${e.expired === true ? '(expired)' : ''}`;
+}
+
 function aclText(rule: RuleView): string {
-  return rule.acl.map((e) => ('user' in e ? `user:${e.user}:${e.access}` : `group:${e.group}:${e.access}`)).join(' ');
+  return rule.acl.map((e) => `${'user' in e ? `user:${e.user}` : `group:${e.group}`}:${e.access}${untilText(e)}`).join(' ');
 }
 
 /**
@@ -72,7 +86,13 @@ function ruleDetails(rule: RuleView): string {
     `  audit-only ${rule.auditOnly ? 'yes' : 'no'}`,
   ];
   if (rule.acl.length === 0) lines.push('  acl        (none)');
-  rule.acl.forEach((e, i) => lines.push(`  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}`));
+  rule.acl.forEach((e, i) =>
+    lines.push(
+      `  ${i === 0 ? 'acl       ' : '          '} ${'user' in e ? `user ${e.user}` : `group ${e.group}`} ${e.access}${
+        e.expires === undefined ? '' : e.expired === true ? ` expired ${e.expires} (grants nothing)` : ` until ${e.expires}`
+      }`,
+    ),
+  );
   lines.push(
     rule.dev === null
       ? '  bound to   no file yet (governs by path; binds when the file is seen)'
@@ -91,6 +111,7 @@ export function addRuleCommands(program: Command, { io, withApi }: CliContext): 
       .requiredOption('--default <access>', 'access for callers no entry names: rwx-style (r-x) or 0-7')
       .option('--user <user:access>', 'access for one user, e.g. alice:rw- (repeatable)', collect, [])
       .option('--group <group:access>', 'access for a group, e.g. staff:r-- (repeatable)', collect, [])
+      .option('--until <time>', 'the --user and --group entries without their own @TIME expire then (RFC 3339, e.g. 2026-12-31T18:00Z): they grant nothing after it')
       .option('--recursive', 'for a directory: also govern everything below that has no closer rule', false)
       .option('--revocable', 'never serve its files by passthrough, so a revoke also stops reads of handles already open', false)
       .option('--audit-only', 'do not enforce its denials: let them through and record them in the audit log as "would deny"', false)
