@@ -80,8 +80,9 @@ function phase(before, after) {
 /** The load: `opens` denied opens of the files of `dir`, round robin, as OTHER_UID. */
 const FLOOD_PROGRAM = `
 const fs = require('node:fs');
-const [dir, opens] = [process.argv[1], Number(process.argv[2])];
-const names = fs.readdirSync(dir).map((n) => dir + '/' + n);
+const [dir, opens, files] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+// The directory cannot be listed by this user: the names are known.
+const names = Array.from({ length: files }, (_, i) => dir + '/f' + String(i).padStart(4, '0'));
 let denied = 0;
 for (let i = 0; i < opens; i++) {
   try { fs.closeSync(fs.openSync(names[i % names.length], 'r')); } catch (err) { if (err.code === 'EACCES') denied++; else throw err; }
@@ -90,7 +91,7 @@ process.stdout.write(JSON.stringify({ denied }) + '\\n');
 `;
 
 function flood(mnt, opens) {
-  return start('setpriv', ['--reuid', String(OTHER_UID), '--regid', String(OTHER_UID), '--clear-groups', process.execPath, '-e', FLOOD_PROGRAM, path.join(mnt, 'denied'), String(opens)]).done.then(
+  return start('setpriv', ['--reuid', String(OTHER_UID), '--regid', String(OTHER_UID), '--clear-groups', process.execPath, '-e', FLOOD_PROGRAM, path.join(mnt, 'denied'), String(opens), String(DENIED_FILES)]).done.then(
     (out) => JSON.parse(out.trim()).denied,
   );
 }
