@@ -72,6 +72,16 @@ export function runAs(who: Identity, cmd: string, args: readonly string[], opts:
 }
 
 /** Whether `mnt` is a mountpoint right now, from the kernel's own table. */
+/** A python snippet for pyAs: opens argv[1] for reading and closes it; prints "ok", or the errno's name. */
+export const PY_OPEN_FOR_READING = `
+import errno, os, sys
+try:
+    os.close(os.open(sys.argv[1], os.O_RDONLY))
+    print('ok')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+`;
+
 /** Runs a python snippet as `who` (argv after the snippet); its stdout, trimmed. Throws on anything on stderr. */
 export async function pyAs(who: Identity, code: string, ...args: string[]): Promise<string> {
   const res = await runAs(who, '/usr/bin/python3', ['-c', code, ...args]);

@@ -5,16 +5,9 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, aclfs, Daemon, makeWorkspace, pyAs, requireFuse, type Workspace } from '../helpers/mounts';
+import { ALICE, aclfs, Daemon, makeWorkspace, pyAs, requireFuse, PY_OPEN_FOR_READING, type Workspace } from '../helpers/mounts';
 
-const OPEN = `
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print('ok')
-except OSError as e:
-    print(errno.errorcode[e.errno])
-`;
+const OPEN = PY_OPEN_FOR_READING;
 
 describeWithFuse('rule history and rollback', () => {
   let ws: Workspace;

@@ -11,7 +11,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, BOB, aclfs, Daemon, FileHolder, importRules, makeWorkspace, pyAs, requireFuse, runAs, waitFor, type Workspace } from '../helpers/mounts';
+import { ALICE, BOB, aclfs, Daemon, FileHolder, importRules, makeWorkspace, pyAs, requireFuse, runAs, waitFor, PY_OPEN_FOR_READING, type Workspace } from '../helpers/mounts';
 
 interface DataPathView {
   requested: string;
@@ -39,15 +39,7 @@ function sha256(data: Buffer): string {
 
 const py = pyAs;
 
-/** Opens argv[1] for reading as the caller: "ok", or the errno name. */
-const OPEN = `
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print('ok')
-except OSError as e:
-    print(errno.errorcode[e.errno])
-`;
+const OPEN = PY_OPEN_FOR_READING;
 
 /**
  * Every way of changing a file's data, through the mount (argv[1], a new

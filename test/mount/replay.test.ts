@@ -5,16 +5,9 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithFuse } from '../helpers/facilities';
-import { ALICE, BOB, aclfs, Daemon, importRules, makeWorkspace, pyAs, requireFuse, waitFor, type Workspace } from '../helpers/mounts';
+import { ALICE, BOB, aclfs, Daemon, importRules, makeWorkspace, pyAs, requireFuse, waitFor, PY_OPEN_FOR_READING, type Workspace } from '../helpers/mounts';
 
-const OPEN = `
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print('ok')
-except OSError as e:
-    print(errno.errorcode[e.errno])
-`;
+const OPEN = PY_OPEN_FOR_READING;
 
 interface ReplayView {
   examined: number;
