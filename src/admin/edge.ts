@@ -14,6 +14,7 @@
 // "path"), a rule id by its range, an unknown name by its kind
 // (`unknown user "x"`).
 
+import { DEFAULT_REPLAY_LIMIT } from '../rules/replay';
 import { invalid } from '../errors';
 import { isAccess, parseRequested } from '../rules/access';
 import type { AuditFilter } from '../rules/audit';
@@ -311,11 +312,14 @@ function parseQueryObject(query: Record<string, string>): z.output<typeof auditQ
 export interface ReplayInput {
   readonly candidate: readonly RuleInput[];
   readonly filter: AuditFilter;
+  /** Changed accesses listed per rule. */
+  readonly limit: number;
 }
 
 export function replayInput(request: z.output<typeof replayBodySchema>, accounts: Accounts): ReplayInput {
   return {
     candidate: parseRuleFile(request.rules, accounts),
+    limit: request.limit ?? DEFAULT_REPLAY_LIMIT,
     filter: {
       ...(request.from === undefined ? {} : { since: Date.parse(request.from) }),
       ...(request.to === undefined ? {} : { until: Date.parse(request.to) }),

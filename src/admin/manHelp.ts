@@ -179,7 +179,7 @@ export const PAGES: Readonly<Record<string, ManPage>> = {
   },
   'aclfs replay': {
     description: [
-      'Decides the accesses the audit log recorded (since --since, before --until) again against a candidate rule file, and lists those whose decision would change, grouped by the candidate rule that decides them: how many denied then would be allowed, how many allowed then would be denied, and the first of each group. Nothing is applied.',
+      'Decides the accesses the audit log recorded (since --since, before --until) again against a candidate rule file, and lists those whose decision would change, grouped by the candidate rule that decides them: how many denied then would be allowed, how many allowed then would be denied, and every such access (up to --limit per rule, default 1000; all are counted). Nothing is applied.',
       'Only what the log holds can be replayed: at audit level deny it holds denials only, so no allow can show as a new denial (`aclfs audit-level all` records allows too). The candidate is decided by path (its rules are bound to no file yet). Records of admin changes, and of callers whose supplementary groups were unknown where the candidate has group entries, are counted as skipped. Needs the running daemon, which keeps the log.',
     ],
     examples: ['aclfs replay candidate.json', 'aclfs replay candidate.json --since 7d --json'],

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { isErrorClass, type ErrorClass } from '../errors';
 import { AUDIT_LEVELS, type AuditLevel, type AuditPage, type AuditRecord as AuditRecordView, type DetailedAuditRecord } from '../rules/audit';
 import { ENFORCEMENT_MODES, type EnforcementMode } from '../rules/mode';
-import type { ReplayGroup } from '../rules/replay';
+import { MAX_REPLAY_LIMIT, type ReplayGroup } from '../rules/replay';
 import type { RuleFileRule } from '../rules/ruleFile';
 import { DEFAULT_LIST_LIMIT, isId, MAX_ID, MAX_LIST_LIMIT, MAX_RULE_ID, notAnId, pathTextProblem } from '../rules/validate';
 
@@ -553,6 +553,8 @@ export interface ReplayRequest {
   readonly rules: unknown;
   readonly from?: string;
   readonly to?: string;
+  /** Changed accesses listed per rule (default 1000; all are counted). */
+  readonly limit?: number;
 }
 
 /** What the candidate would have decided differently, grouped by its deciding rule. */
@@ -798,6 +800,7 @@ export const replayBodySchema = z.strictObject(
     rules: z.unknown(),
     from: isoTime.optional(),
     to: isoTime.optional(),
+    limit: z.number().int().min(1).max(MAX_REPLAY_LIMIT).optional(),
   },
   { error: 'must be an object like {"rules": {"version": 1, "rules": [...]}, "from": "2026-12-01T00:00:00Z"}' },
 );

@@ -490,7 +490,7 @@ export class AdminService implements AdminOperations {
   }
 
   async replay(input: ReplayInput): Promise<ReplayResponse> {
-    const replay = new Replay(candidateView(input.candidate), this.options.defaultPolicy);
+    const replay = new Replay(candidateView(input.candidate), this.options.defaultPolicy, input.limit);
     let after = 0;
     for (;;) {
       const page = this.auditPage(input.filter, after, MAX_AUDIT_LIMIT);

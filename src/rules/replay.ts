@@ -34,8 +34,8 @@ export interface ReplayGroup {
   readonly toAllow: number;
   /** Allowed then, denied by the candidate. */
   readonly toDeny: number;
-  /** The first changed accesses of this group, oldest first. */
-  readonly examples: readonly ReplayedAccess[];
+  /** Its changed accesses, oldest first: every one, up to the replay's limit per rule (toAllow + toDeny count them all). */
+  readonly accesses: readonly ReplayedAccess[];
 }
 
 export interface ReplayResult {
@@ -48,19 +48,22 @@ export interface ReplayResult {
   readonly groups: readonly ReplayGroup[];
 }
 
-/** Changed accesses kept per group as examples. */
-export const REPLAY_EXAMPLES = 20;
+/** Changed accesses listed per rule unless asked otherwise, and at most. */
+export const DEFAULT_REPLAY_LIMIT = 1000;
+export const MAX_REPLAY_LIMIT = 100_000;
 
 /** Replays records one at a time (a log can be larger than memory would hold). */
 export class Replay {
   private examined = 0;
   private skipped = 0;
   private changed = 0;
-  private readonly groups = new Map<string, { rule: ReplayGroup['rule']; toAllow: number; toDeny: number; examples: ReplayedAccess[] }>();
+  private readonly groups = new Map<string, { rule: ReplayGroup['rule']; toAllow: number; toDeny: number; accesses: ReplayedAccess[] }>();
 
   constructor(
     private readonly candidate: RuleView,
     private readonly defaultPolicy: DefaultPolicy,
+    /** Changed accesses listed per rule (all are counted). */
+    private readonly limit: number = DEFAULT_REPLAY_LIMIT,
   ) {}
 
   add(record: AuditRecord): void {
@@ -85,13 +88,13 @@ export class Replay {
     const key = decision.ruleId === null ? 'default' : String(decision.ruleId);
     let group = this.groups.get(key);
     if (group === undefined) {
-      group = { rule: decision.ruleId === null ? null : { id: decision.ruleId, path: decision.rulePath ?? '' }, toAllow: 0, toDeny: 0, examples: [] };
+      group = { rule: decision.ruleId === null ? null : { id: decision.ruleId, path: decision.rulePath ?? '' }, toAllow: 0, toDeny: 0, accesses: [] };
       this.groups.set(key, group);
     }
     if (now === 'allow') group.toAllow++;
     else group.toDeny++;
-    if (group.examples.length < REPLAY_EXAMPLES) {
-      group.examples.push({ seq: record.seq, time: record.time, uid: record.uid, op: record.op, path: record.path, access: record.access, was, now, reason: describeDecision(decision) });
+    if (group.accesses.length < this.limit) {
+      group.accesses.push({ seq: record.seq, time: record.time, uid: record.uid, op: record.op, path: record.path, access: record.access, was, now, reason: describeDecision(decision) });
     }
   }
 

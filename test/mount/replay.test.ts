@@ -13,7 +13,7 @@ interface ReplayView {
   examined: number;
   changed: number;
   level: string;
-  groups: { rule: { id: number; path: string } | null; toAllow: number; toDeny: number; examples: { uid: number; path: string; was: string; now: string }[] }[];
+  groups: { rule: { id: number; path: string } | null; toAllow: number; toDeny: number; accesses: { uid: number; path: string; was: string; now: string }[] }[];
 }
 
 describeWithFuse('aclfs replay', () => {
@@ -64,11 +64,15 @@ describeWithFuse('aclfs replay', () => {
     expect(report!.groups).toHaveLength(1);
     const group = report!.groups[0]!;
     expect(group).toMatchObject({ rule: { id: 1, path: '/a.txt' }, toAllow: 1, toDeny: 1 });
-    const changes = group.examples.map((e) => [e.uid, e.path, e.was, e.now]).sort();
+    const changes = group.accesses.map((e) => [e.uid, e.path, e.was, e.now]).sort();
     expect(changes).toEqual([
       [ALICE.uid, '/a.txt', 'allow', 'deny'],
       [BOB.uid, '/a.txt', 'deny', 'allow'],
     ].sort());
+    // Every changed access is counted; --limit bounds how many are listed per rule.
+    const limited = JSON.parse((await aclfs(['replay', candidate, '--since', since, '--limit', '1', '--json', '--socket', ws.socket])).stdout) as ReplayView;
+    expect(limited.groups[0]).toMatchObject({ toAllow: 1, toDeny: 1 });
+    expect(limited.groups[0]!.accesses).toHaveLength(1);
     // The text form, and a window with nothing in it.
     const text = await aclfs(['replay', candidate, '--since', since, '--socket', ws.socket]);
     expect(text.stdout).toMatch(/rule 1 \(\/a\.txt\): 1 denied then would be allowed, 1 allowed then would be denied/);

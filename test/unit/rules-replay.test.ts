@@ -33,13 +33,13 @@ describe('Replay', () => {
     for (const r of records) replay.add(r);
     const result = replay.result();
     expect(result).toMatchObject({ examined: 6, skipped: 2, changed: 4 });
-    const bySeq = (g: (typeof result.groups)[number]): number[] => g.examples.map((e) => e.seq);
+    const bySeq = (g: (typeof result.groups)[number]): number[] => g.accesses.map((e) => e.seq);
     expect(result.groups.map((g) => [g.rule?.path ?? null, g.toAllow, g.toDeny, bySeq(g)])).toEqual([
       ['/docs', 1, 1, [records[0]!.seq, records[2]!.seq]],
       [null, 0, 1, [records[3]!.seq]],
       ['/docs/team', 1, 0, [records[5]!.seq]],
     ]);
-    expect(result.groups[0]!.examples[0]).toMatchObject({ was: 'deny', now: 'allow', reason: 'allow: rule 1 (/docs, by recursive ancestor): user 1001 r-- grants r' });
+    expect(result.groups[0]!.accesses[0]).toMatchObject({ was: 'deny', now: 'allow', reason: 'allow: rule 1 (/docs, by recursive ancestor): user 1001 r-- grants r' });
   });
 
   it('reads a record of the older shape (no decision) as a denial', () => {
