@@ -143,8 +143,12 @@ async function startDaemon(name, endpoint) {
   children.add(child);
   const lines = createInterface({ input: child.stderr });
   const waiters = [];
+  // The daemon's last lines, for an error that says what it did instead.
+  const recent = [];
   lines.on('line', (line) => {
     const at = process.hrtime.bigint();
+    recent.push(line);
+    if (recent.length > 10) recent.shift();
     let rec;
     try {
       rec = JSON.parse(line);
@@ -162,7 +166,7 @@ async function startDaemon(name, endpoint) {
     new Promise((resolve, reject) => {
       const w = { match, resolve };
       waiters.push(w);
-      setTimeout(() => reject(new Error(`daemon ${name}: no log line in ${timeoutMs} ms`)), timeoutMs).unref();
+      setTimeout(() => reject(new Error(`daemon ${name}: no log line in ${timeoutMs} ms; its last lines:\n${recent.join('\n')}`)), timeoutMs).unref();
     });
   return { child, started, next };
 }
