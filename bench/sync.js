@@ -159,11 +159,23 @@ async function startDaemon(name, endpoint) {
       if (w.match(rec)) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve({ rec, at });
+        return;
       }
     }
+    // A line no one waits for yet: the daemon can apply a put and log it
+    // before the put's own answer reaches this process. Kept for the
+    // waiter that comes next.
+    unclaimed.push({ rec, at });
+    if (unclaimed.length > 100) unclaimed.shift();
   });
+  const unclaimed = [];
   const next = (match, timeoutMs = 600_000) =>
     new Promise((resolve, reject) => {
+      const early = unclaimed.findIndex(({ rec }) => match(rec));
+      if (early >= 0) {
+        resolve(unclaimed.splice(early, 1)[0]);
+        return;
+      }
       const w = { match, resolve };
       waiters.push(w);
       setTimeout(() => reject(new Error(`daemon ${name}: no log line in ${timeoutMs} ms; its last lines:\n${recent.join('\n')}`)), timeoutMs).unref();
