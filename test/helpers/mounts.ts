@@ -2,7 +2,7 @@
 // served from the test process itself, which would deadlock on its own
 // mount), commands run as other users through setpriv, and cleanup that ends
 // only what the test started, by pid.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -169,7 +169,13 @@ export function makeWorkspace(prefix = 'aclfs-test-'): Workspace {
     mnt: path.join(dir, 'mnt'),
     db: path.join(dir, 'db'),
     socket: path.join(dir, 'run', 'aclfs.sock'),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => {
+      // A mount left at MNT (its daemon ended without lifting it, or a
+      // test stopped short) is lifted first: the removal must never go
+      // through a mount, nor leave one behind.
+      if (isMounted(path.join(dir, 'mnt'))) execFileSync('fusermount', ['-uz', path.join(dir, 'mnt')]);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   for (const d of [ws.src, ws.mnt]) mkdirSync(d, { mode: 0o755 });
   return ws;

@@ -36,9 +36,14 @@ describe('the --sync target', () => {
   });
 
   it('reads the password file, without its newline', () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-sync-')), 'pw');
-    fs.writeFileSync(file, 's3cret\n');
-    expect(syncTarget({ url: 'etcd://a:1/x', user: 'aclfs', passwordFile: file }).auth).toEqual({ user: 'aclfs', password: 's3cret' });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aclfs-sync-'));
+    try {
+      const file = path.join(dir, 'pw');
+      fs.writeFileSync(file, 's3cret\n');
+      expect(syncTarget({ url: 'etcd://a:1/x', user: 'aclfs', passwordFile: file }).auth).toEqual({ user: 'aclfs', password: 's3cret' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
