@@ -8,7 +8,6 @@ import { invalid } from '../errors';
 import { accessLetters, formatAccess, isAccess } from './access';
 import { normalizePath, parentPath } from './path';
 import type {
-  AclEntry,
   Access,
   Caller,
   Decision,
@@ -187,17 +186,17 @@ function sameBirth(rule: Rule, target: Target): boolean {
  */
 export function grantedBits(rule: Rule, caller: Caller, now?: number): Grant {
   if (caller.uid === rule.owner) return { granted: ALL, source: { kind: 'owner' } };
+  // No closure per decision: this runs for every decision the cache misses.
   let at = now;
-  const live = (entry: AclEntry): boolean => entry.expires === undefined || entry.expires > (at ??= Date.now());
   for (const entry of rule.acl) {
-    if ('user' in entry && entry.user === caller.uid && live(entry)) {
+    if ('user' in entry && entry.user === caller.uid && (entry.expires === undefined || entry.expires > (at ??= Date.now()))) {
       return { granted: entry.access, source: { kind: 'user', uid: entry.user } };
     }
   }
   let union = 0;
   const gids: number[] = [];
   for (const entry of rule.acl) {
-    if (!('group' in entry) || !live(entry)) continue;
+    if (!('group' in entry) || (entry.expires !== undefined && entry.expires <= (at ??= Date.now()))) continue;
     if (caller.groups === null && entry.group !== caller.gid) {
       // An unknown supplementary group might match this entry, and that
       // would change the answer either way: refuse to guess.
